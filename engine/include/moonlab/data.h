@@ -1,0 +1,31 @@
+/* Minibatches over aligned tensors (X, y and optional per-sample weights): every tensor has the
+ * same first dimension N. Shuffling draws one permutation per epoch from a stream derived from
+ * (seed, epoch), so epoch e's order is the same however the run got there (resume included). */
+#ifndef MOONLAB_DATA_H
+#define MOONLAB_DATA_H
+
+#include <stdint.h>
+#include "moonlab/tensor.h"
+
+#define ML_BATCH_MAX_TENSORS 4
+
+typedef struct ml_batcher {
+    int nt;
+    ml_tensor_t src[ML_BATCH_MAX_TENSORS];   /* views of the data (borrowed) */
+    ml_tensor_t buf[ML_BATCH_MAX_TENSORS];   /* gathered batch (owned, when shuffling) */
+    ml_tensor_t out[ML_BATCH_MAX_TENSORS];   /* what next() hands out */
+    int64_t n, batch, pos;
+    int shuffle, drop_last;
+    uint64_t seed;
+    int64_t *order;                          /* (n), owned */
+} ml_batcher_t;
+
+int ml_batcher_init(ml_batcher_t *b, int nt, const ml_tensor_t *const *ts, int64_t batch,
+                    int shuffle, int drop_last, uint64_t seed);
+/* Rewind for epoch (0-based); reshuffles when shuffling. */
+void ml_batcher_start(ml_batcher_t *b, int64_t epoch);
+/* Next batch: returns 1 and points out[i] at batch tensor i, or 0 at the end of the epoch. */
+int ml_batcher_next(ml_batcher_t *b, const ml_tensor_t **out);
+void ml_batcher_free(ml_batcher_t *b);
+
+#endif

@@ -1,0 +1,48 @@
+/* Numeric kernels: outputs first, then inputs, then sizes. Only engine/kernels/ includes
+ * blis.h; everything else calls these. Strides are in elements. */
+#ifndef MOONLAB_KERNELS_H
+#define MOONLAB_KERNELS_H
+
+#include <stdint.h>
+
+/* c (M,N) = alpha * a (M,K) @ b (K,N) + beta * c, general strides, on BLIS. */
+void ml_k_gemm(float *c, int64_t rsc, int64_t csc, const float *a, int64_t rsa, int64_t csa,
+               const float *b, int64_t rsb, int64_t csb, int64_t m, int64_t n, int64_t k,
+               float alpha, float beta);
+/* The same product by three plain loops: a test oracle, never used on a hot path. */
+void ml_k_gemm_ref(float *c, int64_t rsc, int64_t csc, const float *a, int64_t rsa,
+                   int64_t csa, const float *b, int64_t rsb, int64_t csb, int64_t m, int64_t n,
+                   int64_t k, float alpha, float beta);
+
+/* BLIS threads used by ml_k_gemm (>= 1) and the library's version string. */
+void ml_k_set_threads(int n);
+int ml_k_get_threads(void);
+const char *ml_k_blis_version(void);
+
+/* y (M,N) += bias (N) broadcast over rows; y rows contiguous with row stride ldy. */
+void ml_k_add_bias(float *y, int64_t ldy, const float *bias, int64_t m, int64_t n);
+/* db (N) += sum over rows of dy (M,N). */
+void ml_k_sum_rows(float *db, const float *dy, int64_t lddy, int64_t m, int64_t n);
+
+/* Elementwise activations over n contiguous floats. Forward: y = f(x). Backward accumulates
+ * dx += dy * f'(.) using the saved forward output y (relu, sigmoid, tanh). */
+void ml_k_relu(float *y, const float *x, int64_t n);
+void ml_k_relu_backward(float *dx, const float *dy, const float *y, int64_t n);
+void ml_k_sigmoid(float *y, const float *x, int64_t n);
+void ml_k_sigmoid_backward(float *dx, const float *dy, const float *y, int64_t n);
+void ml_k_tanh(float *y, const float *x, int64_t n);
+void ml_k_tanh_backward(float *dx, const float *dy, const float *y, int64_t n);
+
+/* Row-wise softmax / log-softmax of x (M,N) into y (M,N), numerically stable. Backward
+ * accumulates into dx given dy and the forward output y. */
+void ml_k_softmax(float *y, const float *x, int64_t m, int64_t n);
+void ml_k_softmax_backward(float *dx, const float *dy, const float *y, int64_t m, int64_t n);
+void ml_k_log_softmax(float *y, const float *x, int64_t m, int64_t n);
+void ml_k_log_softmax_backward(float *dx, const float *dy, const float *y, int64_t m, int64_t n);
+
+/* y = a*x + y; y *= a; sum of squares (double accumulator). */
+void ml_k_axpy(float *y, const float *x, float a, int64_t n);
+void ml_k_scale(float *y, float a, int64_t n);
+double ml_k_sumsq(const float *x, int64_t n);
+
+#endif

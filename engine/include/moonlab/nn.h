@@ -1,0 +1,81 @@
+/* Layers with forward and backward, and the sequential model that owns them.
+ *
+ * Contract (torch/nn style): forward(x) computes and keeps what backward needs; backward(dy)
+ * accumulates parameter gradients (+=) and, when asked, writes the input gradient. Layers own
+ * their outputs and input gradients, sized on first use and reused after. A model owns one flat
+ * parameter buffer and one flat gradient buffer; layer weights are views into them.
+ * Activations are (B, F): B batch rows, F features. */
+#ifndef MOONLAB_NN_H
+#define MOONLAB_NN_H
+
+#include <stdint.h>
+#include "moonlab/init.h"
+#include "moonlab/rng.h"
+#include "moonlab/tensor.h"
+
+typedef enum {
+    ML_LAYER_LINEAR = 0,
+    ML_LAYER_RELU,
+    ML_LAYER_SIGMOID,
+    ML_LAYER_TANH,
+    ML_LAYER_SOFTMAX,
+    ML_LAYER_LOG_SOFTMAX,
+    ML_LAYER_DROPOUT,
+    ML_LAYER_IDENTITY,
+    ML_LAYER_NKINDS
+} ml_layer_kind_t;
+
+/* What a script asks for; the model fills in the rest. */
+typedef struct ml_layer_spec {
+    ml_layer_kind_t kind;
+    int64_t in, out;        /* linear: features in (0 = from the previous layer) and out */
+    int bias;               /* linear: 1 to have a bias */
+    float p;                /* dropout: probability of zeroing */
+    ml_init_t weight_init;  /* linear */
+    ml_init_t bias_init;
+} ml_layer_spec_t;
+
+typedef struct ml_layer {
+    ml_layer_spec_t spec;
+    int64_t in, out;          /* resolved feature sizes */
+    int64_t offset, nparams;  /* slice of the model's flat buffers */
+    ml_tensor_t w, b;         /* (out, in), (out): views into params */
+    ml_tensor_t dw, db;       /* views into grads */
+    ml_tensor_t y;            /* (B, out): forward output, owned */
+    ml_tensor_t dx;           /* (B, in): input gradient, owned */
+    ml_tensor_t mask;         /* dropout: (B, F) scale mask, owned */
+    ml_tensor_t x;            /* view of the last forward input (borrowed) */
+} ml_layer_t;
+
+typedef struct ml_model {
+    int nlayers;
+    ml_layer_t *layers;
+    int64_t in, out;          /* model input and output features */
+    int64_t nparams;
+    float *params;            /* (nparams) */
+    float *grads;             /* (nparams) */
+    float *decay;             /* (nparams): 1 for weights, 0 for biases (weight decay mask) */
+    ml_rng_t rng;             /* dropout masks */
+    int train;                /* 1 in training mode (dropout active) */
+} ml_model_t;
+
+/* Build a sequential model from specs. Fails with a message naming the layer ("layer 2
+ * (linear): ...") on inconsistent sizes. Parameters are zero until ml_model_init. */
+int ml_model_new(ml_model_t **out, int nlayers, const ml_layer_spec_t *specs);
+void ml_model_free(ml_model_t *m);
+/* Initialise every parameter from its spec (DEFAULT = PyTorch's linear default). */
+int ml_model_init(ml_model_t *m, uint64_t seed);
+
+/* Forward x (B, in) -> *y (B, out); *y points at the last layer's owned output, valid until
+ * the next forward. */
+int ml_model_forward(ml_model_t *m, const ml_tensor_t *x, const ml_tensor_t **y);
+/* Backward from dy (B, out) of the last forward. Gradients accumulate into m->grads. If dx is
+ * non-NULL, *dx receives the input gradient (B, in), owned by the first layer; otherwise the
+ * first layer skips computing it. */
+int ml_model_backward(ml_model_t *m, const ml_tensor_t *dy, const ml_tensor_t **dx);
+void ml_model_zero_grad(ml_model_t *m);
+
+const char *ml_layer_name(ml_layer_kind_t kind);
+int ml_layer_kind_from_name(const char *name);
+
+#endif

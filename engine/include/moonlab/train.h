@@ -1,0 +1,29 @@
+/* The training loop in C: one epoch of minibatch SGD-style training, and evaluation. Lua calls
+ * these once per epoch; nothing per sample or per element runs in Lua. */
+#ifndef MOONLAB_TRAIN_H
+#define MOONLAB_TRAIN_H
+
+#include "moonlab/data.h"
+#include "moonlab/loss.h"
+#include "moonlab/nn.h"
+#include "moonlab/optim.h"
+
+typedef struct ml_epoch_stats {
+    double loss;       /* mean training loss over the epoch's samples (as the optimizer saw it) */
+    double accuracy;   /* fraction correct (classification losses), else 0 */
+    double grad_norm;  /* global gradient norm of the last step */
+    int64_t steps;
+    int64_t samples;
+} ml_epoch_stats_t;
+
+/* Batcher tensors: 0 = X (N, in), 1 = target, optional 2 = weights (N). clip <= 0 disables
+ * global-norm clipping. A non-finite loss stops the epoch with ML_ENAN naming the step unless
+ * allow_nonfinite is set. */
+int ml_train_epoch(ml_model_t *m, ml_loss_kind_t loss, ml_reduce_t reduce, ml_optim_t *opt,
+                   ml_batcher_t *b, int64_t epoch, double clip, int allow_nonfinite,
+                   ml_epoch_stats_t *st);
+/* Loss and accuracy of the model on the batcher's data (eval mode, no gradients). */
+int ml_evaluate(ml_model_t *m, ml_loss_kind_t loss, ml_reduce_t reduce, ml_batcher_t *b,
+                ml_epoch_stats_t *st);
+
+#endif

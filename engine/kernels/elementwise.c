@@ -1,0 +1,152 @@
+/* Elementwise and row-wise kernels. Plain loops over contiguous memory written so the compiler
+ * vectorizes them (-O3 -march=native); no BLIS here. */
+#include <math.h>
+
+#include "moonlab/kernels.h"
+
+void ml_k_add_bias(float *restrict y, int64_t ldy, const float *restrict bias, int64_t m,
+                   int64_t n)
+{
+    for (int64_t i = 0; i < m; i++) {
+        float *restrict row = y + i * ldy;
+        for (int64_t j = 0; j < n; j++)
+            row[j] += bias[j];
+    }
+}
+
+void ml_k_sum_rows(float *restrict db, const float *restrict dy, int64_t lddy, int64_t m,
+                   int64_t n)
+{
+    for (int64_t i = 0; i < m; i++) {
+        const float *restrict row = dy + i * lddy;
+        for (int64_t j = 0; j < n; j++)
+            db[j] += row[j];
+    }
+}
+
+void ml_k_relu(float *restrict y, const float *restrict x, int64_t n)
+{
+    for (int64_t i = 0; i < n; i++)
+        y[i] = x[i] > 0.0f ? x[i] : 0.0f;
+}
+
+void ml_k_relu_backward(float *restrict dx, const float *restrict dy, const float *restrict y,
+                        int64_t n)
+{
+    for (int64_t i = 0; i < n; i++)
+        dx[i] += y[i] > 0.0f ? dy[i] : 0.0f;
+}
+
+void ml_k_sigmoid(float *restrict y, const float *restrict x, int64_t n)
+{
+    for (int64_t i = 0; i < n; i++)
+        y[i] = 1.0f / (1.0f + expf(-x[i]));
+}
+
+void ml_k_sigmoid_backward(float *restrict dx, const float *restrict dy,
+                           const float *restrict y, int64_t n)
+{
+    for (int64_t i = 0; i < n; i++)
+        dx[i] += dy[i] * y[i] * (1.0f - y[i]);
+}
+
+void ml_k_tanh(float *restrict y, const float *restrict x, int64_t n)
+{
+    for (int64_t i = 0; i < n; i++)
+        y[i] = tanhf(x[i]);
+}
+
+void ml_k_tanh_backward(float *restrict dx, const float *restrict dy, const float *restrict y,
+                        int64_t n)
+{
+    for (int64_t i = 0; i < n; i++)
+        dx[i] += dy[i] * (1.0f - y[i] * y[i]);
+}
+
+static float row_max(const float *x, int64_t n)
+{
+    float mx = -INFINITY;
+    for (int64_t j = 0; j < n; j++)
+        mx = x[j] > mx ? x[j] : mx;
+    return mx;
+}
+
+void ml_k_softmax(float *restrict y, const float *restrict x, int64_t m, int64_t n)
+{
+    for (int64_t i = 0; i < m; i++) {
+        const float *xi = x + i * n;
+        float *yi = y + i * n;
+        float mx = row_max(xi, n);
+        float s = 0.0f;
+        for (int64_t j = 0; j < n; j++) {
+            yi[j] = expf(xi[j] - mx);
+            s += yi[j];
+        }
+        float inv = 1.0f / s;
+        for (int64_t j = 0; j < n; j++)
+            yi[j] *= inv;
+    }
+}
+
+void ml_k_softmax_backward(float *restrict dx, const float *restrict dy,
+                           const float *restrict y, int64_t m, int64_t n)
+{
+    for (int64_t i = 0; i < m; i++) {
+        const float *dyi = dy + i * n, *yi = y + i * n;
+        float dot = 0.0f;
+        for (int64_t j = 0; j < n; j++)
+            dot += dyi[j] * yi[j];
+        float *dxi = dx + i * n;
+        for (int64_t j = 0; j < n; j++)
+            dxi[j] += yi[j] * (dyi[j] - dot);
+    }
+}
+
+void ml_k_log_softmax(float *restrict y, const float *restrict x, int64_t m, int64_t n)
+{
+    for (int64_t i = 0; i < m; i++) {
+        const float *xi = x + i * n;
+        float *yi = y + i * n;
+        float mx = row_max(xi, n);
+        float s = 0.0f;
+        for (int64_t j = 0; j < n; j++)
+            s += expf(xi[j] - mx);
+        float lse = mx + logf(s);
+        for (int64_t j = 0; j < n; j++)
+            yi[j] = xi[j] - lse;
+    }
+}
+
+void ml_k_log_softmax_backward(float *restrict dx, const float *restrict dy,
+                               const float *restrict y, int64_t m, int64_t n)
+{
+    for (int64_t i = 0; i < m; i++) {
+        const float *dyi = dy + i * n, *yi = y + i * n;
+        float s = 0.0f;
+        for (int64_t j = 0; j < n; j++)
+            s += dyi[j];
+        float *dxi = dx + i * n;
+        for (int64_t j = 0; j < n; j++)
+            dxi[j] += dyi[j] - expf(yi[j]) * s;
+    }
+}
+
+void ml_k_axpy(float *restrict y, const float *restrict x, float a, int64_t n)
+{
+    for (int64_t i = 0; i < n; i++)
+        y[i] += a * x[i];
+}
+
+void ml_k_scale(float *y, float a, int64_t n)
+{
+    for (int64_t i = 0; i < n; i++)
+        y[i] *= a;
+}
+
+double ml_k_sumsq(const float *x, int64_t n)
+{
+    double s = 0.0;
+    for (int64_t i = 0; i < n; i++)
+        s += (double)x[i] * (double)x[i];
+    return s;
+}

@@ -1,0 +1,61 @@
+/* The one place that talks to BLIS. Transposes arrive as strides; BLIS takes general
+ * row/column strides directly, so no operand is ever copied here. */
+#include <stdio.h>
+
+#include <blis.h>
+
+#include "moonlab/kernels.h"
+
+/* BLIS rejects strides that make a size-1 dimension look like it overlaps the other; give such
+ * dimensions the stride a contiguous layout would have. */
+static void tidy_strides(int64_t m, int64_t n, int64_t *rs, int64_t *cs)
+{
+    if (m == 1 && n == 1) {
+        *rs = 1;
+        *cs = 1;
+    } else if (m == 1) {
+        *rs = n * *cs;
+    } else if (n == 1) {
+        *cs = m * *rs;
+    }
+}
+
+void ml_k_gemm(float *c, int64_t rsc, int64_t csc, const float *a, int64_t rsa, int64_t csa,
+               const float *b, int64_t rsb, int64_t csb, int64_t m, int64_t n, int64_t k,
+               float alpha, float beta)
+{
+    if (m <= 0 || n <= 0)
+        return;
+    if (k <= 0) {
+        for (int64_t i = 0; i < m; i++)
+            for (int64_t j = 0; j < n; j++) {
+                float *p = c + i * rsc + j * csc;
+                *p = beta == 0.0f ? 0.0f : beta * *p;
+            }
+        return;
+    }
+    tidy_strides(m, n, &rsc, &csc);
+    tidy_strides(m, k, &rsa, &csa);
+    tidy_strides(k, n, &rsb, &csb);
+    bli_sgemm(BLIS_NO_TRANSPOSE, BLIS_NO_TRANSPOSE, (dim_t)m, (dim_t)n, (dim_t)k, &alpha,
+              (float *)a, (inc_t)rsa, (inc_t)csa, (float *)b, (inc_t)rsb, (inc_t)csb, &beta, c,
+              (inc_t)rsc, (inc_t)csc);
+}
+
+void ml_k_set_threads(int n)
+{
+    bli_thread_set_num_threads(n < 1 ? 1 : n);
+}
+
+int ml_k_get_threads(void)
+{
+    dim_t n = bli_thread_get_num_threads();
+    return n < 1 ? 1 : (int)n;
+}
+
+const char *ml_k_blis_version(void)
+{
+    static char buf[64];
+    snprintf(buf, sizeof buf, "%s (%s)", bli_info_get_version_str(), ML_BLIS_VARIANT);
+    return buf;
+}

@@ -1,0 +1,61 @@
+/* Shared helpers of the binding layer (the only C that includes lua.h). */
+#ifndef MOONLAB_LCOMMON_H
+#define MOONLAB_LCOMMON_H
+
+#include <lauxlib.h>
+#include <lua.h>
+
+#include "moonlab/tensor.h"
+
+#define ML_TENSOR_MT "moonlab.tensor"
+#define ML_MODEL_MT "moonlab.model"
+#define ML_OPTIM_MT "moonlab.optim"
+#define ML_RNG_MT "moonlab.rng"
+#define ML_RESULTS_MT "moonlab.results"
+
+/* Every userdata whose memory a tensor view may point into (tensors, models) starts with this
+ * flag, so a view can tell that its owner was closed before touching the memory. */
+typedef struct ml_ltensor {
+    int closed;
+    ml_tensor_t t;
+} ml_ltensor_t;
+
+/* 1 if the tensor userdata at idx is closed or is a view whose owner is closed. */
+int ml__tensor_dead(lua_State *L, int idx);
+
+/* Tensor argument at idx, raising "fname: argument N: expected a tensor" or "... closed". */
+ml_tensor_t *ml__check_tensor(lua_State *L, int idx, const char *fname);
+ml_tensor_t *ml__opt_tensor(lua_State *L, int idx, const char *fname);
+/* Push a new owning tensor of the given shape (zeros); raises on bad shape. */
+ml_tensor_t *ml__push_tensor(lua_State *L, int ndim, const int64_t *shape, const char *fname);
+/* Push a view of the tensor at index `base_idx`; the view keeps its base alive. */
+ml_tensor_t *ml__push_view(lua_State *L, const ml_tensor_t *view, int base_idx);
+/* Push a view of memory owned by the object at owner_idx (a model's flat buffers). */
+ml_tensor_t *ml__push_foreign_view(lua_State *L, const ml_tensor_t *view, int owner_idx);
+/* Push a contiguous copy of t. */
+ml_tensor_t *ml__push_copy(lua_State *L, const ml_tensor_t *t, const char *fname);
+/* Raise "fname: <engine message>" for a failed engine call. */
+int ml__engine_error(lua_State *L, const char *fname);
+
+/* Table-field readers for option tables at idx; raise naming fname and the field. */
+lua_Number ml__opt_number(lua_State *L, int idx, const char *field, lua_Number def,
+                          const char *fname);
+lua_Integer ml__opt_integer(lua_State *L, int idx, const char *field, lua_Integer def,
+                            const char *fname);
+int ml__opt_bool(lua_State *L, int idx, const char *field, int def, const char *fname);
+const char *ml__opt_string(lua_State *L, int idx, const char *field, const char *def,
+                           const char *fname);
+/* Tensor field of an option table; NULL if absent (required: raise). */
+ml_tensor_t *ml__field_tensor(lua_State *L, int idx, const char *field, int required,
+                              const char *fname);
+
+int ml__open_tensor(lua_State *L);
+int ml__open_model(lua_State *L);
+int ml__open_loss(lua_State *L);
+int ml__open_optim(lua_State *L);
+int ml__open_rng(lua_State *L);
+int ml__open_results(lua_State *L);
+
+int luaopen_moonlab_core(lua_State *L);
+
+#endif

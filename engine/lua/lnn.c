@@ -1,0 +1,415 @@
+/* Models (sequential containers of layers) and their C training loop, as Lua userdata. */
+#include <string.h>
+
+#include "lcommon.h"
+#include "moonlab/error.h"
+#include "moonlab/nn.h"
+#include "moonlab/optim.h"
+#include "moonlab/train.h"
+
+typedef struct lmodel {
+    int closed; /* first, as in every owner of tensor memory (lcommon.h) */
+    ml_model_t *m;
+} lmodel_t;
+
+/* Uservalue slots: 1 = last forward input (kept alive until backward). */
+#define UV_INPUT 1
+
+static ml_model_t *check_model(lua_State *L, int idx, const char *fname)
+{
+    lmodel_t *u = luaL_testudata(L, idx, ML_MODEL_MT);
+    if (!u)
+        luaL_error(L, "%s: expected a model, got %s", fname, luaL_typename(L, idx));
+    if (u->closed)
+        luaL_error(L, "%s: model is closed", fname);
+    return u->m;
+}
+
+static ml_init_t read_init(lua_State *L, int idx, const char *field, int layer)
+{
+    ml_init_t init = {ML_INIT_DEFAULT, 0.0f, 0.0f};
+    int t = lua_getfield(L, idx, field);
+    if (t == LUA_TSTRING || t == LUA_TTABLE) {
+        const char *name;
+        if (t == LUA_TSTRING) {
+            name = lua_tostring(L, -1);
+        } else {
+            lua_getfield(L, -1, "kind");
+            name = lua_tostring(L, -1);
+            lua_pop(L, 1);
+            if (!name)
+                luaL_error(L, "sequential: layer %d: %s needs a kind", layer, field);
+            lua_getfield(L, -1, "a");
+            init.a = (float)lua_tonumber(L, -1);
+            lua_getfield(L, -2, "b");
+            init.b = (float)lua_tonumber(L, -1);
+            lua_pop(L, 2);
+        }
+        int k = ml_init_kind_from_name(name);
+        if (k < 0)
+            luaL_error(L, "sequential: layer %d: unknown initializer '%s'", layer, name);
+        init.kind = (ml_init_kind_t)k;
+    } else if (t != LUA_TNIL) {
+        luaL_error(L, "sequential: layer %d: %s must be a name or a table", layer, field);
+    }
+    lua_pop(L, 1);
+    return init;
+}
+
+/* core.model.new{ {kind="linear", in=3, out=1, bias=true, init=...}, {kind="relu"}, ... } */
+static int m_new(lua_State *L)
+{
+    luaL_checktype(L, 1, LUA_TTABLE);
+    int n = (int)luaL_len(L, 1);
+    if (n < 1)
+        return luaL_error(L, "sequential: a model needs at least one layer");
+    if (n > 4096)
+        return luaL_error(L, "sequential: %d layers is too many", n);
+    ml_layer_spec_t *specs = lua_newuserdatauv(L, sizeof *specs * (size_t)n, 0); /* GC'd */
+    for (int i = 0; i < n; i++) {
+        if (lua_geti(L, 1, i + 1) != LUA_TTABLE)
+            return luaL_error(L, "sequential: layer %d is a %s, expected a layer", i + 1,
+                              luaL_typename(L, -1));
+        int li = lua_gettop(L);
+        const char *kind = ml__opt_string(L, li, "kind", NULL, "sequential");
+        int k = kind ? ml_layer_kind_from_name(kind) : -1;
+        if (k < 0)
+            return luaL_error(L, "sequential: layer %d: unknown kind '%s'", i + 1,
+                              kind ? kind : "(none)");
+        ml_layer_spec_t *s = &specs[i];
+        memset(s, 0, sizeof *s);
+        s->kind = (ml_layer_kind_t)k;
+        s->in = ml__opt_integer(L, li, "in", 0, "sequential");
+        s->out = ml__opt_integer(L, li, "out", 0, "sequential");
+        s->bias = ml__opt_bool(L, li, "bias", 1, "sequential");
+        s->p = (float)ml__opt_number(L, li, "p", 0.5, "sequential");
+        s->weight_init = read_init(L, li, "init", i + 1);
+        s->bias_init = read_init(L, li, "bias_init", i + 1);
+        lua_pop(L, 1);
+    }
+    lmodel_t *u = lua_newuserdatauv(L, sizeof *u, 1);
+    u->closed = 1;
+    u->m = NULL;
+    luaL_setmetatable(L, ML_MODEL_MT);
+    if (ml_model_new(&u->m, n, specs))
+        return ml__engine_error(L, "sequential");
+    u->closed = 0;
+    return 1;
+}
+
+static int m_init(lua_State *L)
+{
+    ml_model_t *m = check_model(L, 1, "model:init");
+    lua_Integer seed = luaL_checkinteger(L, 2);
+    if (ml_model_init(m, (uint64_t)seed))
+        return ml__engine_error(L, "model:init");
+    lua_settop(L, 1);
+    return 1;
+}
+
+static int m_train_mode(lua_State *L)
+{
+    ml_model_t *m = check_model(L, 1, "model:train_mode");
+    if (!lua_isnoneornil(L, 2))
+        m->train = lua_toboolean(L, 2);
+    lua_pushboolean(L, m->train);
+    return 1;
+}
+
+/* model:forward(x) -> y, a copy the caller owns. */
+static int m_forward(lua_State *L)
+{
+    ml_model_t *m = check_model(L, 1, "model:forward");
+    ml_tensor_t *x = ml__check_tensor(L, 2, "model:forward");
+    const ml_tensor_t *y;
+    if (ml_model_forward(m, x, &y))
+        return ml__engine_error(L, "model:forward");
+    lua_pushvalue(L, 2);
+    lua_setiuservalue(L, 1, UV_INPUT);
+    ml__push_copy(L, y, "model:forward");
+    return 1;
+}
+
+/* model:backward(dy [, want_dx]) -> dx (copy) or nothing. */
+static int m_backward(lua_State *L)
+{
+    ml_model_t *m = check_model(L, 1, "model:backward");
+    ml_tensor_t *dy = ml__check_tensor(L, 2, "model:backward");
+    int want = lua_toboolean(L, 3);
+    if (lua_getiuservalue(L, 1, UV_INPUT) != LUA_TUSERDATA || ml__tensor_dead(L, -1))
+        return luaL_error(L, "model:backward: no forward pass to go back through (or its input was closed)");
+    lua_pop(L, 1);
+    const ml_tensor_t *dx = NULL;
+    if (ml_model_backward(m, dy, want ? &dx : NULL))
+        return ml__engine_error(L, "model:backward");
+    if (!want)
+        return 0;
+    ml__push_copy(L, dx, "model:backward");
+    return 1;
+}
+
+static int m_zero_grad(lua_State *L)
+{
+    ml_model_zero_grad(check_model(L, 1, "model:zero_grad"));
+    return 0;
+}
+
+static int flat_view(lua_State *L, int grads)
+{
+    ml_model_t *m = check_model(L, 1, grads ? "model:grads" : "model:params");
+    ml_tensor_t v = {0};
+    v.data = grads ? m->grads : m->params;
+    v.ndim = 1;
+    v.shape[0] = m->nparams;
+    v.stride[0] = 1;
+    ml__push_foreign_view(L, &v, 1);
+    return 1;
+}
+
+static int m_params(lua_State *L) { return flat_view(L, 0); }
+static int m_grads(lua_State *L) { return flat_view(L, 1); }
+
+/* model:layer(i) -> {kind=, in=, out=, nparams=, weight=view, bias=view, dweight=, dbias=} */
+static int m_layer(lua_State *L)
+{
+    ml_model_t *m = check_model(L, 1, "model:layer");
+    lua_Integer i = luaL_checkinteger(L, 2);
+    if (i < 1 || i > m->nlayers)
+        return luaL_error(L, "model:layer: %d out of range 1..%d", (int)i, m->nlayers);
+    ml_layer_t *ly = &m->layers[i - 1];
+    lua_createtable(L, 0, 8);
+    lua_pushstring(L, ml_layer_name(ly->spec.kind));
+    lua_setfield(L, -2, "kind");
+    lua_pushinteger(L, ly->in);
+    lua_setfield(L, -2, "in");
+    lua_pushinteger(L, ly->out);
+    lua_setfield(L, -2, "out");
+    lua_pushinteger(L, ly->nparams);
+    lua_setfield(L, -2, "nparams");
+    if (ly->spec.kind == ML_LAYER_DROPOUT) {
+        lua_pushnumber(L, ly->spec.p);
+        lua_setfield(L, -2, "p");
+    }
+    if (ly->spec.kind == ML_LAYER_LINEAR) {
+        const ml_tensor_t *views[4] = {&ly->w, &ly->b, &ly->dw, &ly->db};
+        const char *names[4] = {"weight", "bias", "dweight", "dbias"};
+        for (int k = 0; k < 4; k++) {
+            if ((k == 1 || k == 3) && !ly->spec.bias)
+                continue;
+            ml__push_foreign_view(L, views[k], 1);
+            lua_setfield(L, -2, names[k]);
+        }
+    }
+    return 1;
+}
+
+static int m_info(lua_State *L)
+{
+    ml_model_t *m = check_model(L, 1, "model:info");
+    lua_createtable(L, 0, 4);
+    lua_pushinteger(L, m->nlayers);
+    lua_setfield(L, -2, "layers");
+    lua_pushinteger(L, m->nparams);
+    lua_setfield(L, -2, "nparams");
+    lua_pushinteger(L, m->in);
+    lua_setfield(L, -2, "in");
+    lua_pushinteger(L, m->out);
+    lua_setfield(L, -2, "out");
+    return 1;
+}
+
+static ml_optim_t *check_optim(lua_State *L, int idx, const char *fname)
+{
+    int t = lua_getfield(L, idx, "optim");
+    ml_optim_t *o = t == LUA_TUSERDATA ? luaL_testudata(L, -1, ML_OPTIM_MT) : NULL;
+    if (!o)
+        luaL_error(L, "%s: option 'optim' must be an optimizer (optim.sgd{...}), got %s", fname,
+                   luaL_typename(L, -1));
+    lua_pop(L, 1); /* the option table keeps it alive */
+    return o;
+}
+
+typedef struct data_args {
+    const ml_tensor_t *ts[3];
+    int nt;
+    ml_loss_kind_t loss;
+    ml_reduce_t reduce;
+    int64_t batch;
+} data_args_t;
+
+static void read_data_args(lua_State *L, data_args_t *a, const char *fname)
+{
+    static const char *const reductions[] = {"mean", "weighted_mean", "sum", NULL};
+    a->ts[0] = ml__field_tensor(L, 2, "x", 1, fname);
+    a->ts[1] = ml__field_tensor(L, 2, "y", 1, fname);
+    a->ts[2] = ml__field_tensor(L, 2, "weights", 0, fname);
+    a->nt = a->ts[2] ? 3 : 2;
+    const char *loss = ml__opt_string(L, 2, "loss", NULL, fname);
+    int k = loss ? ml_loss_kind_from_name(loss) : -1;
+    if (k < 0)
+        luaL_error(L, "%s: option 'loss' must be one of mse, cross_entropy, bce_logits; got %s",
+                   fname, loss ? loss : "nothing");
+    a->loss = (ml_loss_kind_t)k;
+    const char *red = ml__opt_string(L, 2, "reduce", "mean", fname);
+    int r;
+    for (r = 0; reductions[r] && strcmp(reductions[r], red) != 0; r++)
+        ;
+    if (!reductions[r])
+        luaL_error(L, "%s: option 'reduce' must be mean, weighted_mean or sum; got %s", fname, red);
+    a->reduce = (ml_reduce_t)r;
+    a->batch = ml__opt_integer(L, 2, "batch", 0, fname);
+    if (a->batch <= 0)
+        a->batch = a->ts[0]->ndim ? a->ts[0]->shape[0] : 1;
+}
+
+static void push_stats(lua_State *L, const ml_epoch_stats_t *st, int with_train)
+{
+    lua_createtable(L, 0, 5);
+    lua_pushnumber(L, st->loss);
+    lua_setfield(L, -2, "loss");
+    lua_pushnumber(L, st->accuracy);
+    lua_setfield(L, -2, "accuracy");
+    lua_pushinteger(L, st->samples);
+    lua_setfield(L, -2, "samples");
+    if (with_train) {
+        lua_pushnumber(L, st->grad_norm);
+        lua_setfield(L, -2, "grad_norm");
+        lua_pushinteger(L, st->steps);
+        lua_setfield(L, -2, "steps");
+    }
+}
+
+/* model:train_epoch{x=, y=, weights=, loss=, reduce=, optim=, batch=, shuffle=, seed=, epoch=,
+ *                   clip=, allow_nonfinite=} -> {loss=, accuracy=, grad_norm=, steps=, samples=} */
+static int m_train_epoch(lua_State *L)
+{
+    const char *fname = "model:train_epoch";
+    ml_model_t *m = check_model(L, 1, fname);
+    luaL_checktype(L, 2, LUA_TTABLE);
+    data_args_t a;
+    read_data_args(L, &a, fname);
+    ml_optim_t *o = check_optim(L, 2, fname);
+    int shuffle = ml__opt_bool(L, 2, "shuffle", 1, fname);
+    lua_Integer seed = ml__opt_integer(L, 2, "seed", 0, fname);
+    lua_Integer epoch = ml__opt_integer(L, 2, "epoch", 1, fname);
+    double clip = ml__opt_number(L, 2, "clip", 0.0, fname);
+    int allow = ml__opt_bool(L, 2, "allow_nonfinite", 0, fname);
+    if (epoch < 1)
+        return luaL_error(L, "%s: epoch must be >= 1, got %d", fname, (int)epoch);
+    /* Nothing below raises until the batcher is freed. */
+    ml_batcher_t b;
+    ml_epoch_stats_t st;
+    int rc = ml_batcher_init(&b, a.nt, a.ts, a.batch, shuffle, 0, (uint64_t)seed);
+    if (!rc)
+        rc = ml_train_epoch(m, a.loss, a.reduce, o, &b, epoch - 1, clip, allow, &st);
+    ml_batcher_free(&b);
+    lua_pushnil(L); /* the layers now point at freed batches: no backward until a forward */
+    lua_setiuservalue(L, 1, UV_INPUT);
+    if (rc) {
+        lua_pushnil(L);
+        lua_pushstring(L, ml_errmsg());
+        lua_pushstring(L, rc == ML_ENAN ? "nonfinite" : "error");
+        return 3;
+    }
+    push_stats(L, &st, 1);
+    return 1;
+}
+
+/* model:evaluate{x=, y=, weights=, loss=, reduce=, batch=} -> {loss=, accuracy=, samples=} */
+static int m_evaluate(lua_State *L)
+{
+    const char *fname = "model:evaluate";
+    ml_model_t *m = check_model(L, 1, fname);
+    luaL_checktype(L, 2, LUA_TTABLE);
+    data_args_t a;
+    read_data_args(L, &a, fname);
+    ml_batcher_t b;
+    ml_epoch_stats_t st;
+    int rc = ml_batcher_init(&b, a.nt, a.ts, a.batch, 0, 0, 0);
+    if (!rc)
+        rc = ml_evaluate(m, a.loss, a.reduce, &b, &st);
+    ml_batcher_free(&b);
+    lua_pushnil(L);
+    lua_setiuservalue(L, 1, UV_INPUT);
+    if (rc)
+        return ml__engine_error(L, fname);
+    push_stats(L, &st, 0);
+    return 1;
+}
+
+static int m_close(lua_State *L)
+{
+    lmodel_t *u = luaL_checkudata(L, 1, ML_MODEL_MT);
+    if (!u->closed) {
+        ml_model_free(u->m);
+        u->m = NULL;
+        u->closed = 1;
+    }
+    return 0;
+}
+
+static int m_tostring(lua_State *L)
+{
+    lmodel_t *u = luaL_checkudata(L, 1, ML_MODEL_MT);
+    if (u->closed)
+        lua_pushliteral(L, "model (closed)");
+    else
+        lua_pushfstring(L, "model (%d layers, %d parameters)", u->m->nlayers,
+                        (int)u->m->nparams);
+    return 1;
+}
+
+static const luaL_Reg methods[] = {
+    {"init", m_init},           {"train_mode", m_train_mode}, {"forward", m_forward},
+    {"backward", m_backward},   {"zero_grad", m_zero_grad},   {"params", m_params},
+    {"grads", m_grads},         {"layer", m_layer},           {"info", m_info},
+    {"train_epoch", m_train_epoch}, {"evaluate", m_evaluate}, {"close", m_close},
+    {NULL, NULL}};
+
+static const luaL_Reg meta[] = {
+    {"__gc", m_close}, {"__close", m_close}, {"__tostring", m_tostring}, {NULL, NULL}};
+
+/* core.loss(kind, pred, target [, weights [, reduce]]) -> loss, dpred, correct */
+static int l_loss(lua_State *L)
+{
+    static const char *const reductions[] = {"mean", "weighted_mean", "sum", NULL};
+    const char *kind = luaL_checkstring(L, 1);
+    int k = ml_loss_kind_from_name(kind);
+    if (k < 0)
+        return luaL_error(L, "loss: unknown loss '%s' (mse, cross_entropy, bce_logits)", kind);
+    ml_tensor_t *pred = ml__check_tensor(L, 2, "loss");
+    ml_tensor_t *target = ml__check_tensor(L, 3, "loss");
+    ml_tensor_t *w = ml__opt_tensor(L, 4, "loss");
+    int r = luaL_checkoption(L, 5, "mean", reductions);
+    if (pred->ndim != 2) {
+        char s[64];
+        return luaL_error(L, "%s: prediction is %s, expected (B,C)", kind, ml_shape_str(s, 64, pred));
+    }
+    ml_tensor_t *d = ml__push_tensor(L, 2, pred->shape, "loss");
+    double value, correct;
+    if (ml_loss((ml_loss_kind_t)k, (ml_reduce_t)r, &value, &correct, d, pred, target, w))
+        return ml__engine_error(L, "loss");
+    lua_pushnumber(L, value);
+    lua_insert(L, -2);
+    lua_pushnumber(L, correct);
+    return 3;
+}
+
+static const luaL_Reg functions[] = {{"new", m_new}, {NULL, NULL}};
+
+int ml__open_model(lua_State *L)
+{
+    luaL_newmetatable(L, ML_MODEL_MT);
+    luaL_setfuncs(L, meta, 0);
+    luaL_newlib(L, methods);
+    lua_setfield(L, -2, "__index");
+    lua_pop(L, 1);
+    luaL_newlib(L, functions);
+    return 1;
+}
+
+int ml__open_loss(lua_State *L)
+{
+    lua_pushcfunction(L, l_loss);
+    return 1;
+}

@@ -1,0 +1,105 @@
+#include "moonlab/data.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "moonlab/error.h"
+#include "moonlab/rng.h"
+
+int ml_batcher_init(ml_batcher_t *b, int nt, const ml_tensor_t *const *ts, int64_t batch,
+                    int shuffle, int drop_last, uint64_t seed)
+{
+    char s0[64], s1[64];
+    memset(b, 0, sizeof *b);
+    if (nt < 1 || nt > ML_BATCH_MAX_TENSORS)
+        return ml__fail(ML_EARG, "batches: %d tensors (1 to %d)", nt, ML_BATCH_MAX_TENSORS);
+    if (batch < 1)
+        return ml__fail(ML_EARG, "batches: batch size must be >= 1, got %lld", (long long)batch);
+    for (int i = 0; i < nt; i++) {
+        if (ts[i]->ndim < 1)
+            return ml__fail(ML_ESHAPE, "batches: tensor %d is a scalar; expected rows", i + 1);
+        if (ts[i]->shape[0] != ts[0]->shape[0])
+            return ml__fail(ML_ESHAPE, "batches: tensor %d is %s but tensor 1 is %s: first sizes differ",
+                            i + 1, ml_shape_str(s0, sizeof s0, ts[i]), ml_shape_str(s1, sizeof s1, ts[0]));
+        b->src[i] = *ts[i];
+        b->src[i].owns = 0;
+    }
+    b->nt = nt;
+    b->n = ts[0]->shape[0];
+    b->batch = batch;
+    b->shuffle = shuffle;
+    b->drop_last = drop_last;
+    b->seed = seed;
+    if (shuffle) {
+        b->order = malloc((size_t)(b->n > 0 ? b->n : 1) * sizeof *b->order);
+        if (!b->order)
+            return ml__fail(ML_ENOMEM, "batches: cannot allocate an order of %lld", (long long)b->n);
+    }
+    ml_batcher_start(b, 0);
+    return ML_OK;
+}
+
+void ml_batcher_start(ml_batcher_t *b, int64_t epoch)
+{
+    b->pos = 0;
+    if (b->shuffle) {
+        ml_rng_t r;
+        ml_rng_seed(&r, ml_seed_derive(b->seed, "epoch", (uint64_t)epoch));
+        ml_rng_permutation(&r, b->order, b->n);
+    }
+}
+
+/* Copy the rows named by order[0..m) of src into the front of buf (contiguous). */
+static int gather(ml_tensor_t *buf, ml_tensor_t *out, const ml_tensor_t *src,
+                  const int64_t *order, int64_t m)
+{
+    int64_t shape[ML_MAX_DIMS];
+    memcpy(shape, src->shape, sizeof shape);
+    shape[0] = m;
+    int rc = ml_tensor_ensure(buf, src->ndim, shape);
+    if (rc)
+        return rc;
+    ml_tensor_t row_src, row_dst;
+    int64_t per = ml_tensor_numel(src) / (src->shape[0] ? src->shape[0] : 1);
+    int contiguous_rows = ml_tensor_is_contiguous(src);
+    for (int64_t i = 0; i < m; i++) {
+        if (contiguous_rows) {
+            memcpy(buf->data + i * per, src->data + order[i] * src->stride[0],
+                   (size_t)per * sizeof(float));
+        } else {
+            ml_tensor_rows(&row_src, src, order[i], 1);
+            ml_tensor_rows(&row_dst, buf, i, 1);
+            ml_tensor_copy(&row_dst, &row_src);
+        }
+    }
+    *out = *buf;
+    out->owns = 0;
+    return ML_OK;
+}
+
+int ml_batcher_next(ml_batcher_t *b, const ml_tensor_t **out)
+{
+    int64_t left = b->n - b->pos;
+    if (left <= 0 || (b->drop_last && left < b->batch))
+        return 0;
+    int64_t m = left < b->batch ? left : b->batch;
+    for (int i = 0; i < b->nt; i++) {
+        if (b->shuffle) {
+            if (gather(&b->buf[i], &b->out[i], &b->src[i], b->order + b->pos, m))
+                return -1;
+        } else {
+            ml_tensor_rows(&b->out[i], &b->src[i], b->pos, m);
+        }
+        out[i] = &b->out[i];
+    }
+    b->pos += m;
+    return 1;
+}
+
+void ml_batcher_free(ml_batcher_t *b)
+{
+    for (int i = 0; i < ML_BATCH_MAX_TENSORS; i++)
+        ml_tensor_free(&b->buf[i]);
+    free(b->order);
+    memset(b, 0, sizeof *b);
+}

@@ -1,0 +1,309 @@
+#include "moonlab/nn.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "moonlab/error.h"
+#include "moonlab/kernels.h"
+
+static const char *const layer_names[ML_LAYER_NKINDS] = {
+    [ML_LAYER_LINEAR] = "linear",   [ML_LAYER_RELU] = "relu",
+    [ML_LAYER_SIGMOID] = "sigmoid", [ML_LAYER_TANH] = "tanh",
+    [ML_LAYER_SOFTMAX] = "softmax", [ML_LAYER_LOG_SOFTMAX] = "log_softmax",
+    [ML_LAYER_DROPOUT] = "dropout", [ML_LAYER_IDENTITY] = "identity",
+};
+
+const char *ml_layer_name(ml_layer_kind_t kind)
+{
+    return (unsigned)kind < ML_LAYER_NKINDS ? layer_names[kind] : "?";
+}
+
+int ml_layer_kind_from_name(const char *name)
+{
+    for (int k = 0; k < ML_LAYER_NKINDS; k++)
+        if (strcmp(layer_names[k], name) == 0)
+            return k;
+    return -1;
+}
+
+#define LAYER_FAIL(code, i, L, fmt, ...)                                                   \
+    ml__fail(code, "layer %d (%s): " fmt, (i) + 1, ml_layer_name((L)->spec.kind), __VA_ARGS__)
+
+void ml_model_free(ml_model_t *m)
+{
+    if (!m)
+        return;
+    for (int i = 0; i < m->nlayers; i++) {
+        ml_layer_t *L = &m->layers[i];
+        ml_tensor_free(&L->y);
+        ml_tensor_free(&L->dx);
+        ml_tensor_free(&L->mask);
+    }
+    free(m->layers);
+    free(m->params);
+    free(m->grads);
+    free(m->decay);
+    free(m);
+}
+
+static void bind_views(ml_model_t *m)
+{
+    for (int i = 0; i < m->nlayers; i++) {
+        ml_layer_t *L = &m->layers[i];
+        if (L->spec.kind != ML_LAYER_LINEAR)
+            continue;
+        float *p = m->params + L->offset, *g = m->grads + L->offset;
+        int64_t wshape[2] = {L->out, L->in}, bshape[1] = {L->out};
+        /* Views into the flat buffers: built by hand, never freed by the layer. */
+        ml_tensor_t *views[4] = {&L->w, &L->dw, &L->b, &L->db};
+        float *bases[4] = {p, g, p + L->out * L->in, g + L->out * L->in};
+        for (int v = 0; v < 4; v++) {
+            ml_tensor_t *t = views[v];
+            memset(t, 0, sizeof *t);
+            t->data = bases[v];
+            if (v < 2) {
+                t->ndim = 2;
+                t->shape[0] = wshape[0];
+                t->shape[1] = wshape[1];
+                t->stride[0] = wshape[1];
+                t->stride[1] = 1;
+            } else {
+                t->ndim = 1;
+                t->shape[0] = L->spec.bias ? bshape[0] : 0;
+                t->stride[0] = 1;
+            }
+        }
+        for (int64_t k = 0; k < L->out * L->in; k++)
+            m->decay[L->offset + k] = 1.0f;
+    }
+}
+
+int ml_model_new(ml_model_t **out, int nlayers, const ml_layer_spec_t *specs)
+{
+    *out = NULL;
+    if (nlayers < 1)
+        return ml__fail(ML_EARG, "sequential: a model needs at least one layer");
+    ml_model_t *m = calloc(1, sizeof *m);
+    if (!m || !(m->layers = calloc((size_t)nlayers, sizeof *m->layers))) {
+        free(m);
+        return ml__fail(ML_ENOMEM, "sequential: cannot allocate %d layers", nlayers);
+    }
+    m->nlayers = nlayers;
+    int64_t feat = 0; /* features flowing out of the previous layer; 0 = not known yet */
+    for (int i = 0; i < nlayers; i++) {
+        ml_layer_t *L = &m->layers[i];
+        L->spec = specs[i];
+        if ((unsigned)L->spec.kind >= ML_LAYER_NKINDS) {
+            ml_model_free(m);
+            return ml__fail(ML_EARG, "layer %d: unknown kind %d", i + 1, (int)L->spec.kind);
+        }
+        int rc = ML_OK;
+        if (L->spec.kind == ML_LAYER_LINEAR) {
+            int64_t in = L->spec.in ? L->spec.in : feat;
+            if (in <= 0 && !L->spec.in)
+                rc = LAYER_FAIL(ML_EARG, i, L, "input size not given and not known from a previous layer%s", "");
+            else if (in <= 0 || L->spec.out <= 0)
+                rc = LAYER_FAIL(ML_EARG, i, L, "sizes must be positive, got in=%lld out=%lld",
+                                (long long)in, (long long)L->spec.out);
+            else if (feat && in != feat)
+                rc = LAYER_FAIL(ML_ESHAPE, i, L, "expects %lld input features but the previous layer gives %lld",
+                                (long long)in, (long long)feat);
+            if (!rc) {
+                if (!m->in && !feat)
+                    m->in = in;
+                L->in = in;
+                L->out = L->spec.out;
+                L->offset = m->nparams;
+                L->nparams = L->out * L->in + (L->spec.bias ? L->out : 0);
+                m->nparams += L->nparams;
+                feat = L->out;
+            }
+        } else {
+            if (L->spec.kind == ML_LAYER_DROPOUT && !(L->spec.p >= 0.0f && L->spec.p < 1.0f))
+                rc = LAYER_FAIL(ML_EARG, i, L, "p must be in [0, 1), got %g", (double)L->spec.p);
+            L->in = L->out = feat;
+        }
+        if (rc) {
+            ml_model_free(m); /* the message is already written */
+            return rc;
+        }
+    }
+    m->out = feat;
+    size_t bytes = (size_t)(m->nparams > 0 ? m->nparams : 1) * sizeof(float);
+    m->params = calloc(1, bytes);
+    m->grads = calloc(1, bytes);
+    m->decay = calloc(1, bytes);
+    if (!m->params || !m->grads || !m->decay) {
+        long long n = (long long)m->nparams;
+        ml_model_free(m);
+        return ml__fail(ML_ENOMEM, "sequential: cannot allocate %lld parameters", n);
+    }
+    bind_views(m);
+    m->train = 1;
+    ml_rng_seed(&m->rng, 0);
+    *out = m;
+    return ML_OK;
+}
+
+int ml_model_init(ml_model_t *m, uint64_t seed)
+{
+    for (int i = 0; i < m->nlayers; i++) {
+        ml_layer_t *L = &m->layers[i];
+        if (L->spec.kind != ML_LAYER_LINEAR)
+            continue;
+        ml_rng_t r;
+        ml_rng_seed(&r, ml_seed_derive(seed, "init", (uint64_t)i));
+        int rc = ml_init_fill(L->w.data, L->out, L->in, &L->spec.weight_init, &r);
+        if (!rc && L->spec.bias)
+            rc = ml_init_fill_n(L->b.data, L->out, L->out, L->in, &L->spec.bias_init, &r);
+        if (rc)
+            return LAYER_FAIL(rc, i, L, "%s", ml_errmsg());
+    }
+    ml_rng_seed(&m->rng, ml_seed_derive(seed, "dropout", 0));
+    return ML_OK;
+}
+
+void ml_model_zero_grad(ml_model_t *m)
+{
+    memset(m->grads, 0, (size_t)m->nparams * sizeof(float));
+}
+
+static int layer_forward(ml_model_t *m, int i, const ml_tensor_t *x)
+{
+    ml_layer_t *L = &m->layers[i];
+    int64_t B = x->shape[0], F = x->shape[1];
+    int64_t yshape[2] = {B, L->spec.kind == ML_LAYER_LINEAR ? L->out : F};
+    int rc = ml_tensor_ensure(&L->y, 2, yshape);
+    if (rc)
+        return LAYER_FAIL(rc, i, L, "%s", ml_errmsg());
+    L->x = *x;
+    L->x.owns = 0;
+    float *y = L->y.data;
+    const float *xd = x->data;
+    int64_t n = B * F;
+    switch (L->spec.kind) {
+    case ML_LAYER_LINEAR:
+        /* y (B,out) = x (B,in) @ W^T, W stored (out,in): W^T is the stride-swapped view. */
+        ml_k_gemm(y, L->out, 1, xd, x->stride[0], x->stride[1], L->w.data, 1, L->in, B, L->out,
+                  L->in, 1.0f, 0.0f);
+        if (L->spec.bias)
+            ml_k_add_bias(y, L->out, L->b.data, B, L->out);
+        return ML_OK;
+    case ML_LAYER_RELU: ml_k_relu(y, xd, n); return ML_OK;
+    case ML_LAYER_SIGMOID: ml_k_sigmoid(y, xd, n); return ML_OK;
+    case ML_LAYER_TANH: ml_k_tanh(y, xd, n); return ML_OK;
+    case ML_LAYER_SOFTMAX: ml_k_softmax(y, xd, B, F); return ML_OK;
+    case ML_LAYER_LOG_SOFTMAX: ml_k_log_softmax(y, xd, B, F); return ML_OK;
+    case ML_LAYER_IDENTITY: memcpy(y, xd, (size_t)n * sizeof *y); return ML_OK;
+    case ML_LAYER_DROPOUT:
+        if (!m->train || L->spec.p == 0.0f) {
+            memcpy(y, xd, (size_t)n * sizeof *y);
+            return ML_OK;
+        }
+        rc = ml_tensor_ensure(&L->mask, 2, yshape);
+        if (rc)
+            return LAYER_FAIL(rc, i, L, "%s", ml_errmsg());
+        {
+            float keep = 1.0f - L->spec.p, scale = 1.0f / keep;
+            float *mask = L->mask.data;
+            for (int64_t k = 0; k < n; k++)
+                mask[k] = ml_rng_float(&m->rng) < keep ? scale : 0.0f;
+            for (int64_t k = 0; k < n; k++)
+                y[k] = xd[k] * mask[k];
+        }
+        return ML_OK;
+    default:
+        return LAYER_FAIL(ML_EARG, i, L, "unknown kind %d", (int)L->spec.kind);
+    }
+}
+
+int ml_model_forward(ml_model_t *m, const ml_tensor_t *x, const ml_tensor_t **y)
+{
+    char buf[64];
+    if (x->ndim != 2 || (m->in && x->shape[1] != m->in))
+        return ml__fail(ML_ESHAPE, "forward: input is %s, the model expects (B,%lld)",
+                        ml_shape_str(buf, sizeof buf, x), (long long)m->in);
+    const ml_tensor_t *cur = x;
+    /* Elementwise kernels need contiguous rows; only the model's own input can be a view. */
+    if (m->layers[0].spec.kind != ML_LAYER_LINEAR && !ml_tensor_is_contiguous(x))
+        return ml__fail(ML_ESHAPE, "forward: input %s is a non-contiguous view; copy it first",
+                        ml_shape_str(buf, sizeof buf, x));
+    for (int i = 0; i < m->nlayers; i++) {
+        int rc = layer_forward(m, i, cur);
+        if (rc)
+            return rc;
+        cur = &m->layers[i].y;
+    }
+    *y = cur;
+    return ML_OK;
+}
+
+static int layer_backward(ml_model_t *m, int i, const ml_tensor_t *dy, int need_dx)
+{
+    ml_layer_t *L = &m->layers[i];
+    const ml_tensor_t *x = &L->x;
+    int64_t B = x->shape[0], F = x->shape[1], n = B * F;
+    if (L->spec.kind == ML_LAYER_LINEAR) {
+        /* dW (out,in) += dy^T (out,B) @ x (B,in); db += column sums of dy. */
+        ml_k_gemm(L->dw.data, L->in, 1, dy->data, 1, L->out, x->data, x->stride[0],
+                  x->stride[1], L->out, L->in, B, 1.0f, 1.0f);
+        if (L->spec.bias)
+            ml_k_sum_rows(L->db.data, dy->data, L->out, B, L->out);
+    }
+    if (!need_dx)
+        return ML_OK;
+    int64_t dxshape[2] = {B, F};
+    int rc = ml_tensor_ensure(&L->dx, 2, dxshape);
+    if (rc)
+        return LAYER_FAIL(rc, i, L, "%s", ml_errmsg());
+    float *dx = L->dx.data;
+    const float *g = dy->data, *y = L->y.data;
+    if (L->spec.kind == ML_LAYER_LINEAR) {
+        /* dx (B,in) = dy (B,out) @ W (out,in) */
+        ml_k_gemm(dx, L->in, 1, g, L->out, 1, L->w.data, L->in, 1, B, L->in, L->out, 1.0f, 0.0f);
+        return ML_OK;
+    }
+    memset(dx, 0, (size_t)n * sizeof *dx);
+    switch (L->spec.kind) {
+    case ML_LAYER_RELU: ml_k_relu_backward(dx, g, y, n); break;
+    case ML_LAYER_SIGMOID: ml_k_sigmoid_backward(dx, g, y, n); break;
+    case ML_LAYER_TANH: ml_k_tanh_backward(dx, g, y, n); break;
+    case ML_LAYER_SOFTMAX: ml_k_softmax_backward(dx, g, y, B, F); break;
+    case ML_LAYER_LOG_SOFTMAX: ml_k_log_softmax_backward(dx, g, y, B, F); break;
+    case ML_LAYER_IDENTITY: memcpy(dx, g, (size_t)n * sizeof *dx); break;
+    case ML_LAYER_DROPOUT:
+        if (!m->train || L->spec.p == 0.0f)
+            memcpy(dx, g, (size_t)n * sizeof *dx);
+        else
+            for (int64_t k = 0; k < n; k++)
+                dx[k] = g[k] * L->mask.data[k];
+        break;
+    default: break;
+    }
+    return ML_OK;
+}
+
+int ml_model_backward(ml_model_t *m, const ml_tensor_t *dy, const ml_tensor_t **dx)
+{
+    char a[64], b[64];
+    const ml_tensor_t *y = &m->layers[m->nlayers - 1].y;
+    if (!y->data || !m->layers[0].x.data)
+        return ml__fail(ML_ESTATE, "backward: no forward pass to go back through");
+    if (dy->ndim != 2 || dy->shape[0] != y->shape[0] || dy->shape[1] != y->shape[1])
+        return ml__fail(ML_ESHAPE, "backward: gradient is %s, the last output was %s",
+                        ml_shape_str(a, sizeof a, dy), ml_shape_str(b, sizeof b, y));
+    if (!ml_tensor_is_contiguous(dy))
+        return ml__fail(ML_ESHAPE, "backward: gradient %s must be contiguous",
+                        ml_shape_str(a, sizeof a, dy));
+    const ml_tensor_t *g = dy;
+    for (int i = m->nlayers - 1; i >= 0; i--) {
+        int need = i > 0 || dx != NULL;
+        int rc = layer_backward(m, i, g, need);
+        if (rc)
+            return rc;
+        g = &m->layers[i].dx;
+    }
+    if (dx)
+        *dx = &m->layers[0].dx;
+    return ML_OK;
+}

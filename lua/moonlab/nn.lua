@@ -1,0 +1,174 @@
+--- Layers and models. Layers are descriptions (plain tables); nn.sequential builds the model in
+--- C (one flat parameter buffer) and initialises it from a seed. model:fit runs the training
+--- loop in C one epoch at a time; Lua only sees each epoch's numbers.
+local core = require "moonlab.core"
+local run = require "moonlab.run"
+local optim = require "moonlab.optim"
+
+local nn = {}
+
+--- nn.linear(in, out) / nn.linear(out) / nn.linear{in =, out =, bias = true, init =, bias_init =}
+function nn.linear(a, b)
+  if type(a) == "table" then
+    local s = { kind = "linear" }
+    for k, v in pairs(a) do s[k] = v end
+    return s
+  end
+  if b == nil then return { kind = "linear", out = a } end
+  return { kind = "linear", ["in"] = a, out = b }
+end
+
+function nn.relu() return { kind = "relu" } end
+function nn.sigmoid() return { kind = "sigmoid" } end
+function nn.tanh() return { kind = "tanh" } end
+function nn.softmax() return { kind = "softmax" } end
+function nn.log_softmax() return { kind = "log_softmax" } end
+function nn.identity() return { kind = "identity" } end
+--- nn.dropout(p): zeroes each activation with probability p in training mode, scales the rest
+--- by 1/(1-p); identity in evaluation mode.
+function nn.dropout(p)
+  if type(p) == "table" then p = p.p end
+  return { kind = "dropout", p = p or 0.5 }
+end
+
+local Model = {}
+Model.__index = Model
+nn.Model = Model
+
+local model_count = 0
+
+--- nn.sequential({layer, ...} [, {seed = N}]) -> model, initialised. Without a seed, the n-th
+--- model a run builds gets the seed derived from the root seed by ("model", n).
+function nn.sequential(layers, opts)
+  if type(layers) ~= "table" then
+    error("sequential: expected a list of layers, got " .. type(layers), 2)
+  end
+  opts = opts or {}
+  model_count = model_count + 1
+  local seed = opts.seed or run.seed("model", model_count)
+  local ok, c = pcall(core.model.new, layers)
+  if not ok then error(c, 2) end
+  c:init(seed)
+  return setmetatable({ core = c, layers = layers, seed = seed }, Model)
+end
+
+function Model:forward(x) return self.core:forward(x) end
+function Model:backward(dy, want_dx) return self.core:backward(dy, want_dx) end
+function Model:zero_grad() self.core:zero_grad() end
+--- Forward pass in evaluation mode (dropout off).
+function Model:predict(x)
+  local was = self.core:train_mode()
+  self.core:train_mode(false)
+  local ok, y = pcall(self.core.forward, self.core, x)
+  self.core:train_mode(was)
+  if not ok then error(y, 2) end
+  return y
+end
+function Model:train(on) return self.core:train_mode(on == nil and true or on) end
+--- Flat views of every parameter / gradient (writes go into the model).
+function Model:parameters() return self.core:params() end
+function Model:gradients() return self.core:grads() end
+--- Layer i: {kind, in, out, nparams, weight, bias, dweight, dbias} (views into the model).
+function Model:layer(i) return self.core:layer(i) end
+function Model:info() return self.core:info() end
+function Model:__tostring() return tostring(self.core) end
+function Model:close() self.core:close() end
+Model.__close = Model.close
+
+--- Parameters by name: {["1.weight"] = view, ["1.bias"] = view, ...} (layer index, PyTorch-like).
+function Model:named_parameters()
+  local out, names = {}, {}
+  for i = 1, self.core:info().layers do
+    local l = self.core:layer(i)
+    if l.weight then
+      out[i .. ".weight"] = l.weight
+      names[#names + 1] = i .. ".weight"
+      if l.bias then
+        out[i .. ".bias"] = l.bias
+        names[#names + 1] = i .. ".bias"
+      end
+    end
+  end
+  return out, names
+end
+
+local function dataset_args(ds, where)
+  if type(ds) ~= "table" or not ds.x or not ds.y then
+    error(where .. ": expected a dataset {x = tensor, y = tensor} (data.dataset(x, y))", 3)
+  end
+  return ds
+end
+
+--- model:evaluate(ds, loss [, {batch =, reduce =}]) -> {loss =, accuracy =, samples =}
+function Model:evaluate(ds, loss, opts)
+  dataset_args(ds, "evaluate")
+  opts = opts or {}
+  local ok, r = pcall(self.core.evaluate, self.core, {
+    x = ds.x, y = ds.y, weights = ds.weights, loss = loss,
+    reduce = opts.reduce, batch = opts.batch or 1024 })
+  if not ok then error(r, 2) end
+  return r
+end
+
+local function check_opts(o)
+  local known = { data = 1, loss = 1, optim = 1, batch = 1, epochs = 1, shuffle = 1, seed = 1,
+    clip = 1, schedule = 1, eval = 1, on_epoch = 1, log = 1, nonfinite = 1, reduce = 1,
+    eval_batch = 1 }
+  for k in pairs(o) do
+    if not known[k] then error("fit: unknown option '" .. tostring(k) .. "'", 3) end
+  end
+  if type(o.epochs) ~= "number" or o.epochs < 1 or math.type(o.epochs) ~= "integer" then
+    error("fit: 'epochs' must be a positive integer, got " .. tostring(o.epochs), 3)
+  end
+  if o.nonfinite ~= nil and o.nonfinite ~= "stop" and o.nonfinite ~= "continue" then
+    error("fit: 'nonfinite' must be \"stop\" or \"continue\", got " .. tostring(o.nonfinite), 3)
+  end
+  if type(o.optim) ~= "userdata" then
+    error("fit: 'optim' must be an optimizer such as optim.sgd{lr = 0.01}", 3)
+  end
+end
+
+--- model:fit{data =, loss =, optim =, epochs =, batch = 32, shuffle = true, seed =,
+---           clip =, schedule =, eval = {name = dataset, ...}, on_epoch = fn(row),
+---           log = run, nonfinite = "stop"} -> history (list of per-epoch rows)
+--- Each row: epoch, loss (mean training loss the optimizer saw), accuracy (classification),
+--- <name>_loss / <name>_accuracy for every eval set, lr, grad_norm, seconds.
+function Model:fit(o)
+  check_opts(o)
+  local ds = dataset_args(o.data, "fit")
+  local seed = o.seed or (self.seed ~ 0x5eed)
+  local base_lr = o.optim:lr()
+  local classify = o.loss == "cross_entropy" or o.loss == "bce_logits"
+  local eval_names = {}
+  for name in pairs(o.eval or {}) do eval_names[#eval_names + 1] = name end
+  table.sort(eval_names)
+  local history = {}
+  for epoch = 1, o.epochs do
+    if o.schedule then o.optim:lr(optim.schedule_lr(o.schedule, base_lr, epoch)) end
+    local t0 = core.clock()
+    local st, msg, why = self.core:train_epoch{
+      x = ds.x, y = ds.y, weights = ds.weights, loss = o.loss, reduce = o.reduce,
+      optim = o.optim, batch = o.batch or 32, shuffle = o.shuffle ~= false, seed = seed,
+      epoch = epoch, clip = o.clip, allow_nonfinite = o.nonfinite == "continue" }
+    if not st then
+      if why == "nonfinite" then
+        error("fit: " .. msg .. " (lower the learning rate, clip gradients, or pass nonfinite = \"continue\")", 2)
+      end
+      error("fit: " .. msg, 2)
+    end
+    local row = { epoch = epoch, loss = st.loss, lr = o.optim:lr(), grad_norm = st.grad_norm }
+    if classify then row.accuracy = st.accuracy end
+    for _, name in ipairs(eval_names) do
+      local ev = self:evaluate(o.eval[name], o.loss, { batch = o.eval_batch })
+      row[name .. "_loss"] = ev.loss
+      if classify then row[name .. "_accuracy"] = ev.accuracy end
+    end
+    row.seconds = core.clock() - t0
+    history[#history + 1] = row
+    if o.log then o.log:log(row) end
+    if o.on_epoch then o.on_epoch(row) end
+  end
+  return history
+end
+
+return nn
