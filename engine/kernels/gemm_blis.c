@@ -1,10 +1,41 @@
 /* The one place that talks to BLIS. Transposes arrive as strides; BLIS takes general
  * row/column strides directly, so no operand is ever copied here. */
+#include <pthread.h>
 #include <stdio.h>
+#include <stdlib.h>
 
 #include <blis.h>
 
 #include "moonlab/kernels.h"
+
+/* BLIS 0.9 picks its kernels from a CPUID table; CPUs newer than the table (AMD Zen 4 and
+ * later, with AVX-512) fall back to the unoptimised "generic" kernels, about 4x slower here.
+ * Before BLIS initialises, point such CPUs at the Skylake-X kernels, which need exactly the
+ * AVX-512 subsets tested below. A valid BLIS_ARCH_TYPE set by the user is left alone. */
+static void choose_kernels(void)
+{
+    /* BLIS aborts the process on an id it does not know: drop such a value instead. */
+    const char *user = getenv("BLIS_ARCH_TYPE");
+    if (user) {
+        char *end;
+        long id = strtol(user, &end, 10);
+        if (end == user || *end != '\0' || id < 0 || id >= (long)BLIS_NUM_ARCHS)
+            unsetenv("BLIS_ARCH_TYPE");
+    }
+#if defined(__x86_64__) && defined(__GNUC__)
+    __builtin_cpu_init();
+    if (!getenv("BLIS_ARCH_TYPE") && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq") &&
+        __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl")) {
+        char id[16];
+        snprintf(id, sizeof id, "%d", (int)BLIS_ARCH_SKX);
+        setenv("BLIS_ARCH_TYPE", id, 0);
+    }
+#endif
+    bli_init();
+}
+
+static pthread_once_t blis_once = PTHREAD_ONCE_INIT;
+#define BLIS_READY() pthread_once(&blis_once, choose_kernels)
 
 /* BLIS rejects strides that make a size-1 dimension look like it overlaps the other; give such
  * dimensions the stride a contiguous layout would have. */
@@ -26,6 +57,7 @@ void ml_k_gemm(float *c, int64_t rsc, int64_t csc, const float *a, int64_t rsa, 
 {
     if (m <= 0 || n <= 0)
         return;
+    BLIS_READY();
     if (k <= 0) {
         for (int64_t i = 0; i < m; i++)
             for (int64_t j = 0; j < n; j++) {
@@ -44,18 +76,22 @@ void ml_k_gemm(float *c, int64_t rsc, int64_t csc, const float *a, int64_t rsa, 
 
 void ml_k_set_threads(int n)
 {
+    BLIS_READY();
     bli_thread_set_num_threads(n < 1 ? 1 : n);
 }
 
 int ml_k_get_threads(void)
 {
+    BLIS_READY();
     dim_t n = bli_thread_get_num_threads();
     return n < 1 ? 1 : (int)n;
 }
 
 const char *ml_k_blis_version(void)
 {
-    static char buf[64];
-    snprintf(buf, sizeof buf, "%s (%s)", bli_info_get_version_str(), ML_BLIS_VARIANT);
+    static char buf[96];
+    BLIS_READY();
+    snprintf(buf, sizeof buf, "%s (%s, %s kernels)", bli_info_get_version_str(), ML_BLIS_VARIANT,
+             bli_arch_string(bli_arch_query_id()));
     return buf;
 }

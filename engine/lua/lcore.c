@@ -37,7 +37,7 @@ static int c_versions(lua_State *L)
     lua_createtable(L, 0, 4);
     lua_pushstring(L, ML_VERSION);
     lua_setfield(L, -2, "moonlab");
-    lua_pushstring(L, LUA_RELEASE);
+    lua_pushstring(L, LUA_VERSION_MAJOR "." LUA_VERSION_MINOR "." LUA_VERSION_RELEASE);
     lua_setfield(L, -2, "lua");
     lua_pushstring(L, ml_k_blis_version());
     lua_setfield(L, -2, "blis");

@@ -226,7 +226,8 @@ static int check_obj_path(const ml_results_t *r, const char *path, const char *w
 }
 
 /* *exists = whether an object is at `path`. Walks the path one group at a time because
- * H5Lexists fails (rather than answering 0) when a parent group is missing. */
+ * H5Lexists fails (rather than answering 0) when a parent group is missing, and because a
+ * parent that is a dataset makes HDF5 say only "message type not found". */
 static int obj_exists(const ml_results_t *r, const char *path, int *exists)
 {
     *exists = 1;
@@ -235,7 +236,7 @@ static int obj_exists(const ml_results_t *r, const char *path, int *exists)
         return ml__fail(ML_ENOMEM, "results: out of memory looking up '%s'", path);
     int rc = ML_OK;
     size_t n = strlen(p);
-    for (size_t i = 0; i < n && *exists; i++) {
+    for (size_t i = 0; i < n && *exists && rc == ML_OK; i++) {
         if (p[i] == '/')
             continue;
         size_t j = i;
@@ -244,12 +245,20 @@ static int obj_exists(const ml_results_t *r, const char *path, int *exists)
         char saved = p[j];
         p[j] = '\0';
         htri_t e = H5Lexists(r->file, p, H5P_DEFAULT);
-        p[j] = saved;
         if (e < 0) {
-            rc = hdf5_fail("results: cannot look up '%.*s' in '%s'", (int)j, p, r->path);
-            break;
+            rc = hdf5_fail("results: cannot look up '%s' in '%s'", p, r->path);
+        } else if (e > 0 && strspn(path + j, "/") < n - j) {
+            hid_t o = H5Oopen(r->file, p, H5P_DEFAULT);
+            if (o < 0)
+                rc = hdf5_fail("results: cannot open '%s' in '%s'", p, r->path);
+            else if (H5Iget_type(o) != H5I_GROUP)
+                rc = ml__fail(ML_EARG, "results: cannot use '%s' in '%s': '%s' is not a group",
+                              path, r->path, p);
+            if (o >= 0)
+                H5Oclose(o);
         }
         *exists = e > 0;
+        p[j] = saved;
         i = j;
     }
     free(p);

@@ -59,7 +59,11 @@ int ml_train_epoch(ml_model_t *m, ml_loss_kind_t loss, ml_reduce_t reduce, ml_op
         ml_model_zero_grad(m);
         if ((rc = ml_model_backward(m, &dpred, NULL)))
             break;
-        st->grad_norm = ml_clip_grad_norm(m->grads, m->nparams, clip);
+        /* The norm costs a pass over every gradient: take it only when clipping or on the
+         * epoch's last step, whose norm the epoch reports. */
+        int last = b->pos >= b->n || (b->drop_last && b->n - b->pos < b->batch);
+        if (clip > 0 || last)
+            st->grad_norm = ml_clip_grad_norm(m->grads, m->nparams, clip);
         if ((rc = ml_optim_step(opt, m->params, m->grads, m->decay, m->nparams)))
             break;
         accumulate(st, l, correct, batch[0]->shape[0], reduce);

@@ -123,6 +123,8 @@ local function handler_for(script)
   local src = "@" .. script
   return function(e)
     local msg = type(e) == "string" and e or ("(error object is a " .. type(e) .. " value)")
+    -- A position inside moonlab's own Lua modules says nothing to the script's author.
+    msg = msg:gsub("^[^\n:]*moonlab/[%w_]+%.lua:%d+: ", "")
     if not msg:find("^" .. script:gsub("%p", "%%%0") .. ":%d+:") then
       for level = 2, 50 do
         local info = debug.getinfo(level, "Sl")

@@ -14,7 +14,7 @@ typedef struct ml_sha256 {
 
 void ml_sha256_init(ml_sha256_t *s);
 void ml_sha256_update(ml_sha256_t *s, const void *data, size_t n);
-/* Lower-case hex digest into hex[65] (NUL-terminated). */
+/* Lower-case hex digest into hex[65] (NUL-terminated); s is re-initialised afterwards. */
 void ml_sha256_final(ml_sha256_t *s, char hex[65]);
 
 #endif

@@ -18,21 +18,34 @@ typedef struct ml_column {
     const void *data;   /* (nrows) int64_t, double, or const char * (NUL-terminated) */
 } ml_column_t;
 
-/* Check that the final path's directory is writable and open the temporary file. */
+/* Check that the final path's directory exists and is writable, then create the temporary
+ * file ".<name>.tmp-<pid>" beside it; the final path is not touched until commit. On failure
+ * *out is NULL and the message names the path (ML_EIO) or the bad argument (ML_EARG).
+ * Not thread-safe: the serial HDF5 library must be used from one thread at a time. */
 int ml_results_create(ml_results_t **out, const char *path);
+/* A group and its missing parents; an existing group is fine, any other object is ML_EARG. */
 int ml_results_group(ml_results_t *r, const char *path);
-/* Attributes on a group or dataset (created as a group if missing). */
+/* Scalar attributes on a group or dataset (created as a group if missing); an attribute of
+ * the same name is replaced whatever its type. Strings are stored variable-length UTF-8
+ * (h5py reads them as str); doubles as IEEE F64LE, integers as STD I64LE. */
 int ml_results_attr_string(ml_results_t *r, const char *obj, const char *name, const char *v);
 int ml_results_attr_double(ml_results_t *r, const char *obj, const char *name, double v);
 int ml_results_attr_int64(ml_results_t *r, const char *obj, const char *name, int64_t v);
-/* A compound dataset of nrows rows, one field per column in order (a tidy table). */
+/* A compound dataset of nrows (>= 0) rows, one field per column in order (a tidy table):
+ * int64 as STD I64LE, float64 as IEEE F64LE, string as variable-length UTF-8 (h5py gives
+ * bytes for these; decode as UTF-8). Column names must be distinct, string cells non-NULL.
+ * The data is copied; the caller keeps ownership. An existing object at path is ML_EARG. */
 int ml_results_table(ml_results_t *r, const char *path, int ncols, const ml_column_t *cols,
                      int64_t nrows);
-/* A float32 dataset with the tensor's shape (any strides; written contiguous). */
+/* A float32 (IEEE F32LE) dataset with the tensor's shape, in row-major order of the tensor as
+ * seen (views are packed first); ndim 0 gives a scalar dataset. An existing object at path is
+ * ML_EARG. */
 int ml_results_tensor(ml_results_t *r, const char *path, const ml_tensor_t *t);
-/* Flush, close and rename into place; frees r whatever the outcome. */
+/* Flush, close, fsync and rename into place (replacing an older file), then fsync the
+ * directory. On failure the temporary file is deleted and the message names the final path.
+ * Frees r whatever the outcome. A failed write before commit leaves r usable. */
 int ml_results_commit(ml_results_t *r);
-/* Close and delete the temporary file; frees r. */
+/* Close and delete the temporary file; frees r. A no-op on NULL. */
 void ml_results_abort(ml_results_t *r);
 
 /* Version string of the HDF5 library in use ("1.10.8"). */
