@@ -37,6 +37,7 @@ print(string.format("poly_fit: y = 1.2x - 3.4x^2 + 5.6x^3 + 5 + N(0, %g^2); %d t
 print(string.format("%-9s %-12s %5s  %-28s %8s  %11s  %11s", "fit", "features", "train",
   "weights", "bias", "train loss", "test loss"))
 
+local final = {}
 for _, f in ipairs(fits) do
   local tr = features(data.rows(train, 1, f.n), f.k)
   local te = features(test, f.k)
@@ -59,7 +60,10 @@ for _, f in ipairs(fits) do
     ws[i] = string.format("%.4f", wi)
   end
   run:metrics(m):params_of(model)
+  final[f.name] = m
   print(string.format("%-9s %-12s %5d  %-28s %8.4f  %11.4g  %11.4g", f.name, f.label, f.n,
     "[" .. table.concat(ws, ", ") .. "]", b, train_loss, test_loss))
 end
 print(string.format("true      %-12s %5s  %-28s %8.4f", "x, x^2, x^3", "", "[1.2000, -3.4000, 5.6000]", true_b))
+print(string.format("underfit: test loss %.0fx the normal fit's; overfit: test loss %.0fx its own train loss",
+  final.underfit.test_loss / final.normal.test_loss, final.overfit.test_loss / final.overfit.train_loss))
