@@ -90,8 +90,8 @@ int ml_init_fill_n(float *w, int64_t n, int64_t fan_out, int64_t fan_in, const m
                    ml_rng_t *rng)
 {
     if (n < 0 || fan_out < 0 || fan_in < 0)
-        return ml__fail(ML_EARG, "init: negative fan (%lld, %lld)", (long long)fan_out,
-                        (long long)fan_in);
+        return ml__fail(ML_EARG, "init: negative size: n=%lld, fan_out=%lld, fan_in=%lld",
+                        (long long)n, (long long)fan_out, (long long)fan_in);
     double fi = fan_in > 0 ? (double)fan_in : 1.0, fo = fan_out > 0 ? (double)fan_out : 1.0;
     float gain = init->a != 0.0f ? init->a : 1.0f;
     float bound;

@@ -94,8 +94,9 @@ int ml_model_new(ml_model_t **out, int nlayers, const ml_layer_spec_t *specs)
         ml_layer_t *L = &m->layers[i];
         L->spec = specs[i];
         if ((unsigned)L->spec.kind >= ML_LAYER_NKINDS) {
+            int rc = ml__fail(ML_EARG, "layer %d: unknown kind %d", i + 1, (int)L->spec.kind);
             ml_model_free(m);
-            return ml__fail(ML_EARG, "layer %d: unknown kind %d", i + 1, (int)L->spec.kind);
+            return rc;
         }
         int rc = ML_OK;
         if (L->spec.kind == ML_LAYER_LINEAR) {

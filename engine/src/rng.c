@@ -93,8 +93,11 @@ uint64_t ml_rng_below(ml_rng_t *r, uint64_t n)
 
 void ml_rng_uniform(ml_rng_t *r, float *out, int64_t n, float a, float b)
 {
-    for (int64_t i = 0; i < n; i++)
-        out[i] = a + (b - a) * ml_rng_float(r);
+    for (int64_t i = 0; i < n; i++) {
+        /* a + (b-a)*u can round up to b for the largest u: keep the interval half-open. */
+        float v = a + (b - a) * ml_rng_float(r);
+        out[i] = v < b ? v : nextafterf(b, a);
+    }
 }
 
 void ml_rng_normal(ml_rng_t *r, float *out, int64_t n, float mean, float std)

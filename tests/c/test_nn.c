@@ -1,0 +1,583 @@
+/* Layers and the sequential model: finite-difference gradient checks for every layer kind
+ * (inputs and parameters) and for a stacked model, the forward/backward contract (accumulation,
+ * optional dx, modes), dropout statistics, initialisation, the weight-decay mask, and the
+ * errors with their messages.
+ *
+ * Gradient checks. The objective is J = sum_ij y_ij * R_ij with a fixed random R, so dJ/dy = R
+ * is what backward receives. Central differences in double around float parameters with
+ * eps = 1e-2: the forward pass is float32, so J carries rounding noise of about
+ * sqrt(B*F) * 2^-24 * |y| ~ 1e-6, which eps = 1e-2 turns into ~5e-5 of noise in the numeric
+ * gradient, while the truncation error of central differences is eps^2/6 * |f'''| ~ 3e-5 for
+ * these smooth functions. We accept |numeric - analytic| <= 1e-3 + 1e-2 * |numeric|: an order
+ * of magnitude above both, and far below the O(1) relative error of a wrong formula, a missing
+ * term or a transposed index. ReLU inputs are kept at |x| >= 0.2 so that no perturbation
+ * crosses the kink; dropout re-seeds the model's stream before every forward so the mask is
+ * the same in every evaluation. */
+#include <math.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "check.h"
+#include "gradcheck.h"
+#include "moonlab/error.h"
+#include "moonlab/nn.h"
+#include "moonlab/rng.h"
+
+#define EPS 1e-2
+#define ATOL 1e-3
+#define RTOL 1e-2
+#define DROPOUT_SEED 4242
+
+static ml_layer_spec_t linear(int64_t in, int64_t out, int bias)
+{
+    ml_layer_spec_t s;
+    memset(&s, 0, sizeof s);
+    s.kind = ML_LAYER_LINEAR;
+    s.in = in;
+    s.out = out;
+    s.bias = bias;
+    return s;
+}
+
+static ml_layer_spec_t layer(ml_layer_kind_t kind)
+{
+    ml_layer_spec_t s;
+    memset(&s, 0, sizeof s);
+    s.kind = kind;
+    return s;
+}
+
+static ml_layer_spec_t dropout(float p)
+{
+    ml_layer_spec_t s = layer(ML_LAYER_DROPOUT);
+    s.p = p;
+    return s;
+}
+
+static void new_tensor(ml_tensor_t *t, int64_t r, int64_t c)
+{
+    int64_t shape[2] = {r, c};
+    CHECK(ml_tensor_new(t, 2, shape) == ML_OK);
+}
+
+typedef struct {
+    ml_model_t *m;
+    const ml_tensor_t *x;
+    const float *R;
+    int reseed; /* dropout: same mask in every evaluation */
+} objective_t;
+
+static double objective(void *p)
+{
+    objective_t *o = p;
+    const ml_tensor_t *y;
+    if (o->reseed)
+        ml_rng_seed(&o->m->rng, DROPOUT_SEED);
+    if (ml_model_forward(o->m, o->x, &y) != ML_OK)
+        return NAN;
+    double J = 0;
+    int64_t n = ml_tensor_numel(y);
+    for (int64_t i = 0; i < n; i++)
+        J += (double)y->data[i] * o->R[i];
+    return J;
+}
+
+/* Analytic input and parameter gradients of J at x, then compare both with central
+ * differences. */
+static void gradcheck(const char *what, ml_model_t *m, ml_tensor_t *x, int reseed, ml_rng_t *r)
+{
+    const ml_tensor_t *y, *dx;
+    int64_t B = x->shape[0], in = x->shape[1];
+    if (reseed)
+        ml_rng_seed(&m->rng, DROPOUT_SEED);
+    CHECK(ml_model_forward(m, x, &y) == ML_OK);
+    int64_t out = y->shape[1];
+    CHECK(y->ndim == 2 && y->shape[0] == B);
+    ml_tensor_t R;
+    new_tensor(&R, B, out);
+    ml_rng_normal(r, R.data, B * out, 0.0f, 1.0f);
+
+    ml_model_zero_grad(m);
+    CHECK(ml_model_backward(m, &R, &dx) == ML_OK);
+    CHECK(dx->ndim == 2 && dx->shape[0] == B && dx->shape[1] == in);
+    float *dx_copy = malloc((size_t)(B * in) * sizeof(float));
+    memcpy(dx_copy, dx->data, (size_t)(B * in) * sizeof(float));
+    float *g_copy = malloc((size_t)(m->nparams > 0 ? m->nparams : 1) * sizeof(float));
+    memcpy(g_copy, m->grads, (size_t)m->nparams * sizeof(float));
+
+    objective_t o = {m, x, R.data, reseed};
+    char label[96];
+    snprintf(label, sizeof label, "%s dx", what);
+    gc_check_array(label, x->data, dx_copy, B * in, EPS, ATOL, RTOL, objective, &o);
+    snprintf(label, sizeof label, "%s dparams", what);
+    gc_check_array(label, m->params, g_copy, m->nparams, EPS, ATOL, RTOL, objective, &o);
+    free(dx_copy);
+    free(g_copy);
+    ml_tensor_free(&R);
+}
+
+static ml_model_t *build(int n, const ml_layer_spec_t *specs)
+{
+    ml_model_t *m = NULL;
+    int rc = ml_model_new(&m, n, specs);
+    CHECK_MSG(rc == ML_OK && m, "ml_model_new: %s", ml_errmsg());
+    return m;
+}
+
+/* Parameters drawn directly (not through ml_model_init), so the checks hold at any point. */
+static void random_params(ml_model_t *m, ml_rng_t *r)
+{
+    ml_rng_uniform(r, m->params, m->nparams, -1.0f, 1.0f);
+}
+
+static void test_gradcheck_linear(void)
+{
+    ml_rng_t r;
+    ml_rng_seed(&r, 100);
+    for (int bias = 0; bias <= 1; bias++) {
+        ml_layer_spec_t s = linear(5, 4, bias);
+        ml_model_t *m = build(1, &s);
+        if (!m)
+            continue;
+        CHECK(m->nparams == 20 + 4 * bias && m->in == 5 && m->out == 4);
+        random_params(m, &r);
+        ml_tensor_t x;
+        new_tensor(&x, 3, 5);
+        ml_rng_uniform(&r, x.data, 15, -1.0f, 1.0f);
+        gradcheck(bias ? "linear+bias" : "linear", m, &x, 0, &r);
+        ml_tensor_free(&x);
+        ml_model_free(m);
+    }
+}
+
+static void test_gradcheck_activations(void)
+{
+    static const ml_layer_kind_t kinds[] = {
+        ML_LAYER_RELU,        ML_LAYER_SIGMOID, ML_LAYER_TANH,    ML_LAYER_SOFTMAX,
+        ML_LAYER_LOG_SOFTMAX, ML_LAYER_DROPOUT, ML_LAYER_IDENTITY};
+    ml_rng_t r;
+    ml_rng_seed(&r, 200);
+    for (size_t k = 0; k < sizeof kinds / sizeof *kinds; k++) {
+        ml_layer_spec_t s = kinds[k] == ML_LAYER_DROPOUT ? dropout(0.4f) : layer(kinds[k]);
+        ml_model_t *m = build(1, &s);
+        if (!m)
+            continue;
+        CHECK(m->nparams == 0);
+        ml_tensor_t x;
+        new_tensor(&x, 3, 6);
+        ml_rng_uniform(&r, x.data, 18, -2.0f, 2.0f);
+        if (kinds[k] == ML_LAYER_RELU) /* away from the kink: |x| in [0.2, 2.2) */
+            for (int i = 0; i < 18; i++)
+                x.data[i] = x.data[i] < 0 ? x.data[i] - 0.2f : x.data[i] + 0.2f;
+        int reseed = kinds[k] == ML_LAYER_DROPOUT;
+        gradcheck(ml_layer_name(kinds[k]), m, &x, reseed, &r);
+
+        if (kinds[k] == ML_LAYER_DROPOUT) {
+            /* dx = dy * mask exactly, the mask being y / x (0 or 1/(1-p)). */
+            const ml_tensor_t *y, *dx;
+            ml_rng_seed(&m->rng, DROPOUT_SEED);
+            CHECK(ml_model_forward(m, &x, &y) == ML_OK);
+            ml_tensor_t dy;
+            new_tensor(&dy, 3, 6);
+            ml_rng_normal(&r, dy.data, 18, 0.0f, 1.0f);
+            CHECK(ml_model_backward(m, &dy, &dx) == ML_OK);
+            float scale = 1.0f / (1.0f - 0.4f);
+            int ok = 1, dropped = 0;
+            for (int i = 0; i < 18; i++) {
+                int kept = y->data[i] != 0.0f;
+                dropped += !kept;
+                float want = kept ? dy.data[i] * scale : 0.0f;
+                ok &= fabsf(dx->data[i] - want) <= 1e-6f * fabsf(want);
+                if (kept)
+                    ok &= fabsf(y->data[i] - x.data[i] * scale) <= 1e-6f * fabsf(y->data[i]);
+            }
+            CHECK_MSG(ok, "dropout: dx != dy * mask");
+            CHECK_MSG(dropped > 0 && dropped < 18, "dropout dropped %d of 18", dropped);
+            ml_tensor_free(&dy);
+        }
+        ml_tensor_free(&x);
+        ml_model_free(m);
+    }
+}
+
+static const ml_layer_spec_t *stacked_specs(void)
+{
+    static ml_layer_spec_t s[4];
+    s[0] = linear(4, 5, 1);
+    s[1] = layer(ML_LAYER_TANH);
+    s[2] = linear(0, 3, 1); /* in from the previous layer */
+    s[3] = layer(ML_LAYER_LOG_SOFTMAX);
+    return s;
+}
+
+static void test_gradcheck_stacked(void)
+{
+    ml_rng_t r;
+    ml_rng_seed(&r, 300);
+    ml_model_t *m = build(4, stacked_specs());
+    if (!m)
+        return;
+    CHECK(m->in == 4 && m->out == 3 && m->nparams == 4 * 5 + 5 + 5 * 3 + 3);
+    CHECK(m->layers[2].in == 5 && m->layers[2].out == 3);
+    /* Layer weights are views into the flat buffers. */
+    ml_layer_t *L0 = &m->layers[0], *L2 = &m->layers[2];
+    CHECK(L0->offset == 0 && L0->nparams == 25 && L2->offset == 25 && L2->nparams == 18);
+    CHECK(L0->w.data == m->params && L0->b.data == m->params + 20);
+    CHECK(L0->dw.data == m->grads && L0->db.data == m->grads + 20);
+    CHECK(L2->w.data == m->params + 25 && L2->b.data == m->params + 40);
+    CHECK(L2->w.shape[0] == 3 && L2->w.shape[1] == 5 && L2->b.shape[0] == 3);
+    random_params(m, &r);
+    ml_tensor_t x;
+    new_tensor(&x, 3, 4);
+    ml_rng_uniform(&r, x.data, 12, -1.5f, 1.5f);
+    gradcheck("linear-tanh-linear-log_softmax", m, &x, 0, &r);
+    ml_tensor_free(&x);
+    ml_model_free(m);
+}
+
+/* The first linear layer accepts a strided input (a transpose view): same outputs and
+ * gradients as for a contiguous copy. */
+static void test_strided_input(void)
+{
+    ml_rng_t r;
+    ml_rng_seed(&r, 350);
+    ml_model_t *m = build(4, stacked_specs());
+    if (!m)
+        return;
+    random_params(m, &r);
+    ml_tensor_t store, xt, x, dy;
+    new_tensor(&store, 4, 6); /* x^T */
+    ml_rng_uniform(&r, store.data, 24, -1.0f, 1.0f);
+    CHECK(ml_tensor_transpose(&xt, &store, 0, 1) == ML_OK);
+    new_tensor(&x, 6, 4);
+    CHECK(ml_tensor_copy(&x, &xt) == ML_OK);
+    new_tensor(&dy, 6, 3);
+    ml_rng_normal(&r, dy.data, 18, 0.0f, 1.0f);
+
+    const ml_tensor_t *y;
+    float y1[18], g1[43];
+    CHECK(ml_model_forward(m, &x, &y) == ML_OK);
+    memcpy(y1, y->data, sizeof y1);
+    ml_model_zero_grad(m);
+    CHECK(ml_model_backward(m, &dy, NULL) == ML_OK);
+    memcpy(g1, m->grads, sizeof g1);
+
+    CHECK(ml_model_forward(m, &xt, &y) == ML_OK);
+    ml_model_zero_grad(m);
+    CHECK(ml_model_backward(m, &dy, NULL) == ML_OK);
+    int ok = 1;
+    for (int i = 0; i < 18; i++)
+        ok &= fabsf(y->data[i] - y1[i]) <= 1e-6f * (1.0f + fabsf(y1[i]));
+    for (int i = 0; i < 43; i++)
+        ok &= fabsf(m->grads[i] - g1[i]) <= 1e-5f * (1.0f + fabsf(g1[i]));
+    CHECK_MSG(ok, "strided input differs from its contiguous copy");
+    ml_tensor_free(&store);
+    ml_tensor_free(&x);
+    ml_tensor_free(&dy);
+    ml_model_free(m);
+}
+
+static void test_backward_contract(void)
+{
+    ml_rng_t r;
+    ml_rng_seed(&r, 400);
+    ml_model_t *m = build(4, stacked_specs());
+    if (!m)
+        return;
+    random_params(m, &r);
+    ml_tensor_t x, dy, bad;
+    new_tensor(&x, 3, 4);
+    new_tensor(&dy, 3, 3);
+    ml_rng_uniform(&r, x.data, 12, -1.0f, 1.0f);
+    ml_rng_normal(&r, dy.data, 9, 0.0f, 1.0f);
+
+    /* Backward before any forward. */
+    const ml_tensor_t *dx;
+    CHECK_ERR(ml_model_backward(m, &dy, &dx), ML_ESTATE, "forward");
+
+    const ml_tensor_t *y;
+    CHECK(ml_model_forward(m, &x, &y) == ML_OK);
+    ml_model_zero_grad(m);
+    CHECK(ml_model_backward(m, &dy, &dx) == ML_OK);
+    float once[43];
+    memcpy(once, m->grads, sizeof once);
+    int nonzero = 0;
+    for (int i = 0; i < 43; i++)
+        nonzero += once[i] != 0.0f;
+    CHECK(nonzero == 43);
+
+    /* A second backward accumulates: the gradients double. */
+    CHECK(ml_model_backward(m, &dy, NULL) == ML_OK);
+    int ok = 1;
+    for (int i = 0; i < 43; i++)
+        ok &= fabsf(m->grads[i] - 2.0f * once[i]) <= 1e-6f * fabsf(2.0f * once[i]);
+    CHECK_MSG(ok, "two backward calls do not double the gradients");
+
+    /* Without dx the parameter gradients are the same. */
+    ml_model_zero_grad(m);
+    int zero = 1;
+    for (int i = 0; i < 43; i++)
+        zero &= m->grads[i] == 0.0f;
+    CHECK_MSG(zero, "zero_grad");
+    CHECK(ml_model_backward(m, &dy, NULL) == ML_OK);
+    ok = 1;
+    for (int i = 0; i < 43; i++)
+        ok &= fabsf(m->grads[i] - once[i]) <= 1e-6f * fabsf(once[i]);
+    CHECK_MSG(ok, "backward without dx changes the parameter gradients");
+
+    /* Wrong gradient shape. */
+    new_tensor(&bad, 3, 4);
+    CHECK_ERR(ml_model_backward(m, &bad, NULL), ML_ESHAPE, "(3,4)", "(3,3)");
+    ml_tensor_free(&bad);
+
+    /* Wrong input width, and a 1-D input. */
+    new_tensor(&bad, 2, 7);
+    CHECK_ERR(ml_model_forward(m, &bad, &y), ML_ESHAPE, "(2,7)", "4");
+    ml_tensor_free(&bad);
+    int64_t n4[1] = {4};
+    CHECK(ml_tensor_new(&bad, 1, n4) == ML_OK);
+    CHECK_ERR(ml_model_forward(m, &bad, &y), ML_ESHAPE, "(4,)");
+    ml_tensor_free(&bad);
+
+    /* A different batch size after the first forward: buffers re-sized, shapes follow. */
+    ml_tensor_t x5;
+    new_tensor(&x5, 5, 4);
+    CHECK(ml_model_forward(m, &x5, &y) == ML_OK);
+    CHECK(y->shape[0] == 5 && y->shape[1] == 3);
+    ml_tensor_free(&x5);
+
+    ml_tensor_free(&x);
+    ml_tensor_free(&dy);
+    ml_model_free(m);
+}
+
+static void test_dropout_modes(void)
+{
+    const float p = 0.3f;
+    ml_layer_spec_t s = dropout(p);
+    ml_model_t *m = build(1, &s);
+    if (!m)
+        return;
+    CHECK(ml_model_init(m, 9) == ML_OK);
+    const int64_t B = 200, F = 500, n = B * F;
+    ml_tensor_t x, dy;
+    new_tensor(&x, B, F);
+    ml_tensor_fill(&x, 1.0f);
+    new_tensor(&dy, B, F);
+    ml_tensor_fill(&dy, 1.0f);
+    const ml_tensor_t *y, *dx;
+
+    /* Training: about a fraction p zeroed (binomial, 5 standard errors), survivors scaled by
+     * exactly 1/(1-p), so the mean is preserved. */
+    CHECK(m->train == 1); /* a new model trains */
+    CHECK(ml_model_forward(m, &x, &y) == ML_OK);
+    int64_t zeros = 0, bad_scale = 0;
+    double sum = 0;
+    const float scale = 1.0f / (1.0f - p);
+    for (int64_t i = 0; i < n; i++) {
+        zeros += y->data[i] == 0.0f;
+        bad_scale += y->data[i] != 0.0f && fabsf(y->data[i] - scale) > 1e-6f * scale;
+        sum += y->data[i];
+    }
+    double frac = (double)zeros / (double)n, se = sqrt(p * (1 - p) / (double)n);
+    CHECK_MSG(fabs(frac - p) <= 5 * se, "dropped fraction %.5f, want %.2f", frac, p);
+    CHECK_MSG(bad_scale == 0, "%lld kept values not scaled by 1/(1-p)", (long long)bad_scale);
+    double mean_se = sqrt(p / (1 - p) / (double)n);
+    CHECK_MSG(fabs(sum / (double)n - 1.0) <= 5 * mean_se, "mean after dropout %.5f",
+              sum / (double)n);
+
+    /* The stream advances: the next mask differs. */
+    float *first = malloc((size_t)n * sizeof *first);
+    memcpy(first, y->data, (size_t)n * sizeof *first);
+    CHECK(ml_model_forward(m, &x, &y) == ML_OK);
+    CHECK(memcmp(first, y->data, (size_t)n * sizeof *first) != 0);
+
+    /* Same init seed, same masks. */
+    ml_model_t *m2 = build(1, &s);
+    if (m2) {
+        CHECK(ml_model_init(m2, 9) == ML_OK);
+        CHECK(ml_model_forward(m2, &x, &y) == ML_OK);
+        CHECK_MSG(memcmp(first, y->data, (size_t)n * sizeof *first) == 0,
+                  "dropout masks not reproducible from the init seed");
+        ml_model_free(m2);
+    }
+
+    /* Evaluation: identity, forward and backward. */
+    m->train = 0;
+    ml_rng_uniform(&m->rng, x.data, n, -1.0f, 1.0f);
+    ml_rng_normal(&m->rng, dy.data, n, 0.0f, 1.0f);
+    CHECK(ml_model_forward(m, &x, &y) == ML_OK);
+    CHECK_MSG(memcmp(y->data, x.data, (size_t)n * sizeof(float)) == 0, "eval dropout changes x");
+    CHECK(ml_model_backward(m, &dy, &dx) == ML_OK);
+    CHECK_MSG(memcmp(dx->data, dy.data, (size_t)n * sizeof(float)) == 0, "eval dropout changes dy");
+    free(first);
+    ml_model_free(m);
+
+    /* p = 0 in training is the identity too. */
+    s = dropout(0.0f);
+    m = build(1, &s);
+    if (m) {
+        CHECK(ml_model_forward(m, &x, &y) == ML_OK);
+        CHECK(memcmp(y->data, x.data, (size_t)n * sizeof(float)) == 0);
+        ml_model_free(m);
+    }
+    ml_tensor_free(&x);
+    ml_tensor_free(&dy);
+}
+
+static void test_init(void)
+{
+    ml_layer_spec_t s[3] = {linear(4, 5, 1), layer(ML_LAYER_TANH), linear(5, 3, 1)};
+    ml_model_t *a = build(3, s), *b = build(3, s), *c = build(3, s);
+    if (!a || !b || !c)
+        return;
+    int zero = 1;
+    for (int64_t i = 0; i < a->nparams; i++)
+        zero &= a->params[i] == 0.0f;
+    CHECK_MSG(zero, "parameters are zero until ml_model_init");
+    CHECK(ml_model_init(a, 1234) == ML_OK);
+    CHECK(ml_model_init(b, 1234) == ML_OK);
+    CHECK(ml_model_init(c, 1235) == ML_OK);
+    size_t bytes = (size_t)a->nparams * sizeof(float);
+    CHECK_MSG(memcmp(a->params, b->params, bytes) == 0, "same seed, different parameters");
+    CHECK_MSG(memcmp(a->params, c->params, bytes) != 0, "different seeds, same parameters");
+    /* The default is PyTorch's: U(+-1/sqrt(in)) for weights and biases alike. */
+    int in_bound = 1, distinct = 0;
+    for (int64_t i = 0; i < 25; i++) {
+        in_bound &= fabsf(a->params[i]) <= 0.5f; /* 1/sqrt(4) */
+        distinct += a->params[i] != a->params[0];
+    }
+    for (int64_t i = 25; i < 43; i++)
+        in_bound &= fabsf(a->params[i]) <= 1.0f / sqrtf(5.0f);
+    CHECK(in_bound && distinct > 20);
+    /* Re-initialising with the first seed restores the first values. */
+    CHECK(ml_model_init(c, 1234) == ML_OK);
+    CHECK(memcmp(a->params, c->params, bytes) == 0);
+    ml_model_free(a);
+    ml_model_free(b);
+    ml_model_free(c);
+
+    /* Each layer follows its own spec. */
+    ml_layer_spec_t t[2] = {linear(3, 4, 0), linear(4, 2, 0)};
+    t[0].weight_init = (ml_init_t){ML_INIT_CONSTANT, 0.5f, 0.0f};
+    t[1].weight_init = (ml_init_t){ML_INIT_CONSTANT, -2.0f, 0.0f};
+    ml_model_t *m = build(2, t);
+    if (m) {
+        CHECK(ml_model_init(m, 1) == ML_OK);
+        int ok = 1;
+        for (int i = 0; i < 12; i++)
+            ok &= m->params[i] == 0.5f;
+        for (int i = 12; i < 20; i++)
+            ok &= m->params[i] == -2.0f;
+        CHECK_MSG(ok, "per-layer weight_init not followed");
+        ml_model_free(m);
+    }
+}
+
+/* Initialising a layer's bias writes that bias and nothing else. Layer 2's initializer is
+ * invalid, so ml_model_init fails there (naming it) and leaves layer 2's parameters as they
+ * were: zero. Anything else in them was written by layer 1. Everything stays inside the
+ * flat buffer, so an overrun shows up here as a failed check, not as heap corruption. */
+static void test_init_bias_stays_in_its_slice(void)
+{
+    ml_layer_spec_t s[2] = {linear(2, 3, 1), linear(3, 4, 0)};
+    s[0].weight_init = (ml_init_t){ML_INIT_CONSTANT, 0.25f, 0.0f};
+    s[0].bias_init = (ml_init_t){ML_INIT_CONSTANT, 0.5f, 0.0f};
+    s[1].weight_init = (ml_init_t){ML_INIT_UNIFORM, 1.0f, -1.0f}; /* upper below lower */
+    ml_model_t *m = build(2, s);
+    if (!m)
+        return;
+    CHECK(m->nparams == 6 + 3 + 12);
+    CHECK_ERR(ml_model_init(m, 5), ML_EARG, "layer 2 (linear)");
+    int ok = 1;
+    for (int i = 0; i < 6; i++)
+        ok &= m->params[i] == 0.25f;
+    for (int i = 6; i < 9; i++)
+        ok &= m->params[i] == 0.5f;
+    CHECK_MSG(ok, "layer 1 weight/bias not initialised from its spec");
+    int written = 0;
+    for (int i = 9; i < 21; i++)
+        written += m->params[i] != 0.0f;
+    CHECK_MSG(written == 0,
+              "initialising layer 1's bias (3) wrote %d floats into layer 2's weights", written);
+    ml_model_free(m);
+}
+
+static void test_decay_mask(void)
+{
+    ml_model_t *m = build(4, stacked_specs());
+    if (!m)
+        return;
+    int ok = 1;
+    for (int l = 0; l < m->nlayers; l++) {
+        ml_layer_t *L = &m->layers[l];
+        if (L->spec.kind != ML_LAYER_LINEAR)
+            continue;
+        for (int64_t k = 0; k < L->out * L->in; k++)
+            ok &= m->decay[L->offset + k] == 1.0f;
+        for (int64_t k = 0; k < L->out; k++)
+            ok &= m->decay[L->offset + L->out * L->in + k] == 0.0f;
+    }
+    CHECK_MSG(ok, "decay mask is not 1 on weights, 0 on biases");
+    double total = 0;
+    for (int64_t i = 0; i < m->nparams; i++)
+        total += m->decay[i];
+    CHECK(total == 20 + 15);
+    ml_model_free(m);
+}
+
+static void test_new_errors(void)
+{
+    ml_model_t *m = (ml_model_t *)&m; /* must be reset to NULL on failure */
+    CHECK_ERR(ml_model_new(&m, 0, NULL), ML_EARG, "layer");
+    CHECK(m == NULL);
+
+    ml_layer_spec_t mis[3] = {linear(4, 5, 1), layer(ML_LAYER_TANH), linear(6, 3, 1)};
+    m = (ml_model_t *)&m;
+    CHECK_ERR(ml_model_new(&m, 3, mis), ML_ESHAPE, "layer 3 (linear)", "6", "5");
+    CHECK(m == NULL);
+
+    ml_layer_spec_t d1[2] = {linear(4, 5, 1), dropout(1.0f)};
+    CHECK_ERR(ml_model_new(&m, 2, d1), ML_EARG, "layer 2 (dropout)", "1");
+    d1[1].p = -0.1f;
+    CHECK_ERR(ml_model_new(&m, 2, d1), ML_EARG, "layer 2 (dropout)", "-0.1");
+    d1[1].p = NAN;
+    CHECK_ERR(ml_model_new(&m, 2, d1), ML_EARG, "layer 2 (dropout)");
+
+    ml_layer_spec_t noin[1] = {linear(0, 5, 1)};
+    CHECK_ERR(ml_model_new(&m, 1, noin), ML_EARG, "layer 1 (linear)");
+    ml_layer_spec_t noout[2] = {linear(4, 5, 1), linear(5, 0, 1)};
+    CHECK_ERR(ml_model_new(&m, 2, noout), ML_EARG, "layer 2 (linear)", "0");
+    ml_layer_spec_t unk[2] = {linear(4, 5, 1), layer(ML_LAYER_NKINDS)};
+    CHECK_ERR(ml_model_new(&m, 2, unk), ML_EARG, "layer 2");
+    CHECK(m == NULL);
+}
+
+static void test_names(void)
+{
+    static const char *const names[ML_LAYER_NKINDS] = {
+        "linear", "relu", "sigmoid", "tanh", "softmax", "log_softmax", "dropout", "identity"};
+    for (int k = 0; k < ML_LAYER_NKINDS; k++) {
+        CHECK(strcmp(ml_layer_name((ml_layer_kind_t)k), names[k]) == 0);
+        CHECK(ml_layer_kind_from_name(names[k]) == k);
+    }
+    CHECK(ml_layer_kind_from_name("lstm") == -1);
+    CHECK(ml_layer_name(ML_LAYER_NKINDS) != NULL);
+}
+
+int main(void)
+{
+    test_gradcheck_linear();
+    test_gradcheck_activations();
+    test_gradcheck_stacked();
+    test_strided_input();
+    test_backward_contract();
+    test_dropout_modes();
+    test_init();
+    test_init_bias_stays_in_its_slice();
+    test_decay_mask();
+    test_new_errors();
+    test_names();
+    return check_report("test_nn");
+}
