@@ -51,12 +51,35 @@ static void tidy_strides(int64_t m, int64_t n, int64_t *rs, int64_t *cs)
     }
 }
 
+/* Below this many multiply-adds BLIS's per-call set-up (objects, contexts, checks) costs more
+ * than the product: minibatch training of small models makes thousands of such calls. */
+#define SMALL_GEMM 8192
+
+/* c = alpha*a@b + beta*c by plain loops in float, for tiny products. */
+static void gemm_small(float *c, int64_t rsc, int64_t csc, const float *a, int64_t rsa,
+                       int64_t csa, const float *b, int64_t rsb, int64_t csb, int64_t m,
+                       int64_t n, int64_t k, float alpha, float beta)
+{
+    for (int64_t i = 0; i < m; i++)
+        for (int64_t j = 0; j < n; j++) {
+            float acc = 0.0f;
+            for (int64_t p = 0; p < k; p++)
+                acc += a[i * rsa + p * csa] * b[p * rsb + j * csb];
+            float *cij = c + i * rsc + j * csc;
+            *cij = alpha * acc + (beta == 0.0f ? 0.0f : beta * *cij);
+        }
+}
+
 void ml_k_gemm(float *c, int64_t rsc, int64_t csc, const float *a, int64_t rsa, int64_t csa,
                const float *b, int64_t rsb, int64_t csb, int64_t m, int64_t n, int64_t k,
                float alpha, float beta)
 {
     if (m <= 0 || n <= 0)
         return;
+    if (k > 0 && m * n * k <= SMALL_GEMM) {
+        gemm_small(c, rsc, csc, a, rsa, csa, b, rsb, csb, m, n, k, alpha, beta);
+        return;
+    }
     BLIS_READY();
     if (k <= 0) {
         for (int64_t i = 0; i < m; i++)

@@ -63,6 +63,11 @@ static int ensure_state(ml_optim_t *o, int64_t n)
     return ML_OK;
 }
 
+/* Parameter updates are elementwise, so splitting them across threads cannot change a single
+ * bit; small models stay on one thread, where starting a team costs more than it saves. */
+#define PAR_MIN (1 << 15)
+#define PARALLEL_FOR _Pragma("omp parallel for simd if (n >= PAR_MIN) num_threads(nt) schedule(static)")
+
 int ml_optim_step(ml_optim_t *o, float *restrict p, const float *restrict g,
                   const float *restrict decay, int64_t n)
 {
@@ -74,17 +79,34 @@ int ml_optim_step(ml_optim_t *o, float *restrict p, const float *restrict g,
         return rc;
     o->t++;
     const float lr = o->lr, wd = o->weight_decay, mu = o->momentum;
+    const int nt = ml_k_get_threads();
     float *restrict m = o->m, *restrict v = o->v;
+    /* Branches are hoisted out of the loops so each loop vectorizes. */
+    const int masked = decay != NULL && wd != 0.0f;
     switch (o->kind) {
     case ML_OPT_SGD:
-        for (int64_t i = 0; i < n; i++) {
-            float gi = g[i] + wd * (decay ? decay[i] : 1.0f) * p[i];
-            if (mu != 0.0f) {
-                /* PyTorch: the first step seeds the buffer with the gradient. */
-                m[i] = o->t == 1 ? gi : mu * m[i] + gi;
-                gi = o->nesterov ? gi + mu * m[i] : m[i];
+        if (mu == 0.0f) {
+            if (wd == 0.0f) {
+                PARALLEL_FOR
+                for (int64_t i = 0; i < n; i++)
+                    p[i] -= lr * g[i];
+            } else {
+                PARALLEL_FOR
+                for (int64_t i = 0; i < n; i++)
+                    p[i] -= lr * (g[i] + wd * (masked ? decay[i] : 1.0f) * p[i]);
             }
-            p[i] -= lr * gi;
+            return ML_OK;
+        }
+        {
+            /* PyTorch: the first step seeds the buffer with the gradient. */
+            const float keep = o->t == 1 ? 0.0f : mu;
+            const int nesterov = o->nesterov;
+            PARALLEL_FOR
+            for (int64_t i = 0; i < n; i++) {
+                float gi = g[i] + wd * (masked ? decay[i] : 1.0f) * p[i];
+                m[i] = keep * m[i] + gi;
+                p[i] -= lr * (nesterov ? gi + mu * m[i] : m[i]);
+            }
         }
         return ML_OK;
     case ML_OPT_ADAM:
@@ -92,14 +114,13 @@ int ml_optim_step(ml_optim_t *o, float *restrict p, const float *restrict g,
         const float b1 = o->beta1, b2 = o->beta2, eps = o->eps;
         const float c1 = 1.0f / (1.0f - powf(b1, (float)o->t));
         const float c2 = 1.0f / (1.0f - powf(b2, (float)o->t));
-        const int decoupled = o->kind == ML_OPT_ADAMW;
+        const float coupled = o->kind == ML_OPT_ADAM ? 1.0f : 0.0f;
+        PARALLEL_FOR
         for (int64_t i = 0; i < n; i++) {
-            float di = wd * (decay ? decay[i] : 1.0f);
-            float gi = g[i];
-            if (decoupled)
-                p[i] -= lr * di * p[i];
-            else
-                gi += di * p[i];
+            float di = wd * (masked ? decay[i] : 1.0f);
+            /* Adam adds the decay to the gradient; AdamW shrinks the weight directly. */
+            float gi = g[i] + coupled * di * p[i];
+            p[i] -= (1.0f - coupled) * lr * di * p[i];
             m[i] = b1 * m[i] + (1.0f - b1) * gi;
             v[i] = b2 * v[i] + (1.0f - b2) * gi * gi;
             p[i] -= lr * (m[i] * c1) / (sqrtf(v[i] * c2) + eps);

@@ -105,13 +105,56 @@ local function parse_args(argv)
   return o
 end
 
-local function git_commit(dir)
-  local p = io.popen("git -C '" .. dir:gsub("'", "'\\''") .. "' rev-parse HEAD 2>/dev/null")
-  if not p then return "" end
-  local out = p:read("a") or ""
-  p:close()
-  return (out:gsub("%s+$", ""))
+local function read_file(path)
+  local f = io.open(path, "r")
+  if not f then return nil end
+  local s = f:read("a")
+  f:close()
+  return s
 end
+
+-- The commit checked out in the git work tree holding dir, read from .git itself (no git
+-- process to start); "" outside a work tree.
+local function git_commit(dir)
+  local d = dir
+  for _ = 1, 64 do
+    local gitdir = d .. "/.git"
+    local head = read_file(gitdir .. "/HEAD")
+    if not head then
+      -- a worktree or submodule: .git is a file "gitdir: <path>"
+      local link = read_file(gitdir)
+      local target = link and link:match("^gitdir: (%S+)")
+      if target then
+        gitdir = target:sub(1, 1) == "/" and target or (d .. "/" .. target)
+        head = read_file(gitdir .. "/HEAD")
+      end
+    end
+    if head then
+      local ref = head:match("^ref: (%S+)")
+      if not ref then return head:match("^(%x+)") or "" end
+      local sha = read_file(gitdir .. "/" .. ref)
+      if sha then return sha:match("^(%x+)") or "" end
+      local common = read_file(gitdir .. "/commondir")
+      local packed = read_file(gitdir .. "/packed-refs")
+        or (common and read_file(gitdir .. "/" .. common:match("%S+") .. "/packed-refs"))
+      if packed then
+        for line in packed:gmatch("[^\n]+") do
+          local h, r = line:match("^(%x+) (%S+)$")
+          if r == ref then return h end
+        end
+      end
+      return "" -- a branch with no commit yet
+    end
+    local parent = d:match("^(.*)/[^/]+$")
+    if d == "/" or parent == nil then
+      if d:sub(1, 1) ~= "/" then d = (os.getenv("PWD") or ".") .. "/" .. d else return "" end
+    else
+      d = parent == "" and "/" or parent
+    end
+  end
+  return ""
+end
+cli.git_commit = git_commit
 
 local function dirname(path)
   return path:match("^(.*)/[^/]*$") or "."

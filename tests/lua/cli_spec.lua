@@ -161,3 +161,16 @@ print(string.format("%a", h[3].loss))
     assert.are_not.equal(a, c)
   end)
 end)
+
+describe("result provenance", function()
+  local cli = require "moonlab.cli"
+  it("records the git commit of the script's directory, read from .git", function()
+    local p = io.popen("git -C '" .. h.root .. "' rev-parse HEAD 2>/dev/null")
+    local want = p:read("l")
+    p:close()
+    if want then
+      assert.are.equal(want, cli.git_commit(h.root .. "/experiments"))
+    end
+    assert.are.equal("", cli.git_commit(h.tmpdir()))
+  end)
+end)
