@@ -246,10 +246,14 @@ static int layer_backward(ml_model_t *m, int i, const ml_tensor_t *dy, int need_
     int64_t B = x->shape[0], F = x->shape[1], n = B * F;
     if (L->spec.kind == ML_LAYER_LINEAR) {
         /* dW (out,in) += dy^T (out,B) @ x (B,in); db += column sums of dy. */
+        float beta = m->overwrite ? 0.0f : 1.0f;
         ml_k_gemm(L->dw.data, L->in, 1, dy->data, 1, L->out, x->data, x->stride[0],
-                  x->stride[1], L->out, L->in, B, 1.0f, 1.0f);
-        if (L->spec.bias)
+                  x->stride[1], L->out, L->in, B, 1.0f, beta);
+        if (L->spec.bias) {
+            if (m->overwrite)
+                memset(L->db.data, 0, (size_t)L->out * sizeof(float));
             ml_k_sum_rows(L->db.data, dy->data, L->out, B, L->out);
+        }
     }
     if (!need_dx)
         return ML_OK;
@@ -307,4 +311,14 @@ int ml_model_backward(ml_model_t *m, const ml_tensor_t *dy, const ml_tensor_t **
     if (dx)
         *dx = &m->layers[0].dx;
     return ML_OK;
+}
+
+int ml_model_backward_fresh(ml_model_t *m, const ml_tensor_t *dy, const ml_tensor_t **dx)
+{
+    m->overwrite = 1;
+    int rc = ml_model_backward(m, dy, dx);
+    m->overwrite = 0;
+    if (rc) /* a failed backward may have written part of the buffer: leave it all zero */
+        ml_model_zero_grad(m);
+    return rc;
 }

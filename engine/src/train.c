@@ -56,8 +56,7 @@ int ml_train_epoch(ml_model_t *m, ml_loss_kind_t loss, ml_reduce_t reduce, ml_op
                           (long long)epoch + 1, (long long)st->steps + 1);
             break;
         }
-        ml_model_zero_grad(m);
-        if ((rc = ml_model_backward(m, &dpred, NULL)))
+        if ((rc = ml_model_backward_fresh(m, &dpred, NULL)))
             break;
         /* The norm costs a pass over every gradient: take it only when clipping or on the
          * epoch's last step, whose norm the epoch reports. */

@@ -566,8 +566,43 @@ static void test_names(void)
     CHECK(ml_layer_name(ML_LAYER_NKINDS) != NULL);
 }
 
+/* backward_fresh writes what zero_grad + backward would have accumulated, whatever the
+ * gradient buffer held before, bit for bit. */
+static void test_backward_fresh(void)
+{
+    ml_rng_t r;
+    ml_rng_seed(&r, 77);
+    ml_model_t *m = build(4, stacked_specs());
+    if (!m)
+        return;
+    random_params(m, &r);
+    ml_tensor_t x, dy;
+    new_tensor(&x, 6, 4);
+    new_tensor(&dy, 6, 3);
+    ml_rng_normal(&r, x.data, 24, 0.0f, 1.0f);
+    ml_rng_normal(&r, dy.data, 18, 0.0f, 1.0f);
+    const ml_tensor_t *y;
+    CHECK(ml_model_forward(m, &x, &y) == ML_OK);
+    ml_model_zero_grad(m);
+    CHECK(ml_model_backward(m, &dy, NULL) == ML_OK);
+    float want[64];
+    CHECK(m->nparams <= 64);
+    memcpy(want, m->grads, (size_t)m->nparams * sizeof(float));
+    ml_rng_uniform(&r, m->grads, m->nparams, 5.0f, 9.0f); /* stale garbage */
+    CHECK(ml_model_backward_fresh(m, &dy, NULL) == ML_OK);
+    CHECK(memcmp(want, m->grads, (size_t)m->nparams * sizeof(float)) == 0);
+    CHECK(m->overwrite == 0);
+    /* and the next plain backward accumulates again */
+    CHECK(ml_model_backward(m, &dy, NULL) == ML_OK);
+    CHECK_CLOSE(m->grads[0], 2.0f * want[0], 1e-6, 1e-6);
+    ml_tensor_free(&x);
+    ml_tensor_free(&dy);
+    ml_model_free(m);
+}
+
 int main(void)
 {
+    test_backward_fresh();
     test_gradcheck_linear();
     test_gradcheck_activations();
     test_gradcheck_stacked();

@@ -57,6 +57,8 @@ typedef struct ml_model {
     float *decay;             /* (nparams): 1 for weights, 0 for biases (weight decay mask) */
     ml_rng_t rng;             /* dropout masks */
     int train;                /* 1 in training mode (dropout active) */
+    int overwrite;            /* next backward writes gradients instead of adding (set by
+                                 ml_model_backward_fresh, cleared after that backward) */
 } ml_model_t;
 
 /* Build a sequential model from specs. Fails with a message naming the layer ("layer 2
@@ -74,6 +76,10 @@ int ml_model_forward(ml_model_t *m, const ml_tensor_t *x, const ml_tensor_t **y)
  * first layer skips computing it. */
 int ml_model_backward(ml_model_t *m, const ml_tensor_t *dy, const ml_tensor_t **dx);
 void ml_model_zero_grad(ml_model_t *m);
+/* Backward that writes the gradients instead of accumulating them: the same result as
+ * ml_model_zero_grad followed by ml_model_backward, without a pass to clear the buffer (every
+ * parameter belongs to exactly one layer, so each is written once). For training loops. */
+int ml_model_backward_fresh(ml_model_t *m, const ml_tensor_t *dy, const ml_tensor_t **dx);
 
 const char *ml_layer_name(ml_layer_kind_t kind);
 int ml_layer_kind_from_name(const char *name);
