@@ -104,6 +104,8 @@ void ml_k_softmax_backward(float *restrict dx, const float *restrict dy,
 
 void ml_k_log_softmax(float *restrict y, const float *restrict x, int64_t m, int64_t n)
 {
+    if (n <= 0) /* no classes: nothing to normalise (and log of an empty sum) */
+        return;
     for (int64_t i = 0; i < m; i++) {
         const float *xi = x + i * n;
         float *yi = y + i * n;
@@ -111,6 +113,8 @@ void ml_k_log_softmax(float *restrict y, const float *restrict x, int64_t m, int
         float s = 0.0f;
         for (int64_t j = 0; j < n; j++)
             s += expf(xi[j] - mx);
+        /* s >= 1: the row's largest term is exp(0) */
+        // cppcheck-suppress invalidFunctionArg
         float lse = mx + logf(s);
         for (int64_t j = 0; j < n; j++)
             yi[j] = xi[j] - lse;

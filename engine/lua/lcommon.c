@@ -1,6 +1,20 @@
 #include "lcommon.h"
 
+#include <stdarg.h>
+
 #include "moonlab/error.h"
+
+_Noreturn void ml__raise(lua_State *L, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    luaL_where(L, 1);
+    lua_pushvfstring(L, fmt, ap);
+    va_end(ap);
+    lua_concat(L, 2);
+    lua_error(L);
+    __builtin_unreachable(); /* lua_error long-jumps out */
+}
 
 int ml__engine_error(lua_State *L, const char *fname)
 {
@@ -25,10 +39,10 @@ static ml_ltensor_t *to_ltensor(lua_State *L, int idx, const char *fname, int op
         return NULL;
     ml_ltensor_t *u = luaL_testudata(L, idx, ML_TENSOR_MT);
     if (!u)
-        luaL_error(L, "%s: argument %d: expected a tensor, got %s", fname, idx,
-                   luaL_typename(L, idx));
-    else if (ml__tensor_dead(L, idx))
-        luaL_error(L, "%s: argument %d: tensor is closed", fname, idx);
+        ml__raise(L, "%s: argument %d: expected a tensor, got %s", fname, idx,
+                  luaL_typename(L, idx));
+    if (ml__tensor_dead(L, idx))
+        ml__raise(L, "%s: argument %d: tensor is closed", fname, idx);
     return u;
 }
 

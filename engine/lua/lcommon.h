@@ -34,6 +34,9 @@ ml_tensor_t *ml__push_view(lua_State *L, const ml_tensor_t *view, int base_idx);
 ml_tensor_t *ml__push_foreign_view(lua_State *L, const ml_tensor_t *view, int owner_idx);
 /* Push a contiguous copy of t. */
 ml_tensor_t *ml__push_copy(lua_State *L, const ml_tensor_t *t, const char *fname);
+/* luaL_error that analyzers (and the compiler) know does not return. */
+_Noreturn void ml__raise(lua_State *L, const char *fmt, ...);
+
 /* Raise "fname: <engine message>" for a failed engine call. */
 int ml__engine_error(lua_State *L, const char *fname);
 

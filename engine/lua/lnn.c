@@ -19,9 +19,9 @@ static ml_model_t *check_model(lua_State *L, int idx, const char *fname)
 {
     lmodel_t *u = luaL_testudata(L, idx, ML_MODEL_MT);
     if (!u)
-        luaL_error(L, "%s: expected a model, got %s", fname, luaL_typename(L, idx));
+        ml__raise(L, "%s: expected a model, got %s", fname, luaL_typename(L, idx));
     if (u->closed)
-        luaL_error(L, "%s: model is closed", fname);
+        ml__raise(L, "%s: model is closed", fname);
     return u->m;
 }
 

@@ -8,7 +8,7 @@ static ml_optim_t *check_optim(lua_State *L, int idx, const char *fname)
 {
     ml_optim_t *o = luaL_testudata(L, idx, ML_OPTIM_MT);
     if (!o)
-        luaL_error(L, "%s: expected an optimizer, got %s", fname, luaL_typename(L, idx));
+        ml__raise(L, "%s: expected an optimizer, got %s", fname, luaL_typename(L, idx));
     return o;
 }
 

@@ -16,9 +16,9 @@ static ml_results_t *check_writer(lua_State *L, const char *fname)
 {
     lresults_t *u = luaL_testudata(L, 1, ML_RESULTS_MT);
     if (!u)
-        luaL_error(L, "%s: expected a result writer, got %s", fname, luaL_typename(L, 1));
+        ml__raise(L, "%s: expected a result writer, got %s", fname, luaL_typename(L, 1));
     if (u->closed)
-        luaL_error(L, "%s: result writer is already committed or aborted", fname);
+        ml__raise(L, "%s: result writer is already committed or aborted", fname);
     return u->r;
 }
 

@@ -9,7 +9,7 @@ static ml_rng_t *check_rng(lua_State *L, int idx, const char *fname)
 {
     ml_rng_t *r = luaL_testudata(L, idx, ML_RNG_MT);
     if (!r)
-        luaL_error(L, "%s: expected a random stream, got %s", fname, luaL_typename(L, idx));
+        ml__raise(L, "%s: expected a random stream, got %s", fname, luaL_typename(L, idx));
     return r;
 }
 

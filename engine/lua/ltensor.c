@@ -11,7 +11,7 @@ static ml_ltensor_t *check_u(lua_State *L, int idx, const char *fname)
 {
     ml_ltensor_t *u = luaL_testudata(L, idx, ML_TENSOR_MT);
     if (!u)
-        luaL_error(L, "%s: expected a tensor, got %s", fname, luaL_typename(L, idx));
+        ml__raise(L, "%s: expected a tensor, got %s", fname, luaL_typename(L, idx));
     if (ml__tensor_dead(L, idx))
         luaL_error(L, "%s: tensor is closed", fname);
     return u;

@@ -2,6 +2,7 @@
 
 #include <stdarg.h>
 #include <stdio.h>
+#include <string.h>
 
 static const char *const messages[ML_NERRORS] = {
     [ML_OK] = "no error",
@@ -30,9 +31,13 @@ const char *ml_errmsg(void)
 
 int ml__fail(int code, const char *fmt, ...)
 {
+    /* Callers prefix an earlier failure ("layer 2 (linear): %s", ml_errmsg()), so the
+     * arguments may point into last_message: format aside, then copy. */
+    char buf[sizeof last_message];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(last_message, sizeof last_message, fmt, ap);
+    vsnprintf(buf, sizeof buf, fmt, ap);
     va_end(ap);
+    memcpy(last_message, buf, sizeof buf);
     return code;
 }

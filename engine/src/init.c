@@ -36,6 +36,8 @@ const char *ml_init_name(ml_init_kind_t kind)
  * double. A rank-deficient draw (probability zero in exact arithmetic) is redrawn. */
 static int orthogonal(float *w, int64_t rows, int64_t cols, float gain, ml_rng_t *rng)
 {
+    if (rows == 0 || cols == 0)
+        return ML_OK;
     int tall = rows > cols;
     int64_t nv = tall ? cols : rows, len = tall ? rows : cols; /* nv vectors of length len */
     double *v = malloc((size_t)(nv * len) * sizeof *v);

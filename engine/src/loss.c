@@ -41,6 +41,9 @@ static int check_inputs(ml_loss_kind_t kind, const ml_tensor_t *pred, const ml_t
         return ml__fail(ML_ESHAPE, "%s: prediction is %s, expected (B,C)", name,
                         ml_shape_str(a, sizeof a, pred));
     int64_t B = pred->shape[0], C = pred->shape[1];
+    if (C < 1)
+        return ml__fail(ML_ESHAPE, "%s: prediction is %s: no outputs", name,
+                        ml_shape_str(a, sizeof a, pred));
     if (kind == ML_LOSS_CROSS_ENTROPY) {
         int ok = (target->ndim == 1 && target->shape[0] == B) ||
                  (target->ndim == 2 && target->shape[0] == B && target->shape[1] == 1);
@@ -112,6 +115,8 @@ int ml_loss(ml_loss_kind_t kind, ml_reduce_t reduce, double *loss, double *corre
             double s = 0.0;
             for (int64_t j = 0; j < C; j++)
                 s += exp((double)p[j * ps] - mx);
+            /* s >= 1: the row's largest term is exp(0) */
+            // cppcheck-suppress invalidFunctionArg
             double lse = mx + log(s);
             li = lse - p[cls * ps];
             hits += arg == cls ? w : 0.0;

@@ -53,7 +53,7 @@ static void bind_views(ml_model_t *m)
         if (L->spec.kind != ML_LAYER_LINEAR)
             continue;
         float *p = m->params + L->offset, *g = m->grads + L->offset;
-        int64_t wshape[2] = {L->out, L->in}, bshape[1] = {L->out};
+        const int64_t wshape[2] = {L->out, L->in}, bshape[1] = {L->out};
         /* Views into the flat buffers: built by hand, never freed by the layer. */
         ml_tensor_t *views[4] = {&L->w, &L->dw, &L->b, &L->db};
         float *bases[4] = {p, g, p + L->out * L->in, g + L->out * L->in};
@@ -290,13 +290,15 @@ static int layer_backward(ml_model_t *m, int i, const ml_tensor_t *dy, int need_
 
 int ml_model_backward(ml_model_t *m, const ml_tensor_t *dy, const ml_tensor_t **dx)
 {
-    char a[64], b[64];
+    char a[64];
     const ml_tensor_t *y = &m->layers[m->nlayers - 1].y;
     if (!y->data || !m->layers[0].x.data)
         return ml__fail(ML_ESTATE, "backward: no forward pass to go back through");
-    if (dy->ndim != 2 || dy->shape[0] != y->shape[0] || dy->shape[1] != y->shape[1])
+    if (dy->ndim != 2 || dy->shape[0] != y->shape[0] || dy->shape[1] != y->shape[1]) {
+        char b[64];
         return ml__fail(ML_ESHAPE, "backward: gradient is %s, the last output was %s",
                         ml_shape_str(a, sizeof a, dy), ml_shape_str(b, sizeof b, y));
+    }
     if (!ml_tensor_is_contiguous(dy))
         return ml__fail(ML_ESHAPE, "backward: gradient %s must be contiguous",
                         ml_shape_str(a, sizeof a, dy));

@@ -66,7 +66,8 @@ static int ensure_state(ml_optim_t *o, int64_t n)
 /* Parameter updates are elementwise, so splitting them across threads cannot change a single
  * bit; small models stay on one thread, where starting a team costs more than it saves. */
 #define PAR_MIN (1 << 15)
-#define PARALLEL_FOR _Pragma("omp parallel for simd if (n >= PAR_MIN) num_threads(nt) schedule(static)")
+#define PARALLEL_FOR \
+    _Pragma("omp parallel for simd if (n >= PAR_MIN) num_threads(ml_k_get_threads()) schedule(static)")
 
 int ml_optim_step(ml_optim_t *o, float *restrict p, const float *restrict g,
                   const float *restrict decay, int64_t n)
@@ -78,8 +79,11 @@ int ml_optim_step(ml_optim_t *o, float *restrict p, const float *restrict g,
     if (rc)
         return rc;
     o->t++;
+    if (n == 0)
+        return ML_OK;
+    if (!o->m || (o->kind != ML_OPT_SGD && !o->v))
+        return ml__fail(ML_ESTATE, "%s: optimizer state is missing", ml_optim_name(o->kind));
     const float lr = o->lr, wd = o->weight_decay, mu = o->momentum;
-    const int nt = ml_k_get_threads();
     float *restrict m = o->m, *restrict v = o->v;
     /* Branches are hoisted out of the loops so each loop vectorizes. */
     const int masked = decay != NULL && wd != 0.0f;
@@ -146,7 +150,10 @@ float ml_schedule_lr(const ml_schedule_t *s, int64_t epoch)
     case ML_SCHED_STEP:
         if (s->step_size <= 0)
             return s->base_lr;
-        return s->base_lr * powf(s->gamma, (float)(epoch / s->step_size));
+    {
+        int64_t decays = epoch / s->step_size; /* whole steps taken */
+        return s->base_lr * powf(s->gamma, (float)decays);
+    }
     case ML_SCHED_COSINE: {
         if (s->t_max <= 0)
             return s->base_lr;

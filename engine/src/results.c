@@ -1,4 +1,3 @@
-#define _POSIX_C_SOURCE 200809L /* fsync, O_DIRECTORY */
 
 #include "moonlab/results.h"
 
@@ -512,7 +511,7 @@ int ml_results_table(ml_results_t *r, const char *path, int ncols, const ml_colu
     if (space < 0)
         goto hdf5_error;
     rc = create_dataset(r, path, ftype, space, &dset);
-    if (rc || nrows == 0)
+    if (rc || nrows == 0 || row == 0) /* row > 0 whenever there is a column */
         goto done;
 
     if ((uint64_t)nrows > SIZE_MAX / row) {

@@ -20,7 +20,7 @@ static float *block_alloc(int64_t n)
         return NULL;
     memset(p, 0, bytes);
     ((block_header_t *)p)->capacity = n;
-    return (float *)((char *)p + sizeof(block_header_t));
+    return (float *)(void *)((char *)p + sizeof(block_header_t));
 }
 
 static block_header_t *block_of(float *data)
@@ -236,10 +236,11 @@ static int same_shape(const ml_tensor_t *a, const ml_tensor_t *b)
 
 int ml_tensor_copy(ml_tensor_t *dst, const ml_tensor_t *src)
 {
-    char a[64], b[64];
-    if (!same_shape(dst, src))
+    if (!same_shape(dst, src)) {
+        char a[64], b[64];
         return ml__fail(ML_ESHAPE, "copy: destination %s, source %s",
                         ml_shape_str(a, sizeof a, dst), ml_shape_str(b, sizeof b, src));
+    }
     if (ml_tensor_is_contiguous(dst) && ml_tensor_is_contiguous(src)) {
         memmove(dst->data, src->data, (size_t)ml_tensor_numel(src) * sizeof(float));
         return ML_OK;
@@ -283,11 +284,12 @@ const char *ml_shape_str(char *buf, size_t n, const ml_tensor_t *t)
 int ml_tensor_matmul(ml_tensor_t *c, const ml_tensor_t *a, const ml_tensor_t *b, float alpha,
                      float beta)
 {
-    char sa[64], sb[64], sc[64];
     if (a->ndim != 2 || b->ndim != 2 || c->ndim != 2 || a->shape[1] != b->shape[0] ||
-        c->shape[0] != a->shape[0] || c->shape[1] != b->shape[1])
+        c->shape[0] != a->shape[0] || c->shape[1] != b->shape[1]) {
+        char sa[64], sb[64], sc[64];
         return ml__fail(ML_ESHAPE, "matmul: A %s @ B %s into C %s", ml_shape_str(sa, 64, a),
                         ml_shape_str(sb, 64, b), ml_shape_str(sc, 64, c));
+    }
     ml_k_gemm(c->data, c->stride[0], c->stride[1], a->data, a->stride[0], a->stride[1],
               b->data, b->stride[0], b->stride[1], a->shape[0], b->shape[1], a->shape[1],
               alpha, beta);
