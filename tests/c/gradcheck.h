@@ -1,4 +1,5 @@
-/* Shared helpers for the C suites: central-difference gradient checks and error assertions.
+/* Shared helpers for the C suites: central-difference gradient checks, error assertions and
+ * test tensors.
  * Include after check.h. */
 #ifndef MOONLAB_TEST_GRADCHECK_H
 #define MOONLAB_TEST_GRADCHECK_H
@@ -8,6 +9,7 @@
 
 #include "check.h"
 #include "moonlab/error.h"
+#include "moonlab/tensor.h"
 
 /* A scalar objective of whatever the caller perturbs; evaluated in double. */
 typedef double (*gc_objective_fn)(void *ctx);
@@ -54,5 +56,18 @@ static inline void gc_check_array(const char *what, float *x, const float *analy
                       "%s: message \"%s\" does not mention \"%s\"", #expr, ml_errmsg(),            \
                       frags_[f_]);                                                                 \
     } while (0)
+
+/* Zero-filled test tensors of rank 1 and 2 (a failed allocation is a failed check). */
+static inline void new1(ml_tensor_t *t, int64_t n)
+{
+    int64_t shape[1] = {n};
+    CHECK(ml_tensor_new(t, 1, shape) == ML_OK);
+}
+
+static inline void new2(ml_tensor_t *t, int64_t r, int64_t c)
+{
+    int64_t shape[2] = {r, c};
+    CHECK(ml_tensor_new(t, 2, shape) == ML_OK);
+}
 
 #endif

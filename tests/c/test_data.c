@@ -13,17 +13,7 @@
 #include "moonlab/error.h"
 #include "moonlab/train.h"
 
-static void new2(ml_tensor_t *t, int64_t r, int64_t c)
-{
-    int64_t shape[2] = {r, c};
-    CHECK(ml_tensor_new(t, 2, shape) == ML_OK);
-}
 
-static void new1(ml_tensor_t *t, int64_t n)
-{
-    int64_t shape[1] = {n};
-    CHECK(ml_tensor_new(t, 1, shape) == ML_OK);
-}
 
 /* x (N, 2) = (i, 100 + i), y (N) = i, w (N) = 1000 + i: every value names its row. */
 static void make_data(ml_tensor_t *x, ml_tensor_t *y, ml_tensor_t *w, int64_t n)

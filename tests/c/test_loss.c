@@ -21,17 +21,7 @@
 #define B 5
 #define C 4
 
-static void new2(ml_tensor_t *t, int64_t r, int64_t c)
-{
-    int64_t shape[2] = {r, c};
-    CHECK(ml_tensor_new(t, 2, shape) == ML_OK);
-}
 
-static void new1(ml_tensor_t *t, int64_t n)
-{
-    int64_t shape[1] = {n};
-    CHECK(ml_tensor_new(t, 1, shape) == ML_OK);
-}
 
 /* Direct formulas, in double, per sample. */
 static double ref_sample(ml_loss_kind_t kind, const float *p, const ml_tensor_t *target, int i)

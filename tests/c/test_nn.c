@@ -55,11 +55,6 @@ static ml_layer_spec_t dropout(float p)
     return s;
 }
 
-static void new_tensor(ml_tensor_t *t, int64_t r, int64_t c)
-{
-    int64_t shape[2] = {r, c};
-    CHECK(ml_tensor_new(t, 2, shape) == ML_OK);
-}
 
 typedef struct {
     ml_model_t *m;
@@ -95,7 +90,7 @@ static void gradcheck(const char *what, ml_model_t *m, ml_tensor_t *x, int resee
     int64_t out = y->shape[1];
     CHECK(y->ndim == 2 && y->shape[0] == B);
     ml_tensor_t R;
-    new_tensor(&R, B, out);
+    new2(&R, B, out);
     ml_rng_normal(r, R.data, B * out, 0.0f, 1.0f);
 
     ml_model_zero_grad(m);
@@ -143,7 +138,7 @@ static void test_gradcheck_linear(void)
         CHECK(m->nparams == 20 + 4 * bias && m->in == 5 && m->out == 4);
         random_params(m, &r);
         ml_tensor_t x;
-        new_tensor(&x, 3, 5);
+        new2(&x, 3, 5);
         ml_rng_uniform(&r, x.data, 15, -1.0f, 1.0f);
         gradcheck(bias ? "linear+bias" : "linear", m, &x, 0, &r);
         ml_tensor_free(&x);
@@ -165,7 +160,7 @@ static void test_gradcheck_activations(void)
             continue;
         CHECK(m->nparams == 0);
         ml_tensor_t x;
-        new_tensor(&x, 3, 6);
+        new2(&x, 3, 6);
         ml_rng_uniform(&r, x.data, 18, -2.0f, 2.0f);
         if (kinds[k] == ML_LAYER_RELU) /* away from the kink: |x| in [0.2, 2.2) */
             for (int i = 0; i < 18; i++)
@@ -179,7 +174,7 @@ static void test_gradcheck_activations(void)
             ml_rng_seed(&m->rng, DROPOUT_SEED);
             CHECK(ml_model_forward(m, &x, &y) == ML_OK);
             ml_tensor_t dy;
-            new_tensor(&dy, 3, 6);
+            new2(&dy, 3, 6);
             ml_rng_normal(&r, dy.data, 18, 0.0f, 1.0f);
             CHECK(ml_model_backward(m, &dy, &dx) == ML_OK);
             float scale = 1.0f / (1.0f - 0.4f);
@@ -229,7 +224,7 @@ static void test_gradcheck_stacked(void)
     CHECK(L2->w.shape[0] == 3 && L2->w.shape[1] == 5 && L2->b.shape[0] == 3);
     random_params(m, &r);
     ml_tensor_t x;
-    new_tensor(&x, 3, 4);
+    new2(&x, 3, 4);
     ml_rng_uniform(&r, x.data, 12, -1.5f, 1.5f);
     gradcheck("linear-tanh-linear-log_softmax", m, &x, 0, &r);
     ml_tensor_free(&x);
@@ -247,12 +242,12 @@ static void test_strided_input(void)
         return;
     random_params(m, &r);
     ml_tensor_t store, xt, x, dy;
-    new_tensor(&store, 4, 6); /* x^T */
+    new2(&store, 4, 6); /* x^T */
     ml_rng_uniform(&r, store.data, 24, -1.0f, 1.0f);
     CHECK(ml_tensor_transpose(&xt, &store, 0, 1) == ML_OK);
-    new_tensor(&x, 6, 4);
+    new2(&x, 6, 4);
     CHECK(ml_tensor_copy(&x, &xt) == ML_OK);
-    new_tensor(&dy, 6, 3);
+    new2(&dy, 6, 3);
     ml_rng_normal(&r, dy.data, 18, 0.0f, 1.0f);
 
     const ml_tensor_t *y;
@@ -287,8 +282,8 @@ static void test_backward_contract(void)
         return;
     random_params(m, &r);
     ml_tensor_t x, dy, bad;
-    new_tensor(&x, 3, 4);
-    new_tensor(&dy, 3, 3);
+    new2(&x, 3, 4);
+    new2(&dy, 3, 3);
     ml_rng_uniform(&r, x.data, 12, -1.0f, 1.0f);
     ml_rng_normal(&r, dy.data, 9, 0.0f, 1.0f);
 
@@ -327,12 +322,12 @@ static void test_backward_contract(void)
     CHECK_MSG(ok, "backward without dx changes the parameter gradients");
 
     /* Wrong gradient shape. */
-    new_tensor(&bad, 3, 4);
+    new2(&bad, 3, 4);
     CHECK_ERR(ml_model_backward(m, &bad, NULL), ML_ESHAPE, "(3,4)", "(3,3)");
     ml_tensor_free(&bad);
 
     /* Wrong input width, and a 1-D input. */
-    new_tensor(&bad, 2, 7);
+    new2(&bad, 2, 7);
     CHECK_ERR(ml_model_forward(m, &bad, &y), ML_ESHAPE, "(2,7)", "4");
     ml_tensor_free(&bad);
     int64_t n4[1] = {4};
@@ -342,7 +337,7 @@ static void test_backward_contract(void)
 
     /* A different batch size after the first forward: buffers re-sized, shapes follow. */
     ml_tensor_t x5;
-    new_tensor(&x5, 5, 4);
+    new2(&x5, 5, 4);
     CHECK(ml_model_forward(m, &x5, &y) == ML_OK);
     CHECK(y->shape[0] == 5 && y->shape[1] == 3);
     ml_tensor_free(&x5);
@@ -362,9 +357,9 @@ static void test_dropout_modes(void)
     CHECK(ml_model_init(m, 9) == ML_OK);
     const int64_t B = 200, F = 500, n = B * F;
     ml_tensor_t x, dy;
-    new_tensor(&x, B, F);
+    new2(&x, B, F);
     ml_tensor_fill(&x, 1.0f);
-    new_tensor(&dy, B, F);
+    new2(&dy, B, F);
     ml_tensor_fill(&dy, 1.0f);
     const ml_tensor_t *y, *dx;
 
@@ -577,8 +572,8 @@ static void test_backward_fresh(void)
         return;
     random_params(m, &r);
     ml_tensor_t x, dy;
-    new_tensor(&x, 6, 4);
-    new_tensor(&dy, 6, 3);
+    new2(&x, 6, 4);
+    new2(&dy, 6, 3);
     ml_rng_normal(&r, x.data, 24, 0.0f, 1.0f);
     ml_rng_normal(&r, dy.data, 18, 0.0f, 1.0f);
     const ml_tensor_t *y;
