@@ -12,6 +12,18 @@
 #define ML_OPTIM_MT "moonlab.optim"
 #define ML_RNG_MT "moonlab.rng"
 #define ML_RESULTS_MT "moonlab.results"
+#define ML_INDEX_MT "moonlab.index"
+
+/* An index set: n row numbers, 0-based. */
+typedef struct ml_lindex {
+    int64_t n;
+    int64_t rows[];
+} ml_lindex_t;
+
+/* Index argument at idx (raises otherwise); *n receives its length. */
+const int64_t *ml__check_index(lua_State *L, int idx, int64_t *n, const char *fname);
+/* Push a new index set of n entries; returns its (uninitialised) rows. */
+int64_t *ml__push_index(lua_State *L, int64_t n);
 
 /* Every userdata whose memory a tensor view may point into (tensors, models) starts with this
  * flag, so a view can tell that its owner was closed before touching the memory. */
@@ -58,6 +70,7 @@ int ml__open_loss(lua_State *L);
 int ml__open_optim(lua_State *L);
 int ml__open_rng(lua_State *L);
 int ml__open_results(lua_State *L);
+int ml__open_index(lua_State *L);
 
 int luaopen_moonlab_core(lua_State *L);
 

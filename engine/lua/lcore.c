@@ -118,6 +118,8 @@ int luaopen_moonlab_core(lua_State *L)
     lua_setfield(L, -2, "rng");
     ml__open_results(L);
     lua_setfield(L, -2, "results");
+    ml__open_index(L);
+    lua_setfield(L, -2, "index");
     lua_pushstring(L, ML_VERSION);
     lua_setfield(L, -2, "version");
     return 1;

@@ -232,6 +232,8 @@ static ml_optim_t *check_optim(lua_State *L, int idx, const char *fname)
 typedef struct data_args {
     const ml_tensor_t *ts[3];
     int nt;
+    const int64_t *rows; /* selected rows (an index set), or NULL for all */
+    int64_t nrows;
     ml_loss_kind_t loss;
     ml_reduce_t reduce;
     int64_t batch;
@@ -244,6 +246,11 @@ static void read_data_args(lua_State *L, data_args_t *a, const char *fname)
     a->ts[1] = ml__field_tensor(L, 2, "y", 1, fname);
     a->ts[2] = ml__field_tensor(L, 2, "weights", 0, fname);
     a->nt = a->ts[2] ? 3 : 2;
+    a->rows = NULL;
+    a->nrows = 0;
+    if (lua_getfield(L, 2, "rows") != LUA_TNIL)
+        a->rows = ml__check_index(L, -1, &a->nrows, fname); /* kept alive by the options */
+    lua_pop(L, 1);
     const char *loss = ml__opt_string(L, 2, "loss", NULL, fname);
     int k = loss ? ml_loss_kind_from_name(loss) : -1;
     if (k < 0)
@@ -300,6 +307,8 @@ static int m_train_epoch(lua_State *L)
     ml_batcher_t b;
     ml_epoch_stats_t st;
     int rc = ml_batcher_init(&b, a.nt, a.ts, a.batch, shuffle, 0, (uint64_t)seed);
+    if (!rc && a.rows)
+        rc = ml_batcher_select(&b, a.rows, a.nrows);
     if (!rc)
         rc = ml_train_epoch(m, a.loss, a.reduce, o, &b, epoch - 1, clip, allow, &st);
     ml_batcher_free(&b);
@@ -326,6 +335,8 @@ static int m_evaluate(lua_State *L)
     ml_batcher_t b;
     ml_epoch_stats_t st;
     int rc = ml_batcher_init(&b, a.nt, a.ts, a.batch, 0, 0, 0);
+    if (!rc && a.rows)
+        rc = ml_batcher_select(&b, a.rows, a.nrows);
     if (!rc)
         rc = ml_evaluate(m, a.loss, a.reduce, &b, &st);
     ml_batcher_free(&b);

@@ -6,6 +6,15 @@
 #include "moonlab/error.h"
 #include "moonlab/rng.h"
 
+/* Room for one batch's source rows: never more than an epoch has. */
+static int alloc_pick(ml_batcher_t *b)
+{
+    int64_t cap = b->batch < b->n ? b->batch : b->n;
+    free(b->pick);
+    b->pick = malloc((size_t)(cap > 0 ? cap : 1) * sizeof *b->pick);
+    return b->pick ? ML_OK : ML_ENOMEM;
+}
+
 int ml_batcher_init(ml_batcher_t *b, int nt, const ml_tensor_t *const *ts, int64_t batch,
                     int shuffle, int drop_last, uint64_t seed)
 {
@@ -35,6 +44,39 @@ int ml_batcher_init(ml_batcher_t *b, int nt, const ml_tensor_t *const *ts, int64
         if (!b->order)
             return ml__fail(ML_ENOMEM, "batches: cannot allocate an order of %lld", (long long)b->n);
     }
+    if (alloc_pick(b)) {
+        ml_batcher_free(b);
+        return ml__fail(ML_ENOMEM, "batches: cannot allocate a batch of %lld", (long long)batch);
+    }
+    ml_batcher_start(b, 0);
+    return ML_OK;
+}
+
+int ml_batcher_select(ml_batcher_t *b, const int64_t *rows, int64_t nrows)
+{
+    int64_t total = b->src[0].shape[0];
+    if (nrows < 0)
+        return ml__fail(ML_EARG, "batches: %lld selected rows", (long long)nrows);
+    for (int64_t i = 0; i < nrows; i++)
+        if (rows[i] < 0 || rows[i] >= total)
+            return ml__fail(ML_EARG, "batches: selected row %lld is %lld, outside 0..%lld",
+                            (long long)i + 1, (long long)rows[i], (long long)total - 1);
+    size_t bytes = (size_t)(nrows > 0 ? nrows : 1) * sizeof(int64_t);
+    int64_t *copy = malloc(bytes);
+    int64_t *order = b->shuffle ? malloc(bytes) : NULL;
+    if (!copy || (b->shuffle && !order)) {
+        free(copy);
+        free(order);
+        return ml__fail(ML_ENOMEM, "batches: cannot allocate %lld selected rows", (long long)nrows);
+    }
+    memcpy(copy, rows, (size_t)nrows * sizeof(int64_t));
+    free(b->rows);
+    free(b->order);
+    b->rows = copy;
+    b->order = order;
+    b->n = nrows;
+    if (alloc_pick(b))
+        return ml__fail(ML_ENOMEM, "batches: cannot allocate a batch of %lld", (long long)b->batch);
     ml_batcher_start(b, 0);
     return ML_OK;
 }
@@ -83,13 +125,22 @@ int ml_batcher_next(ml_batcher_t *b, const ml_tensor_t **out)
     if (left <= 0 || (b->drop_last && left < b->batch))
         return 0;
     int64_t m = left < b->batch ? left : b->batch;
-    for (int i = 0; i < b->nt; i++) {
-        if (b->shuffle) {
-            if (gather(&b->buf[i], &b->out[i], &b->src[i], b->order + b->pos, m))
-                return -1;
-        } else {
+    if (!b->shuffle && !b->rows) { /* consecutive rows: views, no copy */
+        for (int i = 0; i < b->nt; i++) {
             ml_tensor_rows(&b->out[i], &b->src[i], b->pos, m);
+            out[i] = &b->out[i];
         }
+        b->pos += m;
+        return 1;
+    }
+    /* Source row of each batch position: through the epoch order, then the selection. */
+    for (int64_t i = 0; i < m; i++) {
+        int64_t k = b->shuffle ? b->order[b->pos + i] : b->pos + i;
+        b->pick[i] = b->rows ? b->rows[k] : k;
+    }
+    for (int i = 0; i < b->nt; i++) {
+        if (gather(&b->buf[i], &b->out[i], &b->src[i], b->pick, m))
+            return -1;
         out[i] = &b->out[i];
     }
     b->pos += m;
@@ -101,5 +152,7 @@ void ml_batcher_free(ml_batcher_t *b)
     for (int i = 0; i < ML_BATCH_MAX_TENSORS; i++)
         ml_tensor_free(&b->buf[i]);
     free(b->order);
+    free(b->rows);
+    free(b->pick);
     memset(b, 0, sizeof *b);
 }

@@ -20,6 +20,32 @@ function data.dataset(x, y, weights)
   return { x = x, y = y, weights = weights, n = n }
 end
 
+--- Index sets: row numbers (1-based) of a dataset, as splits return them.
+--- data.index{3, 1, 2}, data.index(n) = 1..n; #idx, idx[i], idx:totable(), a:take(b) = a[b].
+data.index = core.index.new
+
+--- The rows of ds named by an index set, as a view: no feature is copied; batches gather the
+--- rows when training or evaluating. Subsets of subsets compose.
+function data.subset(ds, idx)
+  if type(idx) == "table" then idx = core.index.new(idx) end
+  if not core.index.is_index(idx) then
+    error("subset: expected an index set or a list of row numbers, got " .. type(idx), 2)
+  end
+  local limit = ds.rows and #ds.rows or ds.x:size(1)
+  if #idx > 0 and idx:max() > limit then
+    error(string.format("subset: row %d is outside the dataset's 1..%d", idx:max(), limit), 2)
+  end
+  local rows = ds.rows and ds.rows:take(idx) or idx
+  return { x = ds.x, y = ds.y, weights = ds.weights, rows = rows, n = #rows }
+end
+
+--- A dataset with its own contiguous copies of the rows (a subset made concrete).
+function data.materialize(ds)
+  if not ds.rows then return ds end
+  local g = core.index.gather
+  return data.dataset(g(ds.x, ds.rows), g(ds.y, ds.rows), ds.weights and g(ds.weights, ds.rows))
+end
+
 --- Rows first..last (1-based, inclusive) of a dataset, as views.
 function data.rows(ds, first, last)
   return data.dataset(ds.x:slice(1, first, last), ds.y:slice(1, first, last),

@@ -104,7 +104,7 @@ function Model:evaluate(ds, loss, opts)
   dataset_args(ds, "evaluate")
   opts = opts or {}
   local ok, r = pcall(self.core.evaluate, self.core, {
-    x = ds.x, y = ds.y, weights = ds.weights, loss = loss,
+    x = ds.x, y = ds.y, weights = ds.weights, rows = ds.rows, loss = loss,
     reduce = opts.reduce, batch = opts.batch or 1024 })
   if not ok then error(r, 2) end
   return r
@@ -147,7 +147,7 @@ function Model:fit(o)
     if o.schedule then o.optim:lr(optim.schedule_lr(o.schedule, base_lr, epoch)) end
     local t0 = core.clock()
     local st, msg, why = self.core:train_epoch{
-      x = ds.x, y = ds.y, weights = ds.weights, loss = o.loss, reduce = o.reduce,
+      x = ds.x, y = ds.y, weights = ds.weights, rows = ds.rows, loss = o.loss, reduce = o.reduce,
       optim = o.optim, batch = o.batch or 32, shuffle = o.shuffle ~= false, seed = seed,
       epoch = epoch, clip = o.clip, allow_nonfinite = o.nonfinite == "continue" }
     if not st then

@@ -36,3 +36,41 @@ describe("moonlab.data", function()
       "polynomial: 'weights' must be a list of numbers")
   end)
 end)
+
+describe("index sets and subsets", function()
+  local x = T.from { { 1 }, { 2 }, { 3 }, { 4 }, { 5 } }
+  local ds = data.dataset(x, x * 10)
+
+  it("are 1-based lists of row numbers", function()
+    local idx = data.index { 5, 1, 3 }
+    assert.are.equal(3, #idx)
+    assert.are.equal(1, idx[2])
+    assert.are.same({ 5, 1, 3 }, idx:totable())
+    assert.are.same({ 1, 2, 3 }, data.index(3):totable())
+    assert.are.same({ 3, 5 }, idx:take(data.index { 3, 1 }):totable())
+    assert.has_error(function() data.index { 0 } end)
+  end)
+
+  it("view rows without copying the features, and compose", function()
+    local s = data.subset(ds, { 5, 2, 4 })
+    assert.are.equal(x, s.x)            -- the same tensor, no copy
+    assert.are.equal(3, s.n)
+    local ss = data.subset(s, { 3, 1 })  -- rows 4 and 5 of the data
+    assert.are.same({ 4, 5 }, ss.rows:totable())
+    assert.are.same({ { 4 }, { 5 } }, data.materialize(ss).x:totable())
+    assert.has_error(function() data.subset(s, { 4 }) end, "subset: row 4 is outside the dataset's 1..3")
+  end)
+
+  it("train and evaluate on the selected rows only", function()
+    local m = ml.nn.sequential({ ml.nn.linear(1, 1) }, { seed = 1 })
+    local part = data.subset(ds, { 1, 2 })
+    local all = m:evaluate(ds, "mse")
+    local sub = m:evaluate(part, "mse")
+    local direct = m:evaluate(data.materialize(part), "mse")
+    assert.are.equal(2, sub.samples)
+    assert.are.equal(direct.loss, sub.loss)
+    assert.are_not.equal(all.loss, sub.loss)
+    local h = m:fit { data = part, loss = "mse", optim = ml.optim.sgd { lr = 0.01 }, epochs = 2, batch = 1 }
+    assert.are.equal(2, #h)
+  end)
+end)

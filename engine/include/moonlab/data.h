@@ -14,14 +14,20 @@ typedef struct ml_batcher {
     ml_tensor_t src[ML_BATCH_MAX_TENSORS];   /* views of the data (borrowed) */
     ml_tensor_t buf[ML_BATCH_MAX_TENSORS];   /* gathered batch (owned, when shuffling) */
     ml_tensor_t out[ML_BATCH_MAX_TENSORS];   /* what next() hands out */
-    int64_t n, batch, pos;
+    int64_t n, batch, pos;                   /* n: rows in an epoch (the selection's size) */
     int shuffle, drop_last;
     uint64_t seed;
-    int64_t *order;                          /* (n), owned */
+    int64_t *order;                          /* (n) epoch order, owned, when shuffling */
+    int64_t *rows;                           /* (n) selected source rows, owned; NULL = all */
+    int64_t *pick;                           /* (batch) source rows of the current batch */
 } ml_batcher_t;
 
 int ml_batcher_init(ml_batcher_t *b, int nt, const ml_tensor_t *const *ts, int64_t batch,
                     int shuffle, int drop_last, uint64_t seed);
+/* Restrict the batches to source rows rows[0..nrows) (0-based, any order, repeats allowed):
+ * an index view of the data, nothing is copied but the batches. Call after init, before the
+ * first batch. Out-of-range rows give ML_EARG naming the position and value. */
+int ml_batcher_select(ml_batcher_t *b, const int64_t *rows, int64_t nrows);
 /* Rewind for epoch (0-based); reshuffles when shuffling. */
 void ml_batcher_start(ml_batcher_t *b, int64_t epoch);
 /* Next batch: returns 1 and points out[i] at batch tensor i, or 0 at the end of the epoch. */
