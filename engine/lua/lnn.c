@@ -73,7 +73,10 @@ static int m_new(lua_State *L)
         int li = lua_gettop(L);
         const char *kind = ml__opt_string(L, li, "kind", NULL, "sequential");
         int k = kind ? ml_layer_kind_from_name(kind) : -1;
-        if (k < 0)
+        int cell = kind ? ml_cell_from_name(kind) : -1;
+        if (cell >= 0)
+            k = ML_LAYER_RECURRENT;
+        if (k < 0 || (k == ML_LAYER_RECURRENT && cell < 0))
             return luaL_error(L, "sequential: layer %d: unknown kind '%s'", i + 1,
                               kind ? kind : "(none)");
         ml_layer_spec_t *s = &specs[i];
@@ -85,6 +88,12 @@ static int m_new(lua_State *L)
         s->p = (float)ml__opt_number(L, li, "p", 0.5, "sequential");
         s->weight_init = read_init(L, li, "init", i + 1);
         s->bias_init = read_init(L, li, "bias_init", i + 1);
+        if (k == ML_LAYER_RECURRENT) {
+            s->cell = (ml_cell_t)cell;
+            s->hidden = ml__opt_integer(L, li, "hidden", 0, "sequential");
+            s->layers = (int)ml__opt_integer(L, li, "layers", 1, "sequential");
+            s->sequence = ml__opt_bool(L, li, "sequence", 0, "sequential");
+        }
         lua_pop(L, 1);
     }
     lmodel_t *u = lua_newuserdatauv(L, sizeof *u, 1);
@@ -169,6 +178,40 @@ static int flat_view(lua_State *L, int grads)
 static int m_params(lua_State *L) { return flat_view(L, 0); }
 static int m_grads(lua_State *L) { return flat_view(L, 1); }
 
+/* Views of a recurrent stack's parameters and gradients by PyTorch's names:
+ * {weight_ih_l0 = {value = view, grad = view}, weight_hh_l0 = ..., bias_ih_l0, bias_hh_l0, ...} */
+static void push_recurrent_params(lua_State *L, const ml_layer_t *ly)
+{
+    const ml_rnn_t *R = ly->rnn;
+    int64_t H = R->hidden, GH = ml_rnn_gates(R->cell) * H;
+    lua_createtable(L, 0, 4 * R->nlayers);
+    for (int l = 0; l < R->nlayers; l++) {
+        const ml_rnn_layer_t *RL = &R->layers[l];
+        const char *names[4] = {"weight_ih_l%d", "weight_hh_l%d", "bias_ih_l%d", "bias_hh_l%d"};
+        float *vals[4] = {RL->w_ih, RL->w_hh, RL->b_ih, RL->b_hh};
+        float *grads[4] = {RL->dw_ih, RL->dw_hh, RL->db_ih, RL->db_hh};
+        const int64_t cols[4] = {RL->in, H, 0, 0};
+        for (int k = 0; k < 4; k++) {
+            ml_tensor_t v = {0};
+            v.ndim = cols[k] ? 2 : 1;
+            v.shape[0] = GH;
+            v.shape[1] = cols[k] ? cols[k] : 1;
+            v.stride[0] = cols[k] ? cols[k] : 1;
+            v.stride[1] = 1;
+            lua_createtable(L, 0, 2);
+            v.data = vals[k];
+            ml__push_foreign_view(L, &v, 1);
+            lua_setfield(L, -2, "value");
+            v.data = grads[k];
+            ml__push_foreign_view(L, &v, 1);
+            lua_setfield(L, -2, "grad");
+            lua_pushfstring(L, names[k], l);
+            lua_insert(L, -2);
+            lua_settable(L, -3);
+        }
+    }
+}
+
 /* model:layer(i) -> {kind=, in=, out=, nparams=, weight=view, bias=view, dweight=, dbias=} */
 static int m_layer(lua_State *L)
 {
@@ -189,6 +232,14 @@ static int m_layer(lua_State *L)
     if (ly->spec.kind == ML_LAYER_DROPOUT) {
         lua_pushnumber(L, ly->spec.p);
         lua_setfield(L, -2, "p");
+    }
+    if (ly->spec.kind == ML_LAYER_RECURRENT) {
+        push_recurrent_params(L, ly);
+        lua_setfield(L, -2, "params");
+        lua_pushstring(L, ml_cell_name(ly->rnn->cell));
+        lua_setfield(L, -2, "kind");
+        lua_pushinteger(L, ly->rnn->nlayers);
+        lua_setfield(L, -2, "layers");
     }
     if (ly->spec.kind == ML_LAYER_LINEAR) {
         const ml_tensor_t *views[4] = {&ly->w, &ly->b, &ly->dw, &ly->db};

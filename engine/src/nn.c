@@ -11,6 +11,7 @@ static const char *const layer_names[ML_LAYER_NKINDS] = {
     [ML_LAYER_SIGMOID] = "sigmoid", [ML_LAYER_TANH] = "tanh",
     [ML_LAYER_SOFTMAX] = "softmax", [ML_LAYER_LOG_SOFTMAX] = "log_softmax",
     [ML_LAYER_DROPOUT] = "dropout", [ML_LAYER_IDENTITY] = "identity",
+    [ML_LAYER_RECURRENT] = "recurrent",
 };
 
 const char *ml_layer_name(ml_layer_kind_t kind)
@@ -38,6 +39,10 @@ void ml_model_free(ml_model_t *m)
         ml_tensor_free(&L->y);
         ml_tensor_free(&L->dx);
         ml_tensor_free(&L->mask);
+        if (L->rnn) {
+            ml_rnn_free(L->rnn);
+            free(L->rnn);
+        }
     }
     free(m->layers);
     free(m->params);
@@ -46,10 +51,24 @@ void ml_model_free(ml_model_t *m)
     free(m);
 }
 
+static void bind_recurrent(ml_model_t *m, ml_layer_t *L)
+{
+    ml_rnn_bind(L->rnn, m->params + L->offset, m->grads + L->offset);
+    int64_t gh = ml_rnn_gates(L->rnn->cell) * L->rnn->hidden;
+    for (int l = 0; l < L->rnn->nlayers; l++) { /* weights decay, biases do not */
+        const ml_rnn_layer_t *R = &L->rnn->layers[l];
+        int64_t w_off = R->w_ih - m->params, nw = gh * (R->in + L->rnn->hidden);
+        for (int64_t k = 0; k < nw; k++)
+            m->decay[w_off + k] = 1.0f;
+    }
+}
+
 static void bind_views(ml_model_t *m)
 {
     for (int i = 0; i < m->nlayers; i++) {
         ml_layer_t *L = &m->layers[i];
+        if (L->spec.kind == ML_LAYER_RECURRENT)
+            bind_recurrent(m, L);
         if (L->spec.kind != ML_LAYER_LINEAR)
             continue;
         float *p = m->params + L->offset, *g = m->grads + L->offset;
@@ -89,7 +108,9 @@ int ml_model_new(ml_model_t **out, int nlayers, const ml_layer_spec_t *specs)
         return ml__fail(ML_ENOMEM, "sequential: cannot allocate %d layers", nlayers);
     }
     m->nlayers = nlayers;
+    m->in_ndim = specs[0].kind == ML_LAYER_RECURRENT ? 3 : 2;
     int64_t feat = 0; /* features flowing out of the previous layer; 0 = not known yet */
+    int seq = m->in_ndim == 3; /* 1 while activations are sequences (B, T, F) */
     for (int i = 0; i < nlayers; i++) {
         ml_layer_t *L = &m->layers[i];
         L->spec = specs[i];
@@ -119,6 +140,35 @@ int ml_model_new(ml_model_t **out, int nlayers, const ml_layer_spec_t *specs)
                 m->nparams += L->nparams;
                 feat = L->out;
             }
+        } else if (L->spec.kind == ML_LAYER_RECURRENT) {
+            int64_t in = L->spec.in ? L->spec.in : feat;
+            if (i > 0 && m->in_ndim != 3)
+                rc = LAYER_FAIL(ML_EARG, i, L, "a recurrent layer reads sequences (B,T,D); put it first or after other sequence layers%s", "");
+            else if (!seq)
+                rc = LAYER_FAIL(ML_EARG, i, L, "the layer before gives (B,F), not a sequence (B,T,F)%s", "");
+            else if (in <= 0)
+                rc = LAYER_FAIL(ML_EARG, i, L, "input size not given and not known from a previous layer%s", "");
+            else if (feat && in != feat)
+                rc = LAYER_FAIL(ML_ESHAPE, i, L, "expects %lld input features but the previous layer gives %lld",
+                                (long long)in, (long long)feat);
+            else if (!(L->rnn = calloc(1, sizeof *L->rnn)))
+                rc = LAYER_FAIL(ML_ENOMEM, i, L, "cannot allocate%s", "");
+            else if ((rc = ml_rnn_init(L->rnn, L->spec.cell, in, L->spec.hidden,
+                                       L->spec.layers, !L->spec.sequence)))
+                rc = LAYER_FAIL(rc, i, L, "%s", ml_errmsg());
+            if (!rc) {
+                if (i == 0) {
+                    m->in = in;
+                    m->in_ndim = 3;
+                }
+                L->in = in;
+                L->out = L->spec.hidden;
+                L->offset = m->nparams;
+                L->nparams = ml_rnn_nparams(L->spec.cell, in, L->spec.hidden, L->spec.layers);
+                m->nparams += L->nparams;
+                feat = L->out;
+                seq = L->spec.sequence;
+            }
         } else {
             if (L->spec.kind == ML_LAYER_DROPOUT && !(L->spec.p >= 0.0f && L->spec.p < 1.0f))
                 rc = LAYER_FAIL(ML_EARG, i, L, "p must be in [0, 1), got %g", (double)L->spec.p);
@@ -146,10 +196,41 @@ int ml_model_new(ml_model_t **out, int nlayers, const ml_layer_spec_t *specs)
     return ML_OK;
 }
 
+/* PyTorch's default for recurrent layers: every weight and bias U(±1/sqrt(H)). Other
+ * initializers see W_ih as (G·H, D_l) and W_hh as (G·H, H). */
+static int init_recurrent(ml_layer_t *L, uint64_t seed)
+{
+    const ml_rnn_t *R = L->rnn;
+    int64_t H = R->hidden, GH = ml_rnn_gates(R->cell) * H;
+    ml_rng_t r;
+    ml_rng_seed(&r, seed);
+    for (int l = 0; l < R->nlayers; l++) {
+        const ml_rnn_layer_t *RL = &R->layers[l];
+        const ml_init_t *wi = &L->spec.weight_init, *bi = &L->spec.bias_init;
+        int def = wi->kind == ML_INIT_DEFAULT;
+        int rc = ml_init_fill_n(RL->w_ih, GH * RL->in, GH, def ? H : RL->in, wi, &r);
+        if (!rc)
+            rc = ml_init_fill(RL->w_hh, GH, H, wi, &r);
+        if (!rc)
+            rc = ml_init_fill_n(RL->b_ih, GH, GH, H, bi, &r);
+        if (!rc)
+            rc = ml_init_fill_n(RL->b_hh, GH, GH, H, bi, &r);
+        if (rc)
+            return rc;
+    }
+    return ML_OK;
+}
+
 int ml_model_init(ml_model_t *m, uint64_t seed)
 {
     for (int i = 0; i < m->nlayers; i++) {
         ml_layer_t *L = &m->layers[i];
+        if (L->spec.kind == ML_LAYER_RECURRENT) {
+            int rc = init_recurrent(L, ml_seed_derive(seed, "init", (uint64_t)i));
+            if (rc)
+                return LAYER_FAIL(rc, i, L, "%s", ml_errmsg());
+            continue;
+        }
         if (L->spec.kind != ML_LAYER_LINEAR)
             continue;
         ml_rng_t r;
@@ -169,39 +250,60 @@ void ml_model_zero_grad(ml_model_t *m)
     memset(m->grads, 0, (size_t)m->nparams * sizeof(float));
 }
 
+/* Rows and features of an activation: (B, F) or (B, T, F) seen as (rows, F). */
+static void rows_features(const ml_tensor_t *x, int64_t *rows, int64_t *F)
+{
+    *F = x->shape[x->ndim - 1];
+    *rows = x->ndim == 3 ? x->shape[0] * x->shape[1] : x->shape[0];
+}
+
 static int layer_forward(ml_model_t *m, int i, const ml_tensor_t *x)
 {
     ml_layer_t *L = &m->layers[i];
-    int64_t B = x->shape[0], F = x->shape[1];
-    int64_t yshape[2] = {B, L->spec.kind == ML_LAYER_LINEAR ? L->out : F};
-    int rc = ml_tensor_ensure(&L->y, 2, yshape);
-    if (rc)
-        return LAYER_FAIL(rc, i, L, "%s", ml_errmsg());
     L->x = *x;
     L->x.owns = 0;
+    if (L->spec.kind == ML_LAYER_RECURRENT) {
+        const ml_tensor_t *y;
+        int rc = ml_rnn_forward(L->rnn, x, &y);
+        if (rc)
+            return LAYER_FAIL(rc, i, L, "%s", ml_errmsg());
+        L->y = *y; /* a view of the stack's output */
+        L->y.owns = 0;
+        return ML_OK;
+    }
+    int64_t rows, F;
+    rows_features(x, &rows, &F);
+    int64_t yshape[3] = {x->shape[0], x->shape[1], x->ndim == 3 ? x->shape[2] : 0};
+    if (L->spec.kind == ML_LAYER_LINEAR)
+        yshape[x->ndim - 1] = L->out;
+    int rc = ml_tensor_ensure(&L->y, x->ndim, yshape);
+    if (rc)
+        return LAYER_FAIL(rc, i, L, "%s", ml_errmsg());
     float *y = L->y.data;
     const float *xd = x->data;
-    int64_t n = B * F;
+    int64_t n = rows * F;
     switch (L->spec.kind) {
-    case ML_LAYER_LINEAR:
-        /* y (B,out) = x (B,in) @ W^T, W stored (out,in): W^T is the stride-swapped view. */
-        ml_k_gemm(y, L->out, 1, xd, x->stride[0], x->stride[1], L->w.data, 1, L->in, B, L->out,
-                  L->in, 1.0f, 0.0f);
+    case ML_LAYER_LINEAR: {
+        /* y (rows,out) = x (rows,in) @ W^T, W stored (out,in): W^T is the stride-swapped view.
+         * A 2-D input may be any view; a 3-D one comes contiguous from the layer before. */
+        int64_t rs = x->ndim == 2 ? x->stride[0] : F, cs = x->ndim == 2 ? x->stride[1] : 1;
+        ml_k_gemm(y, L->out, 1, xd, rs, cs, L->w.data, 1, L->in, rows, L->out, L->in, 1.0f, 0.0f);
         if (L->spec.bias)
-            ml_k_add_bias(y, L->out, L->b.data, B, L->out);
+            ml_k_add_bias(y, L->out, L->b.data, rows, L->out);
         return ML_OK;
+    }
     case ML_LAYER_RELU: ml_k_relu(y, xd, n); return ML_OK;
     case ML_LAYER_SIGMOID: ml_k_sigmoid(y, xd, n); return ML_OK;
     case ML_LAYER_TANH: ml_k_tanh(y, xd, n); return ML_OK;
-    case ML_LAYER_SOFTMAX: ml_k_softmax(y, xd, B, F); return ML_OK;
-    case ML_LAYER_LOG_SOFTMAX: ml_k_log_softmax(y, xd, B, F); return ML_OK;
+    case ML_LAYER_SOFTMAX: ml_k_softmax(y, xd, rows, F); return ML_OK;
+    case ML_LAYER_LOG_SOFTMAX: ml_k_log_softmax(y, xd, rows, F); return ML_OK;
     case ML_LAYER_IDENTITY: memcpy(y, xd, (size_t)n * sizeof *y); return ML_OK;
     case ML_LAYER_DROPOUT:
         if (!m->train || L->spec.p == 0.0f) {
             memcpy(y, xd, (size_t)n * sizeof *y);
             return ML_OK;
         }
-        rc = ml_tensor_ensure(&L->mask, 2, yshape);
+        rc = ml_tensor_ensure(&L->mask, x->ndim, yshape);
         if (rc)
             return LAYER_FAIL(rc, i, L, "%s", ml_errmsg());
         {
@@ -221,12 +323,14 @@ static int layer_forward(ml_model_t *m, int i, const ml_tensor_t *x)
 int ml_model_forward(ml_model_t *m, const ml_tensor_t *x, const ml_tensor_t **y)
 {
     char buf[64];
-    if (x->ndim != 2 || (m->in && x->shape[1] != m->in))
-        return ml__fail(ML_ESHAPE, "forward: input is %s, the model expects (B,%lld)",
-                        ml_shape_str(buf, sizeof buf, x), (long long)m->in);
+    if (x->ndim != m->in_ndim || (m->in && x->shape[x->ndim - 1] != m->in))
+        return ml__fail(ML_ESHAPE, "forward: input is %s, the model expects %s%lld)",
+                        ml_shape_str(buf, sizeof buf, x), m->in_ndim == 3 ? "(B,T," : "(B,",
+                        (long long)m->in);
     const ml_tensor_t *cur = x;
     /* Elementwise kernels need contiguous rows; only the model's own input can be a view. */
-    if (m->layers[0].spec.kind != ML_LAYER_LINEAR && !ml_tensor_is_contiguous(x))
+    if (m->layers[0].spec.kind != ML_LAYER_LINEAR &&
+        m->layers[0].spec.kind != ML_LAYER_RECURRENT && !ml_tensor_is_contiguous(x))
         return ml__fail(ML_ESHAPE, "forward: input %s is a non-contiguous view; copy it first",
                         ml_shape_str(buf, sizeof buf, x));
     for (int i = 0; i < m->nlayers; i++) {
@@ -243,29 +347,45 @@ static int layer_backward(ml_model_t *m, int i, const ml_tensor_t *dy, int need_
 {
     ml_layer_t *L = &m->layers[i];
     const ml_tensor_t *x = &L->x;
-    int64_t B = x->shape[0], F = x->shape[1], n = B * F;
+    if (L->spec.kind == ML_LAYER_RECURRENT) {
+        const ml_tensor_t *dx = NULL;
+        int rc = ml_rnn_backward(L->rnn, dy, m->overwrite, need_dx ? &dx : NULL);
+        if (rc)
+            return LAYER_FAIL(rc, i, L, "%s", ml_errmsg());
+        if (dx) {
+            L->dx = *dx;
+            L->dx.owns = 0;
+        }
+        return ML_OK;
+    }
+    int64_t rows, F;
+    rows_features(x, &rows, &F);
+    int64_t n = rows * F;
+    int64_t xrs = x->ndim == 2 ? x->stride[0] : F, xcs = x->ndim == 2 ? x->stride[1] : 1;
     if (L->spec.kind == ML_LAYER_LINEAR) {
-        /* dW (out,in) += dy^T (out,B) @ x (B,in); db += column sums of dy. */
+        /* dW (out,in) += dy^T (out,rows) @ x (rows,in); db += column sums of dy. */
         float beta = m->overwrite ? 0.0f : 1.0f;
-        ml_k_gemm(L->dw.data, L->in, 1, dy->data, 1, L->out, x->data, x->stride[0],
-                  x->stride[1], L->out, L->in, B, 1.0f, beta);
+        ml_k_gemm(L->dw.data, L->in, 1, dy->data, 1, L->out, x->data, xrs, xcs, L->out, L->in,
+                  rows, 1.0f, beta);
         if (L->spec.bias) {
             if (m->overwrite)
                 memset(L->db.data, 0, (size_t)L->out * sizeof(float));
-            ml_k_sum_rows(L->db.data, dy->data, L->out, B, L->out);
+            ml_k_sum_rows(L->db.data, dy->data, L->out, rows, L->out);
         }
     }
     if (!need_dx)
         return ML_OK;
-    int64_t dxshape[2] = {B, F};
-    int rc = ml_tensor_ensure(&L->dx, 2, dxshape);
+    int64_t dxshape[3] = {x->shape[0], x->shape[1], x->ndim == 3 ? x->shape[2] : 0};
+    if (L->dx.data && !L->dx.owns)
+        memset(&L->dx, 0, sizeof L->dx); /* was a view; layers own their dx */
+    int rc = ml_tensor_ensure(&L->dx, x->ndim, dxshape);
     if (rc)
         return LAYER_FAIL(rc, i, L, "%s", ml_errmsg());
     float *dx = L->dx.data;
     const float *g = dy->data, *y = L->y.data;
     if (L->spec.kind == ML_LAYER_LINEAR) {
-        /* dx (B,in) = dy (B,out) @ W (out,in) */
-        ml_k_gemm(dx, L->in, 1, g, L->out, 1, L->w.data, L->in, 1, B, L->in, L->out, 1.0f, 0.0f);
+        /* dx (rows,in) = dy (rows,out) @ W (out,in) */
+        ml_k_gemm(dx, L->in, 1, g, L->out, 1, L->w.data, L->in, 1, rows, L->in, L->out, 1.0f, 0.0f);
         return ML_OK;
     }
     memset(dx, 0, (size_t)n * sizeof *dx);
@@ -273,8 +393,8 @@ static int layer_backward(ml_model_t *m, int i, const ml_tensor_t *dy, int need_
     case ML_LAYER_RELU: ml_k_relu_backward(dx, g, y, n); break;
     case ML_LAYER_SIGMOID: ml_k_sigmoid_backward(dx, g, y, n); break;
     case ML_LAYER_TANH: ml_k_tanh_backward(dx, g, y, n); break;
-    case ML_LAYER_SOFTMAX: ml_k_softmax_backward(dx, g, y, B, F); break;
-    case ML_LAYER_LOG_SOFTMAX: ml_k_log_softmax_backward(dx, g, y, B, F); break;
+    case ML_LAYER_SOFTMAX: ml_k_softmax_backward(dx, g, y, rows, F); break;
+    case ML_LAYER_LOG_SOFTMAX: ml_k_log_softmax_backward(dx, g, y, rows, F); break;
     case ML_LAYER_IDENTITY: memcpy(dx, g, (size_t)n * sizeof *dx); break;
     case ML_LAYER_DROPOUT:
         if (!m->train || L->spec.p == 0.0f)
@@ -294,7 +414,10 @@ int ml_model_backward(ml_model_t *m, const ml_tensor_t *dy, const ml_tensor_t **
     const ml_tensor_t *y = &m->layers[m->nlayers - 1].y;
     if (!y->data || !m->layers[0].x.data)
         return ml__fail(ML_ESTATE, "backward: no forward pass to go back through");
-    if (dy->ndim != 2 || dy->shape[0] != y->shape[0] || dy->shape[1] != y->shape[1]) {
+    int same = dy->ndim == y->ndim;
+    for (int k = 0; same && k < dy->ndim; k++)
+        same = dy->shape[k] == y->shape[k];
+    if (!same) {
         char b[64];
         return ml__fail(ML_ESHAPE, "backward: gradient is %s, the last output was %s",
                         ml_shape_str(a, sizeof a, dy), ml_shape_str(b, sizeof b, y));

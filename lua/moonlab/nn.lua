@@ -31,6 +31,27 @@ function nn.dropout(p)
   return { kind = "dropout", p = p or 0.5 }
 end
 
+--- Recurrent layers over sequences (B, T, D), PyTorch's cells and parameter layout:
+--- nn.lstm{hidden = 128, layers = 2, sequence = false [, in = D]}, nn.gru{...},
+--- nn.rnn{..., nonlinearity = "tanh" | "relu"}. sequence = false gives the last step (B, H),
+--- true every step (B, T, H). Parameters: model:layer(i).params.weight_ih_l0 etc.
+local function recurrent(kind)
+  return function(o)
+    if type(o) ~= "table" then error(kind .. ": expected a table {hidden = H, ...}", 2) end
+    local s = { kind = kind }
+    for k, v in pairs(o) do s[k] = v end
+    if kind == "rnn" and o.nonlinearity == "relu" then s.kind = "rnn_relu" end
+    s.nonlinearity = nil
+    if type(s.hidden) ~= "number" or s.hidden < 1 then
+      error(kind .. ": 'hidden' must be a positive integer", 2)
+    end
+    return s
+  end
+end
+nn.lstm = recurrent("lstm")
+nn.gru = recurrent("gru")
+nn.rnn = recurrent("rnn")
+
 local Model = {}
 Model.__index = Model
 nn.Model = Model
@@ -80,6 +101,20 @@ function Model:named_parameters()
   local out, names = {}, {}
   for i = 1, self.core:info().layers do
     local l = self.core:layer(i)
+    if l.params then
+      local pn = {}
+      for name in pairs(l.params) do pn[#pn + 1] = name end
+      table.sort(pn, function(a, b)
+        local la, lb = tonumber(a:match("%d+$")), tonumber(b:match("%d+$"))
+        if la ~= lb then return la < lb end
+        local order = { weight_ih = 1, weight_hh = 2, bias_ih = 3, bias_hh = 4 }
+        return order[a:match("^(.-)_l%d+$")] < order[b:match("^(.-)_l%d+$")]
+      end)
+      for _, name in ipairs(pn) do
+        out[i .. "." .. name] = l.params[name].value
+        names[#names + 1] = i .. "." .. name
+      end
+    end
     if l.weight then
       out[i .. ".weight"] = l.weight
       names[#names + 1] = i .. ".weight"

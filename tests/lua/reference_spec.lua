@@ -65,3 +65,24 @@ describe("against PyTorch", function()
     end)
   end
 end)
+
+describe("recurrent layers against PyTorch", function()
+  for name, case in pairs(ref.rnn) do
+    it(name .. ": outputs, input gradients and every parameter gradient", function()
+      local ctor = case.cell == "rnn_relu" and nn.rnn or nn[case.cell]
+      local model = nn.sequential { ctor { ["in"] = case["in"], hidden = case.hidden,
+        layers = case.layers, sequence = case.sequence,
+        nonlinearity = case.cell == "rnn_relu" and "relu" or nil } }
+      local params = model:layer(1).params
+      for pname, p in pairs(case.params) do params[pname].value:copy(T.from(p.value)) end
+      local y = model:forward(T.from(case.x))
+      close(y:totable(), case.y, "output")
+      model:zero_grad()
+      local dx = model:backward(T.from(case.dy), true)
+      close(dx:totable(), case.dx, "input gradient")
+      for pname, p in pairs(case.params) do
+        close(params[pname].grad:totable(), p.grad, pname .. " gradient")
+      end
+    end)
+  end
+end)

@@ -4,12 +4,15 @@
  * accumulates parameter gradients (+=) and, when asked, writes the input gradient. Layers own
  * their outputs and input gradients, sized on first use and reused after. A model owns one flat
  * parameter buffer and one flat gradient buffer; layer weights are views into them.
- * Activations are (B, F): B batch rows, F features. */
+ * Activations are (B, F): B batch rows, F features, or (B, T, F) sequences: a recurrent layer
+ * reads (B, T, D) and gives (B, T, H) or its last step (B, H); linear and elementwise layers act
+ * on the last dimension of either. */
 #ifndef MOONLAB_NN_H
 #define MOONLAB_NN_H
 
 #include <stdint.h>
 #include "moonlab/init.h"
+#include "moonlab/rnn.h"
 #include "moonlab/rng.h"
 #include "moonlab/tensor.h"
 
@@ -22,6 +25,7 @@ typedef enum {
     ML_LAYER_LOG_SOFTMAX,
     ML_LAYER_DROPOUT,
     ML_LAYER_IDENTITY,
+    ML_LAYER_RECURRENT,     /* RNN / GRU / LSTM stack over (B, T, D): moonlab/rnn.h */
     ML_LAYER_NKINDS
 } ml_layer_kind_t;
 
@@ -31,8 +35,12 @@ typedef struct ml_layer_spec {
     int64_t in, out;        /* linear: features in (0 = from the previous layer) and out */
     int bias;               /* linear: 1 to have a bias */
     float p;                /* dropout: probability of zeroing */
-    ml_init_t weight_init;  /* linear */
+    ml_init_t weight_init;  /* linear, recurrent (DEFAULT: U(±1/sqrt(fan_in)) / U(±1/sqrt(H))) */
     ml_init_t bias_init;
+    ml_cell_t cell;         /* recurrent: the cell */
+    int64_t hidden;         /* recurrent: H */
+    int layers;             /* recurrent: stacked layers (>= 1) */
+    int sequence;           /* recurrent: 1 = output every step (B,T,H), 0 = last step (B,H) */
 } ml_layer_spec_t;
 
 typedef struct ml_layer {
@@ -45,12 +53,14 @@ typedef struct ml_layer {
     ml_tensor_t dx;           /* (B, in): input gradient, owned */
     ml_tensor_t mask;         /* dropout: (B, F) scale mask, owned */
     ml_tensor_t x;            /* view of the last forward input (borrowed) */
+    ml_rnn_t *rnn;            /* recurrent: the stack (owned); y and dx are views into it */
 } ml_layer_t;
 
 typedef struct ml_model {
     int nlayers;
     ml_layer_t *layers;
-    int64_t in, out;          /* model input and output features */
+    int64_t in, out;          /* model input and output features (last dimension) */
+    int in_ndim;              /* 3 if the model reads sequences (B, T, D), else 2 */
     int64_t nparams;
     float *params;            /* (nparams) */
     float *grads;             /* (nparams) */

@@ -1,0 +1,85 @@
+/* Recurrent sequence layers: vanilla RNN (tanh or ReLU), GRU and LSTM, stacked, with full
+ * backpropagation through time.
+ *
+ * Equations (d2l's, with PyTorch's parameter layout so weights move between the two):
+ *   RNN:  H_t = phi(X_t W_ihᵀ + b_ih + H_{t-1} W_hhᵀ + b_hh)
+ *   GRU:  r = sigmoid(X_t W_irᵀ + b_ir + H_{t-1} W_hrᵀ + b_hr)
+ *         z = sigmoid(X_t W_izᵀ + b_iz + H_{t-1} W_hzᵀ + b_hz)
+ *         ñ = tanh(X_t W_inᵀ + b_in + r ⊙ (H_{t-1} W_hnᵀ + b_hn))   (r inside, as PyTorch)
+ *         H_t = z ⊙ H_{t-1} + (1 - z) ⊙ ñ
+ *   LSTM: i, f, g, o = sigmoid, sigmoid, tanh, sigmoid of X_t W_ihᵀ + b_ih + H_{t-1} W_hhᵀ + b_hh
+ *         C_t = f ⊙ C_{t-1} + i ⊙ g,  H_t = o ⊙ tanh(C_t)
+ * Per layer l the parameters are, in this order (PyTorch's weight_ih_l{l}, weight_hh_l{l},
+ * bias_ih_l{l}, bias_hh_l{l}): W_ih (G·H, D_l), W_hh (G·H, H), b_ih (G·H), b_hh (G·H), with
+ * G = 1 (RNN), 3 (GRU: r, z, n), 4 (LSTM: i, f, g, o) and D_l = D for l = 0, H above.
+ *
+ * Layout: input and output are batch-first (B, T, D) and (B, T, H) (or (B, H) for the last step);
+ * internally everything is time-major (T, B, ·) so that one step's rows are one contiguous
+ * block. The input projection of all steps is one GEMM, each step's recurrent term one fused GEMM
+ * over all gates, and the weight gradients two GEMMs over all steps.
+ *
+ * Memory (floats, per layer, sized on first use and reused; nothing is allocated in the time
+ * loop): T·B·D_l (input, time-major) + T·B·G·H (gate activations) + T·B·G·H (gate gradients) +
+ * (T+1)·B·H (hidden states) [+ (T+1)·B·H cell states for LSTM, + T·B·H recurrent candidate term
+ * and T·B·G·H hidden-side gradients for GRU], plus T·B·D_l for the input gradient. */
+#ifndef MOONLAB_RNN_H
+#define MOONLAB_RNN_H
+
+#include <stdint.h>
+#include "moonlab/tensor.h"
+
+typedef enum { ML_CELL_RNN_TANH = 0, ML_CELL_RNN_RELU, ML_CELL_GRU, ML_CELL_LSTM, ML_CELL_NKINDS } ml_cell_t;
+
+typedef struct ml_rnn_layer {
+    int64_t in;                    /* D_l */
+    float *w_ih, *w_hh, *b_ih, *b_hh;      /* parameters (views into the model's buffer) */
+    float *dw_ih, *dw_hh, *db_ih, *db_hh;  /* their gradients */
+    ml_tensor_t x;                 /* (T, B, D_l) time-major input */
+    ml_tensor_t gates;             /* (T, B, G·H) gate activations */
+    ml_tensor_t dgates;            /* (T, B, G·H) gradients of the gate pre-activations */
+    ml_tensor_t dgates_h;          /* GRU: (T, B, 3H) hidden-side pre-activation gradients */
+    ml_tensor_t hn;                /* GRU: (T, B, H) H_{t-1} W_hnᵀ + b_hn */
+    ml_tensor_t h;                 /* (T+1, B, H) hidden states, h[0] = initial */
+    ml_tensor_t c;                 /* LSTM: (T+1, B, H) cell states */
+    ml_tensor_t dx;                /* (T, B, D_l) input gradient (time-major) */
+} ml_rnn_layer_t;
+
+typedef struct ml_rnn {
+    ml_cell_t cell;
+    int64_t in, hidden;            /* D, H */
+    int nlayers;
+    int last_only;                 /* 1: output (B, H) of the last step; 0: (B, T, H) */
+    int64_t T, B;                  /* of the last forward */
+    ml_rnn_layer_t layers[8];
+    ml_tensor_t y;                 /* output, batch-first */
+    ml_tensor_t dx;                /* input gradient, batch-first (B, T, D) */
+    ml_tensor_t dh;                /* scratch (T, B, H): gradient flowing into a layer's outputs */
+    ml_tensor_t dh_next;           /* scratch (B, H) */
+    ml_tensor_t dc_next;           /* scratch (B, H), LSTM */
+    ml_tensor_t tmp;               /* scratch (B, G·H) */
+} ml_rnn_t;
+
+#define ML_RNN_MAX_LAYERS 8
+
+/* Gates per cell (1, 1, 3, 4). */
+int ml_rnn_gates(ml_cell_t cell);
+/* Parameters of a stack: sum over layers of G·H·(D_l + H + 2). */
+int64_t ml_rnn_nparams(ml_cell_t cell, int64_t in, int64_t hidden, int nlayers);
+/* Set up r (no buffers yet). */
+int ml_rnn_init(ml_rnn_t *r, ml_cell_t cell, int64_t in, int64_t hidden, int nlayers,
+                int last_only);
+/* Point the layers' parameters and gradients into params/grads (nparams each, in the order
+ * documented above). */
+void ml_rnn_bind(ml_rnn_t *r, float *params, float *grads);
+void ml_rnn_free(ml_rnn_t *r);
+
+/* x (B, T, D), any strides -> *y: (B, T, H) or (B, H), owned by r. Initial states zero. */
+int ml_rnn_forward(ml_rnn_t *r, const ml_tensor_t *x, const ml_tensor_t **y);
+/* dy shaped like the output (contiguous); parameter gradients accumulate (+=, or are written
+ * when overwrite is set); *dx (B, T, D) if dx is non-NULL. */
+int ml_rnn_backward(ml_rnn_t *r, const ml_tensor_t *dy, int overwrite, const ml_tensor_t **dx);
+
+const char *ml_cell_name(ml_cell_t cell);
+int ml_cell_from_name(const char *name);
+
+#endif

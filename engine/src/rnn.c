@@ -1,0 +1,388 @@
+#include "moonlab/rnn.h"
+
+#include <math.h>
+#include <string.h>
+
+#include "moonlab/error.h"
+#include "moonlab/kernels.h"
+
+static const char *const cell_names[ML_CELL_NKINDS] = {
+    [ML_CELL_RNN_TANH] = "rnn", [ML_CELL_RNN_RELU] = "rnn_relu",
+    [ML_CELL_GRU] = "gru", [ML_CELL_LSTM] = "lstm"};
+
+const char *ml_cell_name(ml_cell_t cell)
+{
+    return (unsigned)cell < ML_CELL_NKINDS ? cell_names[cell] : "?";
+}
+
+int ml_cell_from_name(const char *name)
+{
+    for (int k = 0; k < ML_CELL_NKINDS; k++)
+        if (strcmp(cell_names[k], name) == 0)
+            return k;
+    return -1;
+}
+
+int ml_rnn_gates(ml_cell_t cell)
+{
+    return cell == ML_CELL_LSTM ? 4 : cell == ML_CELL_GRU ? 3 : 1;
+}
+
+int64_t ml_rnn_nparams(ml_cell_t cell, int64_t in, int64_t hidden, int nlayers)
+{
+    int64_t gh = ml_rnn_gates(cell) * hidden, n = 0;
+    for (int l = 0; l < nlayers; l++)
+        n += gh * ((l == 0 ? in : hidden) + hidden + 2);
+    return n;
+}
+
+int ml_rnn_init(ml_rnn_t *r, ml_cell_t cell, int64_t in, int64_t hidden, int nlayers,
+                int last_only)
+{
+    memset(r, 0, sizeof *r);
+    if ((unsigned)cell >= ML_CELL_NKINDS)
+        return ml__fail(ML_EARG, "recurrent layer: unknown cell %d", (int)cell);
+    if (in <= 0 || hidden <= 0)
+        return ml__fail(ML_EARG, "%s: input size %lld and hidden size %lld must be positive",
+                        ml_cell_name(cell), (long long)in, (long long)hidden);
+    if (nlayers < 1 || nlayers > ML_RNN_MAX_LAYERS)
+        return ml__fail(ML_EARG, "%s: %d layers (1 to %d)", ml_cell_name(cell), nlayers,
+                        ML_RNN_MAX_LAYERS);
+    r->cell = cell;
+    r->in = in;
+    r->hidden = hidden;
+    r->nlayers = nlayers;
+    r->last_only = last_only;
+    for (int l = 0; l < nlayers; l++)
+        r->layers[l].in = l == 0 ? in : hidden;
+    return ML_OK;
+}
+
+void ml_rnn_bind(ml_rnn_t *r, float *params, float *grads)
+{
+    int64_t gh = ml_rnn_gates(r->cell) * r->hidden, off = 0;
+    for (int l = 0; l < r->nlayers; l++) {
+        ml_rnn_layer_t *L = &r->layers[l];
+        float **p[4] = {&L->w_ih, &L->w_hh, &L->b_ih, &L->b_hh};
+        float **g[4] = {&L->dw_ih, &L->dw_hh, &L->db_ih, &L->db_hh};
+        const int64_t sizes[4] = {gh * L->in, gh * r->hidden, gh, gh};
+        for (int k = 0; k < 4; k++) {
+            *p[k] = params + off;
+            *g[k] = grads + off;
+            off += sizes[k];
+        }
+    }
+}
+
+void ml_rnn_free(ml_rnn_t *r)
+{
+    for (int l = 0; l < ML_RNN_MAX_LAYERS; l++) {
+        ml_rnn_layer_t *L = &r->layers[l];
+        ml_tensor_t *ts[8] = {&L->x, &L->gates, &L->dgates, &L->dgates_h, &L->hn, &L->h, &L->c,
+                              &L->dx};
+        for (int k = 0; k < 8; k++)
+            ml_tensor_free(ts[k]);
+    }
+    ml_tensor_t *ts[6] = {&r->y, &r->dx, &r->dh, &r->dh_next, &r->dc_next, &r->tmp};
+    for (int k = 0; k < 6; k++)
+        ml_tensor_free(ts[k]);
+}
+
+static inline float sigmoidf(float x)
+{
+    return 1.0f / (1.0f + expf(-x));
+}
+
+static int ensure3(ml_tensor_t *t, int64_t a, int64_t b, int64_t c)
+{
+    int64_t shape[3] = {a, b, c};
+    return ml_tensor_ensure(t, 3, shape);
+}
+
+static int ensure2(ml_tensor_t *t, int64_t a, int64_t b)
+{
+    int64_t shape[2] = {a, b};
+    return ml_tensor_ensure(t, 2, shape);
+}
+
+/* Buffers for a forward/backward of T steps over B sequences. */
+static int ensure_buffers(ml_rnn_t *r, int64_t T, int64_t B)
+{
+    int64_t H = r->hidden, GH = ml_rnn_gates(r->cell) * H;
+    int rc = 0;
+    for (int l = 0; l < r->nlayers && !rc; l++) {
+        ml_rnn_layer_t *L = &r->layers[l];
+        rc = ensure3(&L->x, T, B, L->in) || ensure3(&L->gates, T, B, GH) ||
+             ensure3(&L->dgates, T, B, GH) || ensure3(&L->h, T + 1, B, H) ||
+             ensure3(&L->dx, T, B, L->in);
+        if (!rc && r->cell == ML_CELL_LSTM)
+            rc = ensure3(&L->c, T + 1, B, H);
+        if (!rc && r->cell == ML_CELL_GRU)
+            rc = ensure3(&L->hn, T, B, H) || ensure3(&L->dgates_h, T, B, GH);
+    }
+    if (!rc)
+        rc = ensure3(&r->dh, T, B, H) || ensure2(&r->dh_next, B, H) ||
+             ensure2(&r->dc_next, B, H) || ensure2(&r->tmp, B, GH);
+    if (!rc)
+        rc = r->last_only ? ensure2(&r->y, B, H) : ensure3(&r->y, B, T, H);
+    if (rc)
+        return ml__fail(ML_ENOMEM, "%s: cannot allocate buffers for T=%lld, B=%lld",
+                        ml_cell_name(r->cell), (long long)T, (long long)B);
+    return ML_OK;
+}
+
+/* One layer over all steps: L->x holds the time-major input, results go to L->h (and L->c). */
+static void layer_forward(ml_rnn_t *r, ml_rnn_layer_t *L, int64_t T, int64_t B)
+{
+    const int64_t H = r->hidden, G = ml_rnn_gates(r->cell), GH = G * H, D = L->in;
+    const ml_cell_t cell = r->cell;
+    float *gates = L->gates.data, *h = L->h.data, *c = L->c.data, *tmp = r->tmp.data;
+    /* Input projection of every step at once: (T*B, D) @ W_ihᵀ. */
+    ml_k_gemm(gates, GH, 1, L->x.data, D, 1, L->w_ih, 1, D, T * B, GH, D, 1.0f, 0.0f);
+    /* Biases: b_ih everywhere; b_hh too except GRU's candidate part, which r gates. */
+    const int64_t hh_bias = cell == ML_CELL_GRU ? 2 * H : GH;
+    for (int64_t row = 0; row < T * B; row++) {
+        float *g = gates + row * GH;
+        for (int64_t j = 0; j < GH; j++)
+            g[j] += L->b_ih[j];
+        for (int64_t j = 0; j < hh_bias; j++)
+            g[j] += L->b_hh[j];
+    }
+    memset(h, 0, (size_t)(B * H) * sizeof *h);
+    if (cell == ML_CELL_LSTM)
+        memset(c, 0, (size_t)(B * H) * sizeof *c);
+    for (int64_t t = 0; t < T; t++) {
+        float *restrict g = gates + t * B * GH;
+        const float *restrict hp = h + t * B * H;
+        float *restrict hc = h + (t + 1) * B * H;
+        if (cell != ML_CELL_GRU) {
+            /* all gates' recurrent terms in one GEMM */
+            ml_k_gemm(g, GH, 1, hp, H, 1, L->w_hh, 1, H, B, GH, H, 1.0f, 1.0f);
+        } else {
+            ml_k_gemm(tmp, GH, 1, hp, H, 1, L->w_hh, 1, H, B, GH, H, 1.0f, 0.0f);
+        }
+        for (int64_t b = 0; b < B; b++) {
+            float *restrict gb = g + b * GH;
+            const float *restrict hpb = hp + b * H;
+            float *restrict hcb = hc + b * H;
+            switch (cell) {
+            case ML_CELL_RNN_TANH:
+                for (int64_t j = 0; j < H; j++)
+                    hcb[j] = gb[j] = tanhf(gb[j]);
+                break;
+            case ML_CELL_RNN_RELU:
+                for (int64_t j = 0; j < H; j++)
+                    hcb[j] = gb[j] = gb[j] > 0.0f ? gb[j] : 0.0f;
+                break;
+            case ML_CELL_LSTM: {
+                const float *restrict cp = c + t * B * H + b * H;
+                float *restrict cc = c + (t + 1) * B * H + b * H;
+                for (int64_t j = 0; j < H; j++) {
+                    float i = sigmoidf(gb[j]), f = sigmoidf(gb[H + j]);
+                    float gg = tanhf(gb[2 * H + j]), o = sigmoidf(gb[3 * H + j]);
+                    gb[j] = i;
+                    gb[H + j] = f;
+                    gb[2 * H + j] = gg;
+                    gb[3 * H + j] = o;
+                    cc[j] = f * cp[j] + i * gg;
+                    hcb[j] = o * tanhf(cc[j]);
+                }
+                break;
+            }
+            default: { /* GRU */
+                const float *restrict th = tmp + b * GH;
+                float *restrict hn = L->hn.data + t * B * H + b * H;
+                for (int64_t j = 0; j < H; j++) {
+                    float rr = sigmoidf(gb[j] + th[j]);
+                    float z = sigmoidf(gb[H + j] + th[H + j]);
+                    hn[j] = th[2 * H + j] + L->b_hh[2 * H + j];
+                    float n = tanhf(gb[2 * H + j] + rr * hn[j]);
+                    gb[j] = rr;
+                    gb[H + j] = z;
+                    gb[2 * H + j] = n;
+                    hcb[j] = z * hpb[j] + (1.0f - z) * n;
+                }
+                break;
+            }
+            }
+        }
+    }
+}
+
+int ml_rnn_forward(ml_rnn_t *r, const ml_tensor_t *x, const ml_tensor_t **y)
+{
+    if (x->ndim != 3 || x->shape[2] != r->in || x->shape[1] < 1) {
+        char s[64];
+        return ml__fail(ML_ESHAPE, "%s: input is %s, expected (B,T,%lld) with T >= 1",
+                        ml_cell_name(r->cell), ml_shape_str(s, sizeof s, x), (long long)r->in);
+    }
+    const int64_t B = x->shape[0], T = x->shape[1], H = r->hidden;
+    int rc = ensure_buffers(r, T, B);
+    if (rc)
+        return rc;
+    r->T = T;
+    r->B = B;
+    /* batch-first input -> time-major rows */
+    float *xt = r->layers[0].x.data;
+    for (int64_t t = 0; t < T; t++)
+        for (int64_t b = 0; b < B; b++) {
+            const float *src = x->data + b * x->stride[0] + t * x->stride[1];
+            float *dst = xt + (t * B + b) * r->in;
+            if (x->stride[2] == 1)
+                memcpy(dst, src, (size_t)r->in * sizeof *dst);
+            else
+                for (int64_t d = 0; d < r->in; d++)
+                    dst[d] = src[d * x->stride[2]];
+        }
+    for (int l = 0; l < r->nlayers; l++) {
+        ml_rnn_layer_t *L = &r->layers[l];
+        if (l > 0) /* outputs h[1..T] of the layer below */
+            memcpy(L->x.data, r->layers[l - 1].h.data + B * H, (size_t)(T * B * H) * sizeof(float));
+        layer_forward(r, L, T, B);
+    }
+    const float *top = r->layers[r->nlayers - 1].h.data;
+    if (r->last_only) {
+        memcpy(r->y.data, top + T * B * H, (size_t)(B * H) * sizeof(float));
+    } else {
+        for (int64_t b = 0; b < B; b++)
+            for (int64_t t = 0; t < T; t++)
+                memcpy(r->y.data + (b * T + t) * H, top + ((t + 1) * B + b) * H,
+                       (size_t)H * sizeof(float));
+    }
+    *y = &r->y;
+    return ML_OK;
+}
+
+/* Gradients of one layer from dh (T, B, H) on its outputs; writes L->dgates (and dgates_h),
+ * parameter gradients, and L->dx when need_dx. */
+static void layer_backward(ml_rnn_t *r, ml_rnn_layer_t *L, const float *dh, int64_t T,
+                           int64_t B, int overwrite, int need_dx)
+{
+    const int64_t H = r->hidden, GH = ml_rnn_gates(r->cell) * H, D = L->in;
+    const ml_cell_t cell = r->cell;
+    float *restrict dh_next = r->dh_next.data, *restrict dc_next = r->dc_next.data;
+    float *restrict dht = r->tmp.data; /* (B, H) view of the scratch */
+    memset(dh_next, 0, (size_t)(B * H) * sizeof(float));
+    memset(dc_next, 0, (size_t)(B * H) * sizeof(float));
+    float *dgh_all = cell == ML_CELL_GRU ? L->dgates_h.data : L->dgates.data;
+    for (int64_t t = T - 1; t >= 0; t--) {
+        const float *restrict g = L->gates.data + t * B * GH;
+        float *restrict dg = L->dgates.data + t * B * GH;
+        const float *restrict hp = L->h.data + t * B * H;
+        const float *restrict dhin = dh + t * B * H;
+        for (int64_t k = 0; k < B * H; k++)
+            dht[k] = dhin[k] + dh_next[k];
+        for (int64_t b = 0; b < B; b++) {
+            const float *restrict gb = g + b * GH;
+            float *restrict dgb = dg + b * GH;
+            const float *restrict d = dht + b * H;
+            switch (cell) {
+            case ML_CELL_RNN_TANH:
+                for (int64_t j = 0; j < H; j++)
+                    dgb[j] = d[j] * (1.0f - gb[j] * gb[j]);
+                break;
+            case ML_CELL_RNN_RELU:
+                for (int64_t j = 0; j < H; j++)
+                    dgb[j] = gb[j] > 0.0f ? d[j] : 0.0f;
+                break;
+            case ML_CELL_LSTM: {
+                const float *restrict cp = L->c.data + t * B * H + b * H;
+                const float *restrict cc = L->c.data + (t + 1) * B * H + b * H;
+                float *restrict dcn = dc_next + b * H;
+                for (int64_t j = 0; j < H; j++) {
+                    float i = gb[j], f = gb[H + j], gg = gb[2 * H + j], o = gb[3 * H + j];
+                    float tc = tanhf(cc[j]);
+                    float dc = d[j] * o * (1.0f - tc * tc) + dcn[j];
+                    dgb[j] = dc * gg * i * (1.0f - i);
+                    dgb[H + j] = dc * cp[j] * f * (1.0f - f);
+                    dgb[2 * H + j] = dc * i * (1.0f - gg * gg);
+                    dgb[3 * H + j] = d[j] * tc * o * (1.0f - o);
+                    dcn[j] = dc * f;
+                }
+                break;
+            }
+            default: { /* GRU */
+                const float *restrict hpb = hp + b * H;
+                const float *restrict hn = L->hn.data + t * B * H + b * H;
+                float *restrict dghb = L->dgates_h.data + t * B * GH + b * GH;
+                for (int64_t j = 0; j < H; j++) {
+                    float rr = gb[j], z = gb[H + j], n = gb[2 * H + j];
+                    float dn = d[j] * (1.0f - z) * (1.0f - n * n);
+                    float dz = d[j] * (hpb[j] - n) * z * (1.0f - z);
+                    float dr = dn * hn[j] * rr * (1.0f - rr);
+                    dgb[j] = dghb[j] = dr;
+                    dgb[H + j] = dghb[H + j] = dz;
+                    dgb[2 * H + j] = dn;
+                    dghb[2 * H + j] = dn * rr;
+                }
+                break;
+            }
+            }
+        }
+        /* gradient into the previous hidden state */
+        const float *dgh = dgh_all + t * B * GH;
+        if (cell == ML_CELL_GRU) {
+            for (int64_t k = 0; k < B * H; k++)
+                dh_next[k] = dht[k] * g[(k / H) * GH + H + k % H];
+            ml_k_gemm(dh_next, H, 1, dgh, GH, 1, L->w_hh, H, 1, B, H, GH, 1.0f, 1.0f);
+        } else {
+            ml_k_gemm(dh_next, H, 1, dgh, GH, 1, L->w_hh, H, 1, B, H, GH, 1.0f, 0.0f);
+        }
+    }
+    const float beta = overwrite ? 0.0f : 1.0f;
+    /* weight gradients over all steps: dW_ih = dGᵀ X, dW_hh = dG_hᵀ H_prev */
+    ml_k_gemm(L->dw_ih, D, 1, L->dgates.data, 1, GH, L->x.data, D, 1, GH, D, T * B, 1.0f, beta);
+    ml_k_gemm(L->dw_hh, H, 1, dgh_all, 1, GH, L->h.data, H, 1, GH, H, T * B, 1.0f, beta);
+    if (overwrite) {
+        memset(L->db_ih, 0, (size_t)GH * sizeof(float));
+        memset(L->db_hh, 0, (size_t)GH * sizeof(float));
+    }
+    ml_k_sum_rows(L->db_ih, L->dgates.data, GH, T * B, GH);
+    ml_k_sum_rows(L->db_hh, dgh_all, GH, T * B, GH);
+    if (need_dx)
+        ml_k_gemm(L->dx.data, D, 1, L->dgates.data, GH, 1, L->w_ih, D, 1, T * B, D, GH, 1.0f,
+                  0.0f);
+}
+
+int ml_rnn_backward(ml_rnn_t *r, const ml_tensor_t *dy, int overwrite, const ml_tensor_t **dx)
+{
+    const int64_t T = r->T, B = r->B, H = r->hidden;
+    if (!r->y.data || T == 0)
+        return ml__fail(ML_ESTATE, "%s: no forward pass to go back through", ml_cell_name(r->cell));
+    int ok = dy->ndim == r->y.ndim && ml_tensor_is_contiguous(dy);
+    for (int i = 0; ok && i < dy->ndim; i++)
+        ok = dy->shape[i] == r->y.shape[i];
+    if (!ok) {
+        char a[64], b[64];
+        return ml__fail(ML_ESHAPE, "%s: output gradient is %s, the output was %s (contiguous)",
+                        ml_cell_name(r->cell), ml_shape_str(a, sizeof a, dy),
+                        ml_shape_str(b, sizeof b, &r->y));
+    }
+    float *dh = r->dh.data;
+    if (r->last_only) {
+        memset(dh, 0, (size_t)(T * B * H) * sizeof(float));
+        memcpy(dh + (T - 1) * B * H, dy->data, (size_t)(B * H) * sizeof(float));
+    } else {
+        for (int64_t bb = 0; bb < B; bb++)
+            for (int64_t t = 0; t < T; t++)
+                memcpy(dh + (t * B + bb) * H, dy->data + (bb * T + t) * H,
+                       (size_t)H * sizeof(float));
+    }
+    for (int l = r->nlayers - 1; l >= 0; l--) {
+        ml_rnn_layer_t *L = &r->layers[l];
+        const float *din = l == r->nlayers - 1 ? dh : r->layers[l + 1].dx.data;
+        layer_backward(r, L, din, T, B, overwrite, l > 0 || dx != NULL);
+    }
+    if (dx) {
+        int64_t shape[3] = {B, T, r->in};
+        if (ml_tensor_ensure(&r->dx, 3, shape))
+            return ml__fail(ML_ENOMEM, "%s: cannot allocate the input gradient", ml_cell_name(r->cell));
+        const float *src = r->layers[0].dx.data;
+        for (int64_t bb = 0; bb < B; bb++)
+            for (int64_t t = 0; t < T; t++)
+                memcpy(r->dx.data + (bb * T + t) * r->in, src + (t * B + bb) * r->in,
+                       (size_t)r->in * sizeof(float));
+        *dx = &r->dx;
+    }
+    return ML_OK;
+}
