@@ -3,6 +3,7 @@
 #include <math.h>
 
 #include "moonlab/kernels.h"
+#include "vmath.h"
 
 void ml_k_add_bias(float *restrict y, int64_t ldy, const float *restrict bias, int64_t m,
                    int64_t n)
@@ -40,7 +41,7 @@ void ml_k_relu_backward(float *restrict dx, const float *restrict dy, const floa
 void ml_k_sigmoid(float *restrict y, const float *restrict x, int64_t n)
 {
     for (int64_t i = 0; i < n; i++)
-        y[i] = 1.0f / (1.0f + expf(-x[i]));
+        y[i] = ml_vsigmoidf(x[i]);
 }
 
 void ml_k_sigmoid_backward(float *restrict dx, const float *restrict dy,
@@ -53,7 +54,7 @@ void ml_k_sigmoid_backward(float *restrict dx, const float *restrict dy,
 void ml_k_tanh(float *restrict y, const float *restrict x, int64_t n)
 {
     for (int64_t i = 0; i < n; i++)
-        y[i] = tanhf(x[i]);
+        y[i] = ml_vtanhf(x[i]);
 }
 
 void ml_k_tanh_backward(float *restrict dx, const float *restrict dy, const float *restrict y,

@@ -5,6 +5,7 @@
 
 #include "moonlab/error.h"
 #include "moonlab/kernels.h"
+#include "vmath.h"
 
 static const char *const cell_names[ML_CELL_NKINDS] = {
     [ML_CELL_RNN_TANH] = "rnn", [ML_CELL_RNN_RELU] = "rnn_relu",
@@ -88,10 +89,6 @@ void ml_rnn_free(ml_rnn_t *r)
         ml_tensor_free(ts[k]);
 }
 
-static inline float sigmoidf(float x)
-{
-    return 1.0f / (1.0f + expf(-x));
-}
 
 static int ensure3(ml_tensor_t *t, int64_t a, int64_t b, int64_t c)
 {
@@ -131,6 +128,45 @@ static int ensure_buffers(ml_rnn_t *r, int64_t T, int64_t B)
     return ML_OK;
 }
 
+/* Gate math of one sequence at one step, in place: pre-activations in, activations out. Kept
+ * in functions of their own, with restrict arguments, so that each loop vectorizes. */
+static void lstm_cell(float *restrict gi, float *restrict gf, float *restrict gg,
+                      float *restrict go, const float *restrict cp, float *restrict cc,
+                      float *restrict h, int64_t H)
+{
+    for (int64_t j = 0; j < H; j++) {
+        float i = ml_vsigmoidf(gi[j]), f = ml_vsigmoidf(gf[j]);
+        float g = ml_vtanhf(gg[j]), o = ml_vsigmoidf(go[j]);
+        gi[j] = i;
+        gf[j] = f;
+        gg[j] = g;
+        go[j] = o;
+        cc[j] = f * cp[j] + i * g;
+        h[j] = o * ml_vtanhf(cc[j]);
+    }
+}
+
+/* GRU: hr, hz, hn are H_{t-1} W_hᵀ without b_hn; the candidate's hidden term (with b_hn) is
+ * kept in hn_out for the backward pass. */
+static void gru_cell(float *restrict gr, float *restrict gz, float *restrict gn,
+                     const float *restrict hr, const float *restrict hz,
+                     const float *restrict hnw, const float *restrict b_hn,
+                     float *restrict hn_out, const float *restrict hp, float *restrict h,
+                     int64_t H)
+{
+    for (int64_t j = 0; j < H; j++) {
+        float r = ml_vsigmoidf(gr[j] + hr[j]);
+        float z = ml_vsigmoidf(gz[j] + hz[j]);
+        float hn = hnw[j] + b_hn[j];
+        float n = ml_vtanhf(gn[j] + r * hn);
+        hn_out[j] = hn;
+        gr[j] = r;
+        gz[j] = z;
+        gn[j] = n;
+        h[j] = z * hp[j] + (1.0f - z) * n;
+    }
+}
+
 /* One layer over all steps: L->x holds the time-major input, results go to L->h (and L->c). */
 static void layer_forward(ml_rnn_t *r, ml_rnn_layer_t *L, int64_t T, int64_t B)
 {
@@ -168,40 +204,20 @@ static void layer_forward(ml_rnn_t *r, ml_rnn_layer_t *L, int64_t T, int64_t B)
             switch (cell) {
             case ML_CELL_RNN_TANH:
                 for (int64_t j = 0; j < H; j++)
-                    hcb[j] = gb[j] = tanhf(gb[j]);
+                    hcb[j] = gb[j] = ml_vtanhf(gb[j]);
                 break;
             case ML_CELL_RNN_RELU:
                 for (int64_t j = 0; j < H; j++)
                     hcb[j] = gb[j] = gb[j] > 0.0f ? gb[j] : 0.0f;
                 break;
-            case ML_CELL_LSTM: {
-                const float *restrict cp = c + t * B * H + b * H;
-                float *restrict cc = c + (t + 1) * B * H + b * H;
-                for (int64_t j = 0; j < H; j++) {
-                    float i = sigmoidf(gb[j]), f = sigmoidf(gb[H + j]);
-                    float gg = tanhf(gb[2 * H + j]), o = sigmoidf(gb[3 * H + j]);
-                    gb[j] = i;
-                    gb[H + j] = f;
-                    gb[2 * H + j] = gg;
-                    gb[3 * H + j] = o;
-                    cc[j] = f * cp[j] + i * gg;
-                    hcb[j] = o * tanhf(cc[j]);
-                }
+            case ML_CELL_LSTM:
+                lstm_cell(gb, gb + H, gb + 2 * H, gb + 3 * H, c + t * B * H + b * H,
+                          c + (t + 1) * B * H + b * H, hcb, H);
                 break;
-            }
             default: { /* GRU */
-                const float *restrict th = tmp + b * GH;
-                float *restrict hn = L->hn.data + t * B * H + b * H;
-                for (int64_t j = 0; j < H; j++) {
-                    float rr = sigmoidf(gb[j] + th[j]);
-                    float z = sigmoidf(gb[H + j] + th[H + j]);
-                    hn[j] = th[2 * H + j] + L->b_hh[2 * H + j];
-                    float n = tanhf(gb[2 * H + j] + rr * hn[j]);
-                    gb[j] = rr;
-                    gb[H + j] = z;
-                    gb[2 * H + j] = n;
-                    hcb[j] = z * hpb[j] + (1.0f - z) * n;
-                }
+                const float *th = tmp + b * GH;
+                gru_cell(gb, gb + H, gb + 2 * H, th, th + H, th + 2 * H, L->b_hh + 2 * H,
+                         L->hn.data + t * B * H + b * H, hpb, hcb, H);
                 break;
             }
             }
@@ -291,7 +307,7 @@ static void layer_backward(ml_rnn_t *r, ml_rnn_layer_t *L, const float *dh, int6
                 float *restrict dcn = dc_next + b * H;
                 for (int64_t j = 0; j < H; j++) {
                     float i = gb[j], f = gb[H + j], gg = gb[2 * H + j], o = gb[3 * H + j];
-                    float tc = tanhf(cc[j]);
+                    float tc = ml_vtanhf(cc[j]);
                     float dc = d[j] * o * (1.0f - tc * tc) + dcn[j];
                     dgb[j] = dc * gg * i * (1.0f - i);
                     dgb[H + j] = dc * cp[j] * f * (1.0f - f);
@@ -322,8 +338,9 @@ static void layer_backward(ml_rnn_t *r, ml_rnn_layer_t *L, const float *dh, int6
         /* gradient into the previous hidden state */
         const float *dgh = dgh_all + t * B * GH;
         if (cell == ML_CELL_GRU) {
-            for (int64_t k = 0; k < B * H; k++)
-                dh_next[k] = dht[k] * g[(k / H) * GH + H + k % H];
+            for (int64_t b = 0; b < B; b++)
+                for (int64_t j = 0; j < H; j++) /* the z ⊙ H_{t-1} path */
+                    dh_next[b * H + j] = dht[b * H + j] * g[b * GH + H + j];
             ml_k_gemm(dh_next, H, 1, dgh, GH, 1, L->w_hh, H, 1, B, H, GH, 1.0f, 1.0f);
         } else {
             ml_k_gemm(dh_next, H, 1, dgh, GH, 1, L->w_hh, H, 1, B, H, GH, 1.0f, 0.0f);
