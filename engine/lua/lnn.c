@@ -254,6 +254,59 @@ static int m_layer(lua_State *L)
     return 1;
 }
 
+static ml_rnn_t *check_recurrent(lua_State *L, ml_model_t *m, const char *fname)
+{
+    lua_Integer i = luaL_checkinteger(L, 2);
+    if (i < 1 || i > m->nlayers || m->layers[i - 1].spec.kind != ML_LAYER_RECURRENT)
+        ml__raise(L, "%s: layer %d is not a recurrent layer", fname, (int)i);
+    return m->layers[i - 1].rnn;
+}
+
+/* model:set_state(i, h0 [, c0]): initial states (layers, B, H) of recurrent layer i for the
+ * following forward passes; nil returns them to zeros. */
+static int m_set_state(lua_State *L)
+{
+    ml_model_t *m = check_model(L, 1, "model:set_state");
+    ml_rnn_t *r = check_recurrent(L, m, "model:set_state");
+    ml_tensor_t *h0 = ml__opt_tensor(L, 3, "model:set_state");
+    ml_tensor_t *c0 = ml__opt_tensor(L, 4, "model:set_state");
+    if (ml_rnn_set_state(r, h0, c0))
+        return ml__engine_error(L, "model:set_state");
+    return 0;
+}
+
+/* model:final_state(i) -> h_n [, c_n]: copies of the last forward's final states. */
+static int m_final_state(lua_State *L)
+{
+    ml_model_t *m = check_model(L, 1, "model:final_state");
+    ml_rnn_t *r = check_recurrent(L, m, "model:final_state");
+    const ml_tensor_t *hn, *cn;
+    ml_rnn_final_state(r, &hn, &cn);
+    if (!hn)
+        ml__raise(L, "model:final_state: no forward pass yet");
+    ml__push_copy(L, hn, "model:final_state");
+    if (!cn)
+        return 1;
+    ml__push_copy(L, cn, "model:final_state");
+    return 2;
+}
+
+/* model:state_grad(i) -> dh0 [, dc0]: gradients of the initial states from the last backward. */
+static int m_state_grad(lua_State *L)
+{
+    ml_model_t *m = check_model(L, 1, "model:state_grad");
+    ml_rnn_t *r = check_recurrent(L, m, "model:state_grad");
+    const ml_tensor_t *dh, *dc;
+    ml_rnn_state_grad(r, &dh, &dc);
+    if (!dh)
+        ml__raise(L, "model:state_grad: no backward pass yet");
+    ml__push_copy(L, dh, "model:state_grad");
+    if (!dc)
+        return 1;
+    ml__push_copy(L, dc, "model:state_grad");
+    return 2;
+}
+
 static int m_info(lua_State *L)
 {
     ml_model_t *m = check_model(L, 1, "model:info");
@@ -426,6 +479,7 @@ static const luaL_Reg methods[] = {
     {"backward", m_backward},   {"zero_grad", m_zero_grad},   {"params", m_params},
     {"grads", m_grads},         {"layer", m_layer},           {"info", m_info},
     {"train_epoch", m_train_epoch}, {"evaluate", m_evaluate}, {"close", m_close},
+    {"set_state", m_set_state}, {"final_state", m_final_state}, {"state_grad", m_state_grad},
     {NULL, NULL}};
 
 static const luaL_Reg meta[] = {

@@ -84,8 +84,9 @@ void ml_rnn_free(ml_rnn_t *r)
         for (int k = 0; k < 8; k++)
             ml_tensor_free(ts[k]);
     }
-    ml_tensor_t *ts[6] = {&r->y, &r->dx, &r->dh, &r->dh_next, &r->dc_next, &r->tmp};
-    for (int k = 0; k < 6; k++)
+    ml_tensor_t *ts[12] = {&r->y,  &r->dx, &r->dh, &r->dh_next, &r->dc_next, &r->tmp,
+                           &r->h0, &r->c0, &r->hn, &r->cn,      &r->dh0,     &r->dc0};
+    for (int k = 0; k < 12; k++)
         ml_tensor_free(ts[k]);
 }
 
@@ -122,6 +123,10 @@ static int ensure_buffers(ml_rnn_t *r, int64_t T, int64_t B)
              ensure2(&r->dc_next, B, H) || ensure2(&r->tmp, B, GH);
     if (!rc)
         rc = r->last_only ? ensure2(&r->y, B, H) : ensure3(&r->y, B, T, H);
+    if (!rc)
+        rc = ensure3(&r->hn, r->nlayers, B, H) || ensure3(&r->dh0, r->nlayers, B, H);
+    if (!rc && r->cell == ML_CELL_LSTM)
+        rc = ensure3(&r->cn, r->nlayers, B, H) || ensure3(&r->dc0, r->nlayers, B, H);
     if (rc)
         return ml__fail(ML_ENOMEM, "%s: cannot allocate buffers for T=%lld, B=%lld",
                         ml_cell_name(r->cell), (long long)T, (long long)B);
@@ -168,8 +173,9 @@ static void gru_cell(float *restrict gr, float *restrict gz, float *restrict gn,
 }
 
 /* One layer over all steps: L->x holds the time-major input, results go to L->h (and L->c). */
-static void layer_forward(ml_rnn_t *r, ml_rnn_layer_t *L, int64_t T, int64_t B)
+static void layer_forward(ml_rnn_t *r, int l, int64_t T, int64_t B)
 {
+    ml_rnn_layer_t *L = &r->layers[l];
     const int64_t H = r->hidden, G = ml_rnn_gates(r->cell), GH = G * H, D = L->in;
     const ml_cell_t cell = r->cell;
     float *gates = L->gates.data, *h = L->h.data, *c = L->c.data, *tmp = r->tmp.data;
@@ -184,9 +190,16 @@ static void layer_forward(ml_rnn_t *r, ml_rnn_layer_t *L, int64_t T, int64_t B)
         for (int64_t j = 0; j < hh_bias; j++)
             g[j] += L->b_hh[j];
     }
-    memset(h, 0, (size_t)(B * H) * sizeof *h);
-    if (cell == ML_CELL_LSTM)
-        memset(c, 0, (size_t)(B * H) * sizeof *c);
+    if (r->has_h0)
+        memcpy(h, r->h0.data + l * B * H, (size_t)(B * H) * sizeof *h);
+    else
+        memset(h, 0, (size_t)(B * H) * sizeof *h);
+    if (cell == ML_CELL_LSTM) {
+        if (r->has_c0)
+            memcpy(c, r->c0.data + l * B * H, (size_t)(B * H) * sizeof *c);
+        else
+            memset(c, 0, (size_t)(B * H) * sizeof *c);
+    }
     for (int64_t t = 0; t < T; t++) {
         float *restrict g = gates + t * B * GH;
         const float *restrict hp = h + t * B * H;
@@ -233,6 +246,9 @@ int ml_rnn_forward(ml_rnn_t *r, const ml_tensor_t *x, const ml_tensor_t **y)
                         ml_cell_name(r->cell), ml_shape_str(s, sizeof s, x), (long long)r->in);
     }
     const int64_t B = x->shape[0], T = x->shape[1], H = r->hidden;
+    if ((r->has_h0 && r->h0.shape[1] != B) || (r->has_c0 && r->c0.shape[1] != B))
+        return ml__fail(ML_ESHAPE, "%s: initial state is for a batch of %lld, the input has %lld",
+                        ml_cell_name(r->cell), (long long)r->h0.shape[1], (long long)B);
     int rc = ensure_buffers(r, T, B);
     if (rc)
         return rc;
@@ -254,7 +270,10 @@ int ml_rnn_forward(ml_rnn_t *r, const ml_tensor_t *x, const ml_tensor_t **y)
         ml_rnn_layer_t *L = &r->layers[l];
         if (l > 0) /* outputs h[1..T] of the layer below */
             memcpy(L->x.data, r->layers[l - 1].h.data + B * H, (size_t)(T * B * H) * sizeof(float));
-        layer_forward(r, L, T, B);
+        layer_forward(r, l, T, B);
+        memcpy(r->hn.data + l * B * H, L->h.data + T * B * H, (size_t)(B * H) * sizeof(float));
+        if (r->cell == ML_CELL_LSTM)
+            memcpy(r->cn.data + l * B * H, L->c.data + T * B * H, (size_t)(B * H) * sizeof(float));
     }
     const float *top = r->layers[r->nlayers - 1].h.data;
     if (r->last_only) {
@@ -271,9 +290,10 @@ int ml_rnn_forward(ml_rnn_t *r, const ml_tensor_t *x, const ml_tensor_t **y)
 
 /* Gradients of one layer from dh (T, B, H) on its outputs; writes L->dgates (and dgates_h),
  * parameter gradients, and L->dx when need_dx. */
-static void layer_backward(ml_rnn_t *r, ml_rnn_layer_t *L, const float *dh, int64_t T,
-                           int64_t B, int overwrite, int need_dx)
+static void layer_backward(ml_rnn_t *r, int l, const float *dh, int64_t T, int64_t B,
+                           int overwrite, int need_dx)
 {
+    ml_rnn_layer_t *L = &r->layers[l];
     const int64_t H = r->hidden, GH = ml_rnn_gates(r->cell) * H, D = L->in;
     const ml_cell_t cell = r->cell;
     float *restrict dh_next = r->dh_next.data, *restrict dc_next = r->dc_next.data;
@@ -346,6 +366,10 @@ static void layer_backward(ml_rnn_t *r, ml_rnn_layer_t *L, const float *dh, int6
             ml_k_gemm(dh_next, H, 1, dgh, GH, 1, L->w_hh, H, 1, B, H, GH, 1.0f, 0.0f);
         }
     }
+    /* what flowed out of step 0 is the initial states' gradient */
+    memcpy(r->dh0.data + l * B * H, dh_next, (size_t)(B * H) * sizeof(float));
+    if (cell == ML_CELL_LSTM)
+        memcpy(r->dc0.data + l * B * H, dc_next, (size_t)(B * H) * sizeof(float));
     const float beta = overwrite ? 0.0f : 1.0f;
     /* weight gradients over all steps: dW_ih = dGᵀ X, dW_hh = dG_hᵀ H_prev */
     ml_k_gemm(L->dw_ih, D, 1, L->dgates.data, 1, GH, L->x.data, D, 1, GH, D, T * B, 1.0f, beta);
@@ -386,9 +410,8 @@ int ml_rnn_backward(ml_rnn_t *r, const ml_tensor_t *dy, int overwrite, const ml_
                        (size_t)H * sizeof(float));
     }
     for (int l = r->nlayers - 1; l >= 0; l--) {
-        ml_rnn_layer_t *L = &r->layers[l];
         const float *din = l == r->nlayers - 1 ? dh : r->layers[l + 1].dx.data;
-        layer_backward(r, L, din, T, B, overwrite, l > 0 || dx != NULL);
+        layer_backward(r, l, din, T, B, overwrite, l > 0 || dx != NULL);
     }
     if (dx) {
         int64_t shape[3] = {B, T, r->in};
@@ -402,4 +425,47 @@ int ml_rnn_backward(ml_rnn_t *r, const ml_tensor_t *dy, int overwrite, const ml_
         *dx = &r->dx;
     }
     return ML_OK;
+}
+
+static int copy_state(ml_rnn_t *r, ml_tensor_t *dst, int *has, const ml_tensor_t *src,
+                      const char *what)
+{
+    if (!src) {
+        *has = 0;
+        return ML_OK;
+    }
+    if (src->ndim != 3 || src->shape[0] != r->nlayers || src->shape[2] != r->hidden) {
+        char s[64];
+        return ml__fail(ML_ESHAPE, "%s: %s is %s, expected (%d,B,%lld)", ml_cell_name(r->cell),
+                        what, ml_shape_str(s, sizeof s, src), r->nlayers, (long long)r->hidden);
+    }
+    if (ml_tensor_ensure(dst, 3, src->shape) || ml_tensor_copy(dst, src))
+        return ml__fail(ML_ENOMEM, "%s: cannot keep the %s", ml_cell_name(r->cell), what);
+    *has = 1;
+    return ML_OK;
+}
+
+int ml_rnn_set_state(ml_rnn_t *r, const ml_tensor_t *h0, const ml_tensor_t *c0)
+{
+    if (c0 && r->cell != ML_CELL_LSTM)
+        return ml__fail(ML_EARG, "%s: only an LSTM has a cell state", ml_cell_name(r->cell));
+    if (h0 && c0 && h0->shape[1] != c0->shape[1])
+        return ml__fail(ML_ESHAPE, "%s: h0 is for a batch of %lld, c0 for %lld",
+                        ml_cell_name(r->cell), (long long)h0->shape[1], (long long)c0->shape[1]);
+    int rc = copy_state(r, &r->h0, &r->has_h0, h0, "h0");
+    if (!rc)
+        rc = copy_state(r, &r->c0, &r->has_c0, c0, "c0");
+    return rc;
+}
+
+void ml_rnn_final_state(const ml_rnn_t *r, const ml_tensor_t **hn, const ml_tensor_t **cn)
+{
+    *hn = r->hn.data ? &r->hn : NULL;
+    *cn = r->cell == ML_CELL_LSTM && r->cn.data ? &r->cn : NULL;
+}
+
+void ml_rnn_state_grad(const ml_rnn_t *r, const ml_tensor_t **dh0, const ml_tensor_t **dc0)
+{
+    *dh0 = r->dh0.data ? &r->dh0 : NULL;
+    *dc0 = r->cell == ML_CELL_LSTM && r->dc0.data ? &r->dc0 : NULL;
 }

@@ -92,6 +92,11 @@ function Model:gradients() return self.core:grads() end
 --- Layer i: {kind, in, out, nparams, weight, bias, dweight, dbias} (views into the model).
 function Model:layer(i) return self.core:layer(i) end
 function Model:info() return self.core:info() end
+--- Recurrent layer i's states: set_state(i, h0 [, c0]) for the following forward passes (nil:
+--- zeros), final_state(i) -> h_n [, c_n], state_grad(i) -> dh0 [, dc0]; all (layers, B, H).
+function Model:set_state(i, h0, c0) self.core:set_state(i, h0, c0) end
+function Model:final_state(i) return self.core:final_state(i) end
+function Model:state_grad(i) return self.core:state_grad(i) end
 function Model:__tostring() return tostring(self.core) end
 function Model:close() self.core:close() end
 Model.__close = Model.close

@@ -68,18 +68,27 @@ end)
 
 describe("recurrent layers against PyTorch", function()
   for name, case in pairs(ref.rnn) do
-    it(name .. ": outputs, input gradients and every parameter gradient", function()
+    it(name .. ": outputs, final states, input, state and parameter gradients", function()
       local ctor = case.cell == "rnn_relu" and nn.rnn or nn[case.cell]
       local model = nn.sequential { ctor { ["in"] = case["in"], hidden = case.hidden,
         layers = case.layers, sequence = case.sequence,
         nonlinearity = case.cell == "rnn_relu" and "relu" or nil } }
       local params = model:layer(1).params
       for pname, p in pairs(case.params) do params[pname].value:copy(T.from(p.value)) end
+      if case.h0 then model:set_state(1, T.from(case.h0), case.c0 and T.from(case.c0)) end
       local y = model:forward(T.from(case.x))
       close(y:totable(), case.y, "output")
+      local hn, cn = model:final_state(1)
+      close(hn:totable(), case.hn, "final hidden state")
+      if case.cn then close(cn:totable(), case.cn, "final cell state") end
       model:zero_grad()
       local dx = model:backward(T.from(case.dy), true)
       close(dx:totable(), case.dx, "input gradient")
+      if case.h0 then
+        local dh0, dc0 = model:state_grad(1)
+        close(dh0:totable(), case.dh0, "initial hidden state gradient")
+        if case.dc0 then close(dc0:totable(), case.dc0, "initial cell state gradient") end
+      end
       for pname, p in pairs(case.params) do
         close(params[pname].grad:totable(), p.grad, pname .. " gradient")
       end

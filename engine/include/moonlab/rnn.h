@@ -57,6 +57,10 @@ typedef struct ml_rnn {
     ml_tensor_t dh_next;           /* scratch (B, H) */
     ml_tensor_t dc_next;           /* scratch (B, H), LSTM */
     ml_tensor_t tmp;               /* scratch (B, G·H) */
+    ml_tensor_t h0, c0;            /* (L, B, H) initial states, when set (else zeros) */
+    int has_h0, has_c0;
+    ml_tensor_t hn, cn;            /* (L, B, H) final states of the last forward */
+    ml_tensor_t dh0, dc0;          /* (L, B, H) gradients of the initial states */
 } ml_rnn_t;
 
 #define ML_RNN_MAX_LAYERS 8
@@ -78,6 +82,17 @@ int ml_rnn_forward(ml_rnn_t *r, const ml_tensor_t *x, const ml_tensor_t **y);
 /* dy shaped like the output (contiguous); parameter gradients accumulate (+=, or are written
  * when overwrite is set); *dx (B, T, D) if dx is non-NULL. */
 int ml_rnn_backward(ml_rnn_t *r, const ml_tensor_t *dy, int overwrite, const ml_tensor_t **dx);
+
+/* Initial states for the following forward passes: h0 (and, for LSTM, c0) shaped
+ * (layers, B, H), copied; NULL returns that state to zeros. The batch size of the next forward
+ * must match. */
+int ml_rnn_set_state(ml_rnn_t *r, const ml_tensor_t *h0, const ml_tensor_t *c0);
+/* Final states (layers, B, H) of the last forward (c only for LSTM, else NULL), owned by r. */
+void ml_rnn_final_state(const ml_rnn_t *r, const ml_tensor_t **hn, const ml_tensor_t **cn);
+/* Gradients of the loss with respect to the initial states, (layers, B, H), from the last
+ * backward (c only for LSTM, else NULL), owned by r. Gradients flowing into the final states
+ * are not part of the objective (as when PyTorch's h_n is not used). */
+void ml_rnn_state_grad(const ml_rnn_t *r, const ml_tensor_t **dh0, const ml_tensor_t **dc0);
 
 const char *ml_cell_name(ml_cell_t cell);
 int ml_cell_from_name(const char *name);
