@@ -497,11 +497,12 @@ static int l_loss(lua_State *L)
     ml_tensor_t *target = ml__check_tensor(L, 3, "loss");
     ml_tensor_t *w = ml__opt_tensor(L, 4, "loss");
     int r = luaL_checkoption(L, 5, "mean", reductions);
-    if (pred->ndim != 2) {
+    if (pred->ndim != 2 && pred->ndim != 3) {
         char s[64];
-        return luaL_error(L, "%s: prediction is %s, expected (B,C)", kind, ml_shape_str(s, 64, pred));
+        return luaL_error(L, "%s: prediction is %s, expected (B,C) or (B,T,C)", kind,
+                          ml_shape_str(s, 64, pred));
     }
-    ml_tensor_t *d = ml__push_tensor(L, 2, pred->shape, "loss");
+    ml_tensor_t *d = ml__push_tensor(L, pred->ndim, pred->shape, "loss");
     double value, correct;
     if (ml_loss((ml_loss_kind_t)k, (ml_reduce_t)r, &value, &correct, d, pred, target, w))
         return ml__engine_error(L, "loss");

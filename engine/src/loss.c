@@ -65,10 +65,54 @@ static int check_inputs(ml_loss_kind_t kind, const ml_tensor_t *pred, const ml_t
     return ML_OK;
 }
 
+/* A (B, T, ...) tensor seen as (B·T, ...): per-step losses of sequence outputs. */
+static int fold_steps(ml_tensor_t *out, const ml_tensor_t *t, const char *what, ml_loss_kind_t kind)
+{
+    if (!ml_tensor_is_contiguous(t)) {
+        char s[64];
+        return ml__fail(ML_ESHAPE, "%s: %s %s of a sequence loss must be contiguous",
+                        ml_loss_name(kind), what, ml_shape_str(s, sizeof s, t));
+    }
+    int64_t shape[ML_MAX_DIMS];
+    shape[0] = t->shape[0] * t->shape[1];
+    for (int i = 2; i < t->ndim; i++)
+        shape[i - 1] = t->shape[i];
+    return ml_tensor_reshape(out, t, t->ndim - 1, shape);
+}
+
 int ml_loss(ml_loss_kind_t kind, ml_reduce_t reduce, double *loss, double *correct,
             ml_tensor_t *dpred, const ml_tensor_t *pred, const ml_tensor_t *target,
             const ml_tensor_t *weights)
 {
+    if (pred->ndim == 3) {
+        /* sequence outputs (B, T, C): one loss term per step; targets (B, T) of class
+         * indices or (B, T, C); weights (B, T), e.g. a 0/1 mask of real steps */
+        char a[64], b[64];
+        int64_t B = pred->shape[0], T = pred->shape[1];
+        int tok = kind == ML_LOSS_CROSS_ENTROPY
+                      ? target->ndim == 2 && target->shape[0] == B && target->shape[1] == T
+                      : target->ndim == 3 && target->shape[0] == B && target->shape[1] == T;
+        if (!tok)
+            return ml__fail(ML_ESHAPE, "%s: target is %s for sequence outputs %s",
+                            ml_loss_name(kind), ml_shape_str(a, sizeof a, target),
+                            ml_shape_str(b, sizeof b, pred));
+        if (weights && !(weights->ndim == 2 && weights->shape[0] == B && weights->shape[1] == T))
+            return ml__fail(ML_ESHAPE, "%s: weights are %s, expected per-step weights (%lld,%lld)",
+                            ml_loss_name(kind), ml_shape_str(a, sizeof a, weights), (long long)B,
+                            (long long)T);
+        ml_tensor_t p2, t2, w2, d2;
+        int rc = fold_steps(&p2, pred, "prediction", kind);
+        if (!rc)
+            rc = fold_steps(&t2, target, "target", kind);
+        if (!rc && weights)
+            rc = fold_steps(&w2, weights, "weights", kind);
+        if (!rc && dpred)
+            rc = fold_steps(&d2, dpred, "gradient", kind);
+        if (rc)
+            return rc;
+        return ml_loss(kind, reduce, loss, correct, dpred ? &d2 : NULL, &p2, &t2,
+                       weights ? &w2 : NULL);
+    }
     int rc = check_inputs(kind, pred, target, weights, dpred);
     if (rc)
         return rc;

@@ -9,8 +9,13 @@
  * enough because a model trains on one thread at a time. */
 static int loss_grad_buffer(ml_tensor_t *buf, const ml_tensor_t *pred)
 {
-    int64_t shape[2] = {pred->shape[0], pred->shape[1]};
-    return ml_tensor_ensure(buf, 2, shape);
+    return ml_tensor_ensure(buf, pred->ndim, pred->shape);
+}
+
+/* Loss terms of a batch: rows, or rows x steps for sequence outputs. */
+static int64_t terms(const ml_tensor_t *pred)
+{
+    return pred->ndim == 3 ? pred->shape[0] * pred->shape[1] : pred->shape[0];
 }
 
 static void accumulate(ml_epoch_stats_t *st, double loss, double correct, int64_t rows,
@@ -65,7 +70,7 @@ int ml_train_epoch(ml_model_t *m, ml_loss_kind_t loss, ml_reduce_t reduce, ml_op
             st->grad_norm = ml_clip_grad_norm(m->grads, m->nparams, clip);
         if ((rc = ml_optim_step(opt, m->params, m->grads, m->decay, m->nparams)))
             break;
-        accumulate(st, l, correct, batch[0]->shape[0], reduce);
+        accumulate(st, l, correct, terms(pred), reduce);
     }
     if (more < 0 && !rc)
         rc = ML_ENOMEM;
@@ -90,7 +95,7 @@ int ml_evaluate(ml_model_t *m, ml_loss_kind_t loss, ml_reduce_t reduce, ml_batch
         if ((rc = ml_loss(loss, reduce, &l, &correct, NULL, pred, batch[1],
                           b->nt > 2 ? batch[2] : NULL)))
             break;
-        accumulate(st, l, correct, batch[0]->shape[0], reduce);
+        accumulate(st, l, correct, terms(pred), reduce);
     }
     if (more < 0 && !rc)
         rc = ML_ENOMEM;

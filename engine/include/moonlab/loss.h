@@ -8,7 +8,10 @@
  *   over C per sample;
  * - reduction: ML_REDUCE_MEAN divides the (weighted) sum over samples by the number of samples
  *   B, ML_REDUCE_WEIGHTED_MEAN by the sum of the weights (PyTorch's weighted cross-entropy),
- *   ML_REDUCE_SUM does not divide. Without weights every weight is 1 and the two means agree. */
+ *   ML_REDUCE_SUM does not divide. Without weights every weight is 1 and the two means agree.
+ * - sequence outputs: pred (B, T, C) with targets (B, T) (cross-entropy) or (B, T, C) gives one
+ *   term per step: the same as (B·T) rows, so "mean" averages over all B·T steps; per-step weights
+ *   (B, T) — a 0/1 mask of real steps with "weighted_mean" averages over the real steps only. */
 #ifndef MOONLAB_LOSS_H
 #define MOONLAB_LOSS_H
 
