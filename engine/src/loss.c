@@ -87,15 +87,17 @@ int ml_loss(ml_loss_kind_t kind, ml_reduce_t reduce, double *loss, double *corre
     if (pred->ndim == 3) {
         /* sequence outputs (B, T, C): one loss term per step; targets (B, T) of class
          * indices or (B, T, C); weights (B, T), e.g. a 0/1 mask of real steps */
-        char a[64], b[64];
+        char a[64];
         int64_t B = pred->shape[0], T = pred->shape[1];
         int tok = kind == ML_LOSS_CROSS_ENTROPY
                       ? target->ndim == 2 && target->shape[0] == B && target->shape[1] == T
                       : target->ndim == 3 && target->shape[0] == B && target->shape[1] == T;
-        if (!tok)
+        if (!tok) {
+            char b[64];
             return ml__fail(ML_ESHAPE, "%s: target is %s for sequence outputs %s",
                             ml_loss_name(kind), ml_shape_str(a, sizeof a, target),
                             ml_shape_str(b, sizeof b, pred));
+        }
         if (weights && !(weights->ndim == 2 && weights->shape[0] == B && weights->shape[1] == T))
             return ml__fail(ML_ESHAPE, "%s: weights are %s, expected per-step weights (%lld,%lld)",
                             ml_loss_name(kind), ml_shape_str(a, sizeof a, weights), (long long)B,
