@@ -93,6 +93,7 @@ static int m_new(lua_State *L)
             s->hidden = ml__opt_integer(L, li, "hidden", 0, "sequential");
             s->layers = (int)ml__opt_integer(L, li, "layers", 1, "sequential");
             s->sequence = ml__opt_bool(L, li, "sequence", 0, "sequential");
+            s->p = (float)ml__opt_number(L, li, "dropout", 0.0, "sequential");
         }
         lua_pop(L, 1);
     }

@@ -156,6 +156,10 @@ int ml_model_new(ml_model_t **out, int nlayers, const ml_layer_spec_t *specs)
             else if ((rc = ml_rnn_init(L->rnn, L->spec.cell, in, L->spec.hidden,
                                        L->spec.layers, !L->spec.sequence)))
                 rc = LAYER_FAIL(rc, i, L, "%s", ml_errmsg());
+            else if (!(L->spec.p >= 0.0f && L->spec.p < 1.0f))
+                rc = LAYER_FAIL(ML_EARG, i, L, "dropout must be in [0, 1), got %g", (double)L->spec.p);
+            else
+                L->rnn->dropout = L->spec.p;
             if (!rc) {
                 if (i == 0) {
                     m->in = in;
@@ -264,6 +268,8 @@ static int layer_forward(ml_model_t *m, int i, const ml_tensor_t *x)
     L->x.owns = 0;
     if (L->spec.kind == ML_LAYER_RECURRENT) {
         const ml_tensor_t *y;
+        L->rnn->train = m->train;
+        L->rnn->rng = &m->rng;
         int rc = ml_rnn_forward(L->rnn, x, &y);
         if (rc)
             return LAYER_FAIL(rc, i, L, "%s", ml_errmsg());

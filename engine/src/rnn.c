@@ -79,9 +79,9 @@ void ml_rnn_free(ml_rnn_t *r)
 {
     for (int l = 0; l < ML_RNN_MAX_LAYERS; l++) {
         ml_rnn_layer_t *L = &r->layers[l];
-        ml_tensor_t *ts[8] = {&L->x, &L->gates, &L->dgates, &L->dgates_h, &L->hn, &L->h, &L->c,
-                              &L->dx};
-        for (int k = 0; k < 8; k++)
+        ml_tensor_t *ts[9] = {&L->x, &L->gates, &L->dgates, &L->dgates_h, &L->hn, &L->h, &L->c,
+                              &L->dx, &L->mask};
+        for (int k = 0; k < 9; k++)
             ml_tensor_free(ts[k]);
     }
     ml_tensor_t *ts[12] = {&r->y,  &r->dx, &r->dh, &r->dh_next, &r->dc_next, &r->tmp,
@@ -117,6 +117,8 @@ static int ensure_buffers(ml_rnn_t *r, int64_t T, int64_t B)
             rc = ensure3(&L->c, T + 1, B, H);
         if (!rc && r->cell == ML_CELL_GRU)
             rc = ensure3(&L->hn, T, B, H) || ensure3(&L->dgates_h, T, B, GH);
+        if (!rc && l > 0 && r->dropout > 0.0f)
+            rc = ensure3(&L->mask, T, B, L->in);
     }
     if (!rc)
         rc = ensure3(&r->dh, T, B, H) || ensure2(&r->dh_next, B, H) ||
@@ -238,6 +240,11 @@ static void layer_forward(ml_rnn_t *r, int l, int64_t T, int64_t B)
     }
 }
 
+static int dropping(const ml_rnn_t *r)
+{
+    return r->train && r->dropout > 0.0f && r->rng != NULL;
+}
+
 int ml_rnn_forward(ml_rnn_t *r, const ml_tensor_t *x, const ml_tensor_t **y)
 {
     if (x->ndim != 3 || x->shape[2] != r->in || x->shape[1] < 1) {
@@ -254,6 +261,7 @@ int ml_rnn_forward(ml_rnn_t *r, const ml_tensor_t *x, const ml_tensor_t **y)
         return rc;
     r->T = T;
     r->B = B;
+    r->dropped = dropping(r);
     /* batch-first input -> time-major rows */
     float *xt = r->layers[0].x.data;
     for (int64_t t = 0; t < T; t++)
@@ -268,8 +276,20 @@ int ml_rnn_forward(ml_rnn_t *r, const ml_tensor_t *x, const ml_tensor_t **y)
         }
     for (int l = 0; l < r->nlayers; l++) {
         ml_rnn_layer_t *L = &r->layers[l];
-        if (l > 0) /* outputs h[1..T] of the layer below */
-            memcpy(L->x.data, r->layers[l - 1].h.data + B * H, (size_t)(T * B * H) * sizeof(float));
+        if (l > 0) { /* outputs h[1..T] of the layer below, through dropout when training */
+            const float *below = r->layers[l - 1].h.data + B * H;
+            int64_t n = T * B * H;
+            if (dropping(r)) {
+                float keep = 1.0f - r->dropout, scale = 1.0f / keep;
+                float *mask = L->mask.data;
+                for (int64_t k = 0; k < n; k++)
+                    mask[k] = ml_rng_float(r->rng) < keep ? scale : 0.0f;
+                for (int64_t k = 0; k < n; k++)
+                    L->x.data[k] = below[k] * mask[k];
+            } else {
+                memcpy(L->x.data, below, (size_t)n * sizeof(float));
+            }
+        }
         layer_forward(r, l, T, B);
         memcpy(r->hn.data + l * B * H, L->h.data + T * B * H, (size_t)(B * H) * sizeof(float));
         if (r->cell == ML_CELL_LSTM)
@@ -412,6 +432,12 @@ int ml_rnn_backward(ml_rnn_t *r, const ml_tensor_t *dy, int overwrite, const ml_
     for (int l = r->nlayers - 1; l >= 0; l--) {
         const float *din = l == r->nlayers - 1 ? dh : r->layers[l + 1].dx.data;
         layer_backward(r, l, din, T, B, overwrite, l > 0 || dx != NULL);
+        if (l > 0 && r->dropped) { /* back through the dropout between layers l-1 and l */
+            float *g = r->layers[l].dx.data;
+            const float *mask = r->layers[l].mask.data;
+            for (int64_t k = 0; k < T * B * H; k++)
+                g[k] *= mask[k];
+        }
     }
     if (dx) {
         int64_t shape[3] = {B, T, r->in};

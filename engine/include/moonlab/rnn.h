@@ -26,6 +26,7 @@
 #define MOONLAB_RNN_H
 
 #include <stdint.h>
+#include "moonlab/rng.h"
 #include "moonlab/tensor.h"
 
 typedef enum { ML_CELL_RNN_TANH = 0, ML_CELL_RNN_RELU, ML_CELL_GRU, ML_CELL_LSTM, ML_CELL_NKINDS } ml_cell_t;
@@ -42,6 +43,7 @@ typedef struct ml_rnn_layer {
     ml_tensor_t h;                 /* (T+1, B, H) hidden states, h[0] = initial */
     ml_tensor_t c;                 /* LSTM: (T+1, B, H) cell states */
     ml_tensor_t dx;                /* (T, B, D_l) input gradient (time-major) */
+    ml_tensor_t mask;              /* (T, B, D_l) dropout mask on this layer's input (l > 0) */
 } ml_rnn_layer_t;
 
 typedef struct ml_rnn {
@@ -61,6 +63,11 @@ typedef struct ml_rnn {
     int has_h0, has_c0;
     ml_tensor_t hn, cn;            /* (L, B, H) final states of the last forward */
     ml_tensor_t dh0, dc0;          /* (L, B, H) gradients of the initial states */
+    float dropout;                 /* probability of zeroing a layer's output before the next
+                                      layer (PyTorch's dropout; not after the last layer) */
+    int train;                     /* dropout only when set (the model's training mode) */
+    ml_rng_t *rng;                 /* dropout masks (the model's stream) */
+    int dropped;                   /* the last forward applied dropout */
 } ml_rnn_t;
 
 #define ML_RNN_MAX_LAYERS 8
