@@ -255,7 +255,8 @@ int ml_rnn_forward(ml_rnn_t *r, const ml_tensor_t *x, const ml_tensor_t **y)
     const int64_t B = x->shape[0], T = x->shape[1], H = r->hidden;
     if ((r->has_h0 && r->h0.shape[1] != B) || (r->has_c0 && r->c0.shape[1] != B))
         return ml__fail(ML_ESHAPE, "%s: initial state is for a batch of %lld, the input has %lld",
-                        ml_cell_name(r->cell), (long long)r->h0.shape[1], (long long)B);
+                        ml_cell_name(r->cell), (long long)(r->has_h0 ? r->h0 : r->c0).shape[1],
+                        (long long)B);
     int rc = ensure_buffers(r, T, B);
     if (rc)
         return rc;
@@ -453,18 +454,22 @@ int ml_rnn_backward(ml_rnn_t *r, const ml_tensor_t *dy, int overwrite, const ml_
     return ML_OK;
 }
 
-static int copy_state(ml_rnn_t *r, ml_tensor_t *dst, int *has, const ml_tensor_t *src,
-                      const char *what)
+static int check_state(const ml_rnn_t *r, const ml_tensor_t *src, const char *what)
 {
-    if (!src) {
-        *has = 0;
-        return ML_OK;
-    }
-    if (src->ndim != 3 || src->shape[0] != r->nlayers || src->shape[2] != r->hidden) {
+    if (src && (src->ndim != 3 || src->shape[0] != r->nlayers || src->shape[2] != r->hidden)) {
         char s[64];
         return ml__fail(ML_ESHAPE, "%s: %s is %s, expected (%d,B,%lld)", ml_cell_name(r->cell),
                         what, ml_shape_str(s, sizeof s, src), r->nlayers, (long long)r->hidden);
     }
+    return ML_OK;
+}
+
+static int copy_state(ml_rnn_t *r, ml_tensor_t *dst, int *has, const ml_tensor_t *src,
+                      const char *what)
+{
+    *has = 0;
+    if (!src)
+        return ML_OK;
     if (ml_tensor_ensure(dst, 3, src->shape) || ml_tensor_copy(dst, src))
         return ml__fail(ML_ENOMEM, "%s: cannot keep the %s", ml_cell_name(r->cell), what);
     *has = 1;
@@ -473,12 +478,18 @@ static int copy_state(ml_rnn_t *r, ml_tensor_t *dst, int *has, const ml_tensor_t
 
 int ml_rnn_set_state(ml_rnn_t *r, const ml_tensor_t *h0, const ml_tensor_t *c0)
 {
+    /* everything is checked before anything is kept: a refused call changes nothing */
     if (c0 && r->cell != ML_CELL_LSTM)
         return ml__fail(ML_EARG, "%s: only an LSTM has a cell state", ml_cell_name(r->cell));
+    int rc = check_state(r, h0, "h0");
+    if (!rc)
+        rc = check_state(r, c0, "c0");
+    if (rc)
+        return rc;
     if (h0 && c0 && h0->shape[1] != c0->shape[1])
         return ml__fail(ML_ESHAPE, "%s: h0 is for a batch of %lld, c0 for %lld",
                         ml_cell_name(r->cell), (long long)h0->shape[1], (long long)c0->shape[1]);
-    int rc = copy_state(r, &r->h0, &r->has_h0, h0, "h0");
+    rc = copy_state(r, &r->h0, &r->has_h0, h0, "h0");
     if (!rc)
         rc = copy_state(r, &r->c0, &r->has_c0, c0, "c0");
     return rc;

@@ -1,0 +1,890 @@
+/* Recurrent stacks (RNN tanh and ReLU, GRU, LSTM) through the C API: finite-difference gradient
+ * checks of inputs, initial states and every parameter; the forward pass against a
+ * double-precision implementation of the equations in rnn.h; final states; the accumulate and
+ * overwrite contract of ml_rnn_backward; BLIS-sized stacks (correctness and bit-identical results
+ * at 1 and 2 threads); and the errors with their messages.
+ *
+ * Gradient checks. J = sum(y ⊙ R) for a fixed random R shaped like the output, so dJ/dy = R is
+ * what backward receives: every step carries loss in sequence mode. Parameters U(-0.5, 0.5),
+ * inputs U(-1, 1), initial states h0 U(-0.8, 0.8) and c0 U(-1, 1), never zero. 1 and 2 layers for
+ * every cell, 3 for LSTM, both output modes, T = 4..6, B = 2..3, D = 3, H = 4. Central
+ * differences in double around the float values, eps = 1e-2, re-running ml_rnn_forward each
+ * time. The forward pass is float32: J (at most 72 terms) carries rounding noise of about 1e-6,
+ * which eps = 1e-2 turns into ~5e-5 in the numeric gradient; the truncation error eps^2/6 |f'''|
+ * is of the same order for these smooth cells at these magnitudes (weights of at most 0.5 keep
+ * states and their derivatives O(1) over 6 steps). We accept
+ * |numeric - analytic| <= 1e-3 + 1e-2 |numeric| (as test_nn): an order of magnitude above both
+ * (the worst element measured uses 0.13 of it) and far below the O(1) error of a missing term, a
+ * wrong gate or a transposed index.
+ *
+ * ReLU. Central differences are only valid where no perturbation moves a pre-activation across
+ * 0. The draw is repeated (from the same seeded stream, so deterministically) until every
+ * pre-activation of every unit, step, sequence and layer, computed by the double reference, is at
+ * least 0.05 away from 0 with units on both sides of the kink (so both branches are checked).
+ * One perturbation of size 1e-2 moves a pre-activation by 1e-2 times an input or state of order
+ * 1 (then damped by weights below 0.5 at later steps), well short of 0.05; and each evaluation
+ * also compares the on/off pattern of all units with the unperturbed one, so a crossing would
+ * fail the test rather than quietly compare a mixture of slopes. */
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "check.h"
+#include "gradcheck.h"
+#include "moonlab/error.h"
+#include "moonlab/kernels.h"
+#include "moonlab/rng.h"
+#include "moonlab/rnn.h"
+
+#define EPS 1e-2
+#define ATOL 1e-3
+#define RTOL 1e-2
+#define RELU_MARGIN 0.05
+
+static const ml_cell_t cells[] = {ML_CELL_RNN_TANH, ML_CELL_RNN_RELU, ML_CELL_GRU, ML_CELL_LSTM};
+#define NCELLS ((int)(sizeof cells / sizeof *cells))
+
+static void new3(ml_tensor_t *t, int64_t a, int64_t b, int64_t c)
+{
+    int64_t shape[3] = {a, b, c};
+    CHECK(ml_tensor_new(t, 3, shape) == ML_OK);
+}
+
+static float *fdup(const float *src, int64_t n)
+{
+    float *p = malloc((size_t)(n > 0 ? n : 1) * sizeof *p);
+    if (p && n > 0)
+        memcpy(p, src, (size_t)n * sizeof *p);
+    return p;
+}
+
+/* A stack with its flat buffers, input, initial states and loss weights R. */
+typedef struct {
+    ml_cell_t cell;
+    int L, last_only;
+    int64_t B, T, D, H, np;
+    ml_rnn_t r;
+    float *params, *grads;
+    ml_tensor_t x;      /* (B,T,D) */
+    ml_tensor_t h0, c0; /* (L,B,H); c0 for LSTM only */
+    ml_tensor_t R;      /* (B,T,H) or (B,H) */
+    /* ReLU: on/off pattern of the unperturbed forward, and how often an evaluation differed */
+    unsigned char *mask;
+    long flips;
+} rig_t;
+
+static int rig_open(rig_t *g, ml_cell_t cell, int L, int last_only, int64_t B, int64_t T,
+                    int64_t D, int64_t H)
+{
+    memset(g, 0, sizeof *g);
+    g->cell = cell;
+    g->L = L;
+    g->last_only = last_only;
+    g->B = B;
+    g->T = T;
+    g->D = D;
+    g->H = H;
+    int rc = ml_rnn_init(&g->r, cell, D, H, L, last_only);
+    CHECK_MSG(rc == ML_OK, "ml_rnn_init: %s", ml_errmsg());
+    if (rc)
+        return 0;
+    g->np = ml_rnn_nparams(cell, D, H, L);
+    g->params = calloc((size_t)g->np, sizeof(float));
+    g->grads = calloc((size_t)g->np, sizeof(float));
+    CHECK(g->params && g->grads);
+    if (!g->params || !g->grads)
+        return 0;
+    ml_rnn_bind(&g->r, g->params, g->grads);
+    new3(&g->x, B, T, D);
+    new3(&g->h0, L, B, H);
+    if (cell == ML_CELL_LSTM)
+        new3(&g->c0, L, B, H);
+    if (last_only)
+        new2(&g->R, B, H);
+    else
+        new3(&g->R, B, T, H);
+    return 1;
+}
+
+static void rig_close(rig_t *g)
+{
+    ml_rnn_free(&g->r);
+    free(g->params);
+    free(g->grads);
+    free(g->mask);
+    ml_tensor_free(&g->x);
+    ml_tensor_free(&g->h0);
+    ml_tensor_free(&g->c0);
+    ml_tensor_free(&g->R);
+}
+
+/* Parameters U(-w, w), inputs U(-1, 1), non-zero initial states, R ~ N(0, 1). */
+static void rig_draw(rig_t *g, ml_rng_t *rng, float w)
+{
+    ml_rng_uniform(rng, g->params, g->np, -w, w);
+    ml_rng_uniform(rng, g->x.data, ml_tensor_numel(&g->x), -1.0f, 1.0f);
+    ml_rng_uniform(rng, g->h0.data, ml_tensor_numel(&g->h0), -0.8f, 0.8f);
+    if (g->c0.data)
+        ml_rng_uniform(rng, g->c0.data, ml_tensor_numel(&g->c0), -1.0f, 1.0f);
+    ml_rng_normal(rng, g->R.data, ml_tensor_numel(&g->R), 0.0f, 1.0f);
+}
+
+static int rig_forward(rig_t *g, const ml_tensor_t **y)
+{
+    int rc = ml_rnn_set_state(&g->r, &g->h0, g->c0.data ? &g->c0 : NULL);
+    return rc ? rc : ml_rnn_forward(&g->r, &g->x, y);
+}
+
+/* ---- reference: the equations of rnn.h in double, one sequence and one unit at a time ---- */
+
+static double sigm(double v) { return 1.0 / (1.0 + exp(-v)); }
+
+typedef struct {
+    double min_pre; /* ReLU: smallest |pre-activation| */
+    long pos, neg;  /* ReLU: pre-activations on either side of 0 */
+} ref_stats_t;
+
+/* y (B,T,H) or (B,H), hn and cn (L,B,H); h0, c0 (L,B,H) or NULL for zeros. */
+static void ref_forward(ml_cell_t cell, int L, int last_only, int64_t B, int64_t T, int64_t D,
+                        int64_t H, const float *params, const float *x, const float *h0,
+                        const float *c0, double *y, double *hn, double *cn, ref_stats_t *st)
+{
+    const int64_t G = ml_rnn_gates(cell), GH = G * H, Dmax = D > H ? D : H;
+    double *in = malloc((size_t)(B * T * Dmax) * sizeof *in);
+    double *out = malloc((size_t)(B * T * H) * sizeof *out);
+    double *gi = malloc((size_t)GH * sizeof *gi), *gh = malloc((size_t)GH * sizeof *gh);
+    double *h = malloc((size_t)H * sizeof *h), *c = malloc((size_t)H * sizeof *c);
+    double *hnew = malloc((size_t)H * sizeof *hnew);
+    if (st) {
+        st->min_pre = INFINITY;
+        st->pos = st->neg = 0;
+    }
+    for (int64_t k = 0; k < B * T * D; k++)
+        in[k] = x[k];
+    const float *p = params;
+    for (int l = 0; l < L; l++) {
+        const int64_t Dl = l == 0 ? D : H;
+        const float *w_ih = p, *w_hh = w_ih + GH * Dl, *b_ih = w_hh + GH * H, *b_hh = b_ih + GH;
+        p = b_hh + GH;
+        for (int64_t b = 0; b < B; b++) {
+            for (int64_t j = 0; j < H; j++) {
+                h[j] = h0 ? h0[(l * B + b) * H + j] : 0.0;
+                c[j] = c0 ? c0[(l * B + b) * H + j] : 0.0;
+            }
+            for (int64_t t = 0; t < T; t++) {
+                const double *xt = in + (b * T + t) * Dl;
+                for (int64_t k = 0; k < GH; k++) {
+                    double si = b_ih[k], sh = b_hh[k];
+                    for (int64_t d = 0; d < Dl; d++)
+                        si += (double)w_ih[k * Dl + d] * xt[d];
+                    for (int64_t j = 0; j < H; j++)
+                        sh += (double)w_hh[k * H + j] * h[j];
+                    gi[k] = si;
+                    gh[k] = sh;
+                }
+                for (int64_t j = 0; j < H; j++) {
+                    switch (cell) {
+                    case ML_CELL_RNN_TANH:
+                        hnew[j] = tanh(gi[j] + gh[j]);
+                        break;
+                    case ML_CELL_RNN_RELU: {
+                        double pre = gi[j] + gh[j];
+                        if (st) {
+                            st->min_pre = fmin(st->min_pre, fabs(pre));
+                            st->pos += pre > 0;
+                            st->neg += pre < 0;
+                        }
+                        hnew[j] = pre > 0 ? pre : 0.0;
+                        break;
+                    }
+                    case ML_CELL_GRU: {
+                        double rr = sigm(gi[j] + gh[j]), z = sigm(gi[H + j] + gh[H + j]);
+                        double n = tanh(gi[2 * H + j] + rr * gh[2 * H + j]);
+                        hnew[j] = (1.0 - z) * n + z * h[j];
+                        break;
+                    }
+                    default: { /* LSTM */
+                        double i = sigm(gi[j] + gh[j]), f = sigm(gi[H + j] + gh[H + j]);
+                        double gg = tanh(gi[2 * H + j] + gh[2 * H + j]);
+                        double o = sigm(gi[3 * H + j] + gh[3 * H + j]);
+                        c[j] = f * c[j] + i * gg;
+                        hnew[j] = o * tanh(c[j]);
+                        break;
+                    }
+                    }
+                }
+                for (int64_t j = 0; j < H; j++)
+                    out[(b * T + t) * H + j] = h[j] = hnew[j];
+            }
+            for (int64_t j = 0; j < H; j++) {
+                hn[(l * B + b) * H + j] = h[j];
+                if (cn)
+                    cn[(l * B + b) * H + j] = c[j];
+            }
+        }
+        memcpy(in, out, (size_t)(B * T * H) * sizeof *in);
+    }
+    for (int64_t b = 0; b < B; b++)
+        for (int64_t t = last_only ? T - 1 : 0; t < T; t++)
+            for (int64_t j = 0; j < H; j++)
+                y[last_only ? b * H + j : (b * T + t) * H + j] = out[(b * T + t) * H + j];
+    free(in);
+    free(out);
+    free(gi);
+    free(gh);
+    free(h);
+    free(c);
+    free(hnew);
+}
+
+/* Largest |got - want| / (atol + rtol |want|) over n values: <= 1 passes. */
+static double worst(const float *got, const double *want, int64_t n, double atol, double rtol)
+{
+    double w = 0;
+    for (int64_t i = 0; i < n; i++) {
+        double e = fabs((double)got[i] - want[i]) / (atol + rtol * fabs(want[i]));
+        w = e > w || isnan(e) ? e : w;
+    }
+    return w;
+}
+
+/* The engine's forward (with the rig's states, or zeros) against the reference. */
+static void check_against_reference(const char *what, rig_t *g, int with_h0, int with_c0,
+                                    double atol, double rtol)
+{
+    const int64_t nh = g->L * g->B * g->H, ny = ml_tensor_numel(&g->R);
+    CHECK(ml_rnn_set_state(&g->r, with_h0 ? &g->h0 : NULL, with_c0 ? &g->c0 : NULL) == ML_OK);
+    const ml_tensor_t *y, *hn, *cn;
+    int rc = ml_rnn_forward(&g->r, &g->x, &y);
+    CHECK_MSG(rc == ML_OK, "%s: %s", what, ml_errmsg());
+    if (rc)
+        return;
+    if (g->last_only)
+        CHECK(y->ndim == 2 && y->shape[0] == g->B && y->shape[1] == g->H);
+    else
+        CHECK(y->ndim == 3 && y->shape[0] == g->B && y->shape[1] == g->T && y->shape[2] == g->H);
+    ml_rnn_final_state(&g->r, &hn, &cn);
+    CHECK(hn && hn->ndim == 3 && hn->shape[0] == g->L && hn->shape[1] == g->B &&
+          hn->shape[2] == g->H);
+    CHECK((cn != NULL) == (g->cell == ML_CELL_LSTM));
+    double *ry = malloc((size_t)ny * sizeof *ry), *rh = malloc((size_t)nh * sizeof *rh);
+    double *rc_ = malloc((size_t)nh * sizeof *rc_);
+    ref_forward(g->cell, g->L, g->last_only, g->B, g->T, g->D, g->H, g->params, g->x.data,
+                with_h0 ? g->h0.data : NULL, with_c0 ? g->c0.data : NULL, ry, rh, rc_, NULL);
+    double e = worst(y->data, ry, ny, atol, rtol);
+    CHECK_MSG(e <= 1.0, "%s: output off the reference by %.3g tolerances", what, e);
+    if (hn) {
+        e = worst(hn->data, rh, nh, atol, rtol);
+        CHECK_MSG(e <= 1.0, "%s: h_n off the reference by %.3g tolerances", what, e);
+    }
+    if (cn) {
+        e = worst(cn->data, rc_, nh, atol, rtol);
+        CHECK_MSG(e <= 1.0, "%s: c_n off the reference by %.3g tolerances", what, e);
+    }
+    free(ry);
+    free(rh);
+    free(rc_);
+}
+
+/* ---- gradient checks ---- */
+
+/* Pack the on/off pattern of every ReLU unit (L->gates holds max(pre, 0)). */
+static void relu_pattern(const rig_t *g, unsigned char *m)
+{
+    const int64_t n = g->T * g->B * g->H;
+    for (int l = 0; l < g->L; l++)
+        for (int64_t k = 0; k < n; k++)
+            m[l * n + k] = g->r.layers[l].gates.data[k] > 0.0f;
+}
+
+static double objective(void *p)
+{
+    rig_t *g = p;
+    const ml_tensor_t *y;
+    if (rig_forward(g, &y) != ML_OK)
+        return NAN;
+    if (g->mask) {
+        const int64_t n = g->L * g->T * g->B * g->H;
+        unsigned char *now = malloc((size_t)n);
+        relu_pattern(g, now);
+        g->flips += memcmp(now, g->mask, (size_t)n) != 0;
+        free(now);
+    }
+    double J = 0;
+    const int64_t n = ml_tensor_numel(y);
+    for (int64_t i = 0; i < n; i++)
+        J += (double)y->data[i] * g->R.data[i];
+    return J;
+}
+
+/* Analytic gradients of J with respect to x, h0 (c0) and every parameter block, each compared
+ * with central differences. */
+static void gradcheck(const char *what, rig_t *g)
+{
+    const ml_tensor_t *y, *dx, *dh0, *dc0;
+    int rc = rig_forward(g, &y);
+    CHECK_MSG(rc == ML_OK, "%s: forward: %s", what, ml_errmsg());
+    if (rc)
+        return;
+    rc = ml_rnn_backward(&g->r, &g->R, 1, &dx);
+    CHECK_MSG(rc == ML_OK, "%s: backward: %s", what, ml_errmsg());
+    if (rc)
+        return;
+    ml_rnn_state_grad(&g->r, &dh0, &dc0);
+    CHECK(dx && dx->ndim == 3 && dx->shape[0] == g->B && dx->shape[1] == g->T &&
+          dx->shape[2] == g->D);
+    CHECK(dh0 && dh0->ndim == 3 && dh0->shape[0] == g->L && dh0->shape[1] == g->B &&
+          dh0->shape[2] == g->H);
+    CHECK((dc0 != NULL) == (g->cell == ML_CELL_LSTM));
+    const int64_t nx = g->B * g->T * g->D, nh = g->L * g->B * g->H;
+    float *ax = fdup(dx->data, nx), *ah = fdup(dh0->data, nh);
+    float *ac = dc0 ? fdup(dc0->data, nh) : NULL, *ag = fdup(g->grads, g->np);
+    if (g->cell == ML_CELL_RNN_RELU) {
+        g->mask = malloc((size_t)(g->L * g->T * g->B * g->H));
+        relu_pattern(g, g->mask);
+        g->flips = 0;
+    }
+
+    char label[128];
+    snprintf(label, sizeof label, "%s dx", what);
+    gc_check_array(label, g->x.data, ax, nx, EPS, ATOL, RTOL, objective, g);
+    snprintf(label, sizeof label, "%s dh0", what);
+    gc_check_array(label, g->h0.data, ah, nh, EPS, ATOL, RTOL, objective, g);
+    if (ac) {
+        snprintf(label, sizeof label, "%s dc0", what);
+        gc_check_array(label, g->c0.data, ac, nh, EPS, ATOL, RTOL, objective, g);
+    }
+    static const char *const block[4] = {"w_ih", "w_hh", "b_ih", "b_hh"};
+    const int64_t GH = ml_rnn_gates(g->cell) * g->H;
+    int64_t covered = 0;
+    for (int l = 0; l < g->L; l++) {
+        ml_rnn_layer_t *Ly = &g->r.layers[l];
+        float *p[4] = {Ly->w_ih, Ly->w_hh, Ly->b_ih, Ly->b_hh};
+        const int64_t n[4] = {GH * Ly->in, GH * g->H, GH, GH};
+        for (int k = 0; k < 4; k++) {
+            snprintf(label, sizeof label, "%s layer %d d%s", what, l, block[k]);
+            gc_check_array(label, p[k], ag + (p[k] - g->params), n[k], EPS, ATOL, RTOL,
+                           objective, g);
+            covered += n[k];
+        }
+    }
+    CHECK(covered == g->np); /* every parameter was perturbed */
+    if (g->mask) {
+        CHECK_MSG(g->flips == 0, "%s: %ld perturbations moved a ReLU unit across its kink",
+                  what, g->flips);
+        free(g->mask);
+        g->mask = NULL;
+    }
+    free(ax);
+    free(ah);
+    free(ac);
+    free(ag);
+}
+
+/* Draw until no ReLU pre-activation is within RELU_MARGIN of 0 and both sides occur. */
+static void draw_clear_of_kink(rig_t *g, ml_rng_t *rng)
+{
+    const int64_t ny = ml_tensor_numel(&g->R), nh = g->L * g->B * g->H;
+    double *y = malloc((size_t)ny * sizeof *y), *hn = malloc((size_t)nh * sizeof *hn);
+    ref_stats_t st = {0, 0, 0};
+    int tries = 0;
+    do {
+        rig_draw(g, rng, 0.5f);
+        ref_forward(g->cell, g->L, g->last_only, g->B, g->T, g->D, g->H, g->params, g->x.data,
+                    g->h0.data, NULL, y, hn, NULL, &st);
+    } while (++tries < 100000 && !(st.min_pre >= RELU_MARGIN && st.pos > 0 && st.neg > 0));
+    CHECK_MSG(st.min_pre >= RELU_MARGIN && st.pos > 0 && st.neg > 0,
+              "no draw clear of the ReLU kink in %d tries (min |pre| %.3g)", tries, st.min_pre);
+    free(y);
+    free(hn);
+}
+
+static void test_gradcheck(void)
+{
+    ml_rng_t rng;
+    ml_rng_seed(&rng, 2024);
+    char what[96];
+    for (int c = 0; c < NCELLS; c++)
+        for (int L = 1; L <= 3; L++) {
+            if (L == 3 && cells[c] != ML_CELL_LSTM) /* three layers: LSTM only */
+                continue;
+            for (int last_only = 0; last_only <= 1; last_only++) {
+                /* sizes vary a little so that no two dimensions coincide by accident */
+                const int64_t B = 2 + (L + last_only) % 2, T = 4 + (c + L) % 3, D = 3, H = 4;
+                rig_t g;
+                if (rig_open(&g, cells[c], L, last_only, B, T, D, H)) {
+                    if (cells[c] == ML_CELL_RNN_RELU)
+                        draw_clear_of_kink(&g, &rng);
+                    else
+                        rig_draw(&g, &rng, 0.5f);
+                    snprintf(what, sizeof what, "%s L=%d %s B=%lld T=%lld",
+                             ml_cell_name(cells[c]), L, last_only ? "last" : "seq",
+                             (long long)B, (long long)T);
+                    gradcheck(what, &g);
+                }
+                rig_close(&g);
+            }
+        }
+}
+
+/* ---- forward against the reference, layout, final states ---- */
+
+static void test_layout(void)
+{
+    /* sum over layers of G·H·(D_l + H + 2) */
+    CHECK(ml_rnn_nparams(ML_CELL_RNN_TANH, 3, 4, 1) == 4 * (3 + 4 + 2));
+    CHECK(ml_rnn_nparams(ML_CELL_GRU, 3, 4, 2) == 12 * (3 + 4 + 2) + 12 * (4 + 4 + 2));
+    CHECK(ml_rnn_nparams(ML_CELL_LSTM, 5, 2, 3) == 8 * (5 + 2 + 2) + 2 * 8 * (2 + 2 + 2));
+    CHECK(ml_rnn_gates(ML_CELL_RNN_RELU) == 1 && ml_rnn_gates(ML_CELL_GRU) == 3 &&
+          ml_rnn_gates(ML_CELL_LSTM) == 4);
+    /* views in the documented order, contiguous, parameters and gradients in step */
+    rig_t g;
+    if (rig_open(&g, ML_CELL_LSTM, 2, 0, 2, 3, 3, 4)) {
+        const ml_rnn_layer_t *a = &g.r.layers[0], *b = &g.r.layers[1];
+        CHECK(a->in == 3 && b->in == 4);
+        CHECK(a->w_ih == g.params && a->w_hh == g.params + 48 && a->b_ih == g.params + 112 &&
+              a->b_hh == g.params + 128);
+        CHECK(b->w_ih == g.params + 144 && b->w_hh == g.params + 208 &&
+              b->b_ih == g.params + 272 && b->b_hh == g.params + 288 && g.np == 304);
+        CHECK(a->dw_ih == g.grads && a->dw_hh == g.grads + 48 && b->db_hh == g.grads + 288);
+    }
+    rig_close(&g);
+    static const char *const names[] = {"rnn", "rnn_relu", "gru", "lstm"};
+    for (int c = 0; c < NCELLS; c++) {
+        CHECK(strcmp(ml_cell_name(cells[c]), names[c]) == 0);
+        CHECK(ml_cell_from_name(names[c]) == (int)cells[c]);
+    }
+    CHECK(ml_cell_from_name("transformer") == -1);
+    CHECK(ml_cell_name(ML_CELL_NKINDS) != NULL);
+}
+
+/* The forward pass matches the equations (gate order, GRU's r inside, biases) with zero,
+ * h0-only and full initial states, 1 to 3 layers, both output modes. Tolerance: float32
+ * against double over sums of at most 8 terms and 5 steps, ~1e-6; 1e-5 + 1e-4|ref| is ten
+ * times that and far below any wrong gate. */
+static void test_reference_forward(void)
+{
+    ml_rng_t rng;
+    ml_rng_seed(&rng, 77);
+    char what[96];
+    for (int c = 0; c < NCELLS; c++)
+        for (int L = 1; L <= 3; L++)
+            for (int last_only = 0; last_only <= 1; last_only++) {
+                rig_t g;
+                if (rig_open(&g, cells[c], L, last_only, 3, 5, 3, 4)) {
+                    rig_draw(&g, &rng, 0.5f);
+                    const int lstm = cells[c] == ML_CELL_LSTM;
+                    for (int states = 0; states < (lstm ? 3 : 2); states++) {
+                        snprintf(what, sizeof what, "%s L=%d %s states=%s",
+                                 ml_cell_name(cells[c]), L, last_only ? "last" : "seq",
+                                 states == 0 ? "zero" : states == 1 ? "h0" : "h0,c0");
+                        check_against_reference(what, &g, states >= 1, states == 2, 1e-5, 1e-4);
+                    }
+                }
+                rig_close(&g);
+            }
+}
+
+/* A strided input (a transpose view, stride[2] != 1) gives the same result as its copy. */
+static void test_strided_input(void)
+{
+    ml_rng_t rng;
+    ml_rng_seed(&rng, 78);
+    rig_t g;
+    if (rig_open(&g, ML_CELL_GRU, 2, 0, 3, 4, 3, 4)) {
+        rig_draw(&g, &rng, 0.5f);
+        ml_tensor_t store, view;
+        new3(&store, 3, 3, 4); /* (B, D, T) */
+        ml_rng_uniform(&rng, store.data, 36, -1.0f, 1.0f);
+        CHECK(ml_tensor_transpose(&view, &store, 1, 2) == ML_OK);
+        CHECK(view.stride[2] != 1);
+        CHECK(ml_tensor_copy(&g.x, &view) == ML_OK);
+        const ml_tensor_t *y;
+        CHECK(rig_forward(&g, &y) == ML_OK);
+        float *want = fdup(y->data, ml_tensor_numel(y));
+        CHECK(ml_rnn_forward(&g.r, &view, &y) == ML_OK);
+        CHECK_MSG(memcmp(want, y->data, (size_t)ml_tensor_numel(y) * sizeof(float)) == 0,
+                  "strided input differs from its contiguous copy");
+        free(want);
+        ml_tensor_free(&store);
+    }
+    rig_close(&g);
+}
+
+/* In sequence mode the top layer's final state is the output's last step, bit for bit; in
+ * last-step mode it is the output. Lower layers' and cell states are checked against the
+ * reference above. Before any forward there are no states; c only for LSTM. */
+static void test_final_states(void)
+{
+    ml_rng_t rng;
+    ml_rng_seed(&rng, 79);
+    for (int c = 0; c < NCELLS; c++)
+        for (int last_only = 0; last_only <= 1; last_only++) {
+            rig_t g;
+            if (rig_open(&g, cells[c], 2, last_only, 3, 5, 3, 4)) {
+                rig_draw(&g, &rng, 0.5f);
+                const ml_tensor_t *y, *hn, *cn, *dh0, *dc0;
+                ml_rnn_final_state(&g.r, &hn, &cn);
+                ml_rnn_state_grad(&g.r, &dh0, &dc0);
+                CHECK(hn == NULL && cn == NULL && dh0 == NULL && dc0 == NULL);
+                CHECK(rig_forward(&g, &y) == ML_OK);
+                ml_rnn_final_state(&g.r, &hn, &cn);
+                CHECK((cn != NULL) == (cells[c] == ML_CELL_LSTM));
+                if (!hn)
+                    goto next;
+                const int64_t B = g.B, T = g.T, H = g.H, top = (g.L - 1) * B * H;
+                int same = 1;
+                for (int64_t b = 0; b < B; b++)
+                    same &= memcmp(hn->data + top + b * H,
+                                   y->data + (last_only ? b * H : (b * T + T - 1) * H),
+                                   (size_t)H * sizeof(float)) == 0;
+                CHECK_MSG(same, "%s %s: h_n[L-1] != y at the last step", ml_cell_name(cells[c]),
+                          last_only ? "last" : "seq");
+                /* the lower layer's final state is not the output */
+                CHECK(memcmp(hn->data, hn->data + top, (size_t)(B * H) * sizeof(float)) != 0);
+            }
+        next:
+            rig_close(&g);
+        }
+}
+
+/* ---- backward contract ---- */
+
+/* Two backward calls with overwrite = 0 double the parameter gradients and give the same dx and
+ * state gradients bit for bit. The doubling is not exact: the bias sums add T·B rows one at a
+ * time onto the first result, and BLIS may split long sums over k into blocks that land on C in
+ * turn, so the second call rounds differently; we allow 1e-5 of the largest gradient (T·B = 160
+ * roundings of 2^-24 at most), where a call that overwrote instead would be off by all of it.
+ * overwrite = 1 gives the single-call result whatever the buffer held, NaN included. */
+static void check_contract(const char *what, rig_t *g)
+{
+    const ml_tensor_t *y, *dx, *dh0, *dc0;
+    CHECK(rig_forward(g, &y) == ML_OK);
+    const int64_t np = g->np, nx = g->B * g->T * g->D, nh = g->L * g->B * g->H;
+    memset(g->grads, 0, (size_t)np * sizeof(float));
+    CHECK(ml_rnn_backward(&g->r, &g->R, 0, &dx) == ML_OK);
+    ml_rnn_state_grad(&g->r, &dh0, &dc0);
+    float *once = fdup(g->grads, np), *dx1 = fdup(dx->data, nx), *dh1 = fdup(dh0->data, nh);
+    float *dc1 = dc0 ? fdup(dc0->data, nh) : NULL;
+    double gmax = 0;
+    int64_t nonzero = 0;
+    for (int64_t i = 0; i < np; i++) {
+        gmax = fmax(gmax, fabs(once[i]));
+        nonzero += once[i] != 0.0f;
+    }
+    /* not vacuous; not all, as ReLU units off at every step (and their zero outputs feeding the
+     * layer above) have zero gradients */
+    CHECK_MSG(4 * nonzero >= np, "%s: %lld of %lld gradients are zero", what,
+              (long long)(np - nonzero), (long long)np);
+
+    CHECK(ml_rnn_backward(&g->r, &g->R, 0, &dx) == ML_OK);
+    ml_rnn_state_grad(&g->r, &dh0, &dc0);
+    double e = 0;
+    for (int64_t i = 0; i < np; i++)
+        e = fmax(e, fabs((double)g->grads[i] - 2.0 * once[i]));
+    CHECK_MSG(e <= 1e-5 * gmax, "%s: two backward calls are off double by %.3g (max |g| %.3g)",
+              what, e, gmax);
+    CHECK_MSG(memcmp(dx1, dx->data, (size_t)nx * sizeof(float)) == 0 &&
+                  memcmp(dh1, dh0->data, (size_t)nh * sizeof(float)) == 0 &&
+                  (!dc1 || memcmp(dc1, dc0->data, (size_t)nh * sizeof(float)) == 0),
+              "%s: dx or state gradients accumulate across backward calls", what);
+
+    for (int64_t i = 0; i < np; i++)
+        g->grads[i] = NAN;
+    CHECK(ml_rnn_backward(&g->r, &g->R, 1, &dx) == ML_OK);
+    int same = 1;
+    for (int64_t i = 0; i < np; i++)
+        same &= g->grads[i] == once[i]; /* == also equates +0 and -0 from 0 + (-0) */
+    CHECK_MSG(same, "%s: overwrite over NaN differs from a single call on zeros", what);
+    float *first = fdup(g->grads, np);
+    ml_rng_t rng;
+    ml_rng_seed(&rng, 5);
+    ml_rng_uniform(&rng, g->grads, np, -1e30f, 1e30f);
+    CHECK(ml_rnn_backward(&g->r, &g->R, 1, NULL) == ML_OK); /* and without dx */
+    CHECK_MSG(memcmp(first, g->grads, (size_t)np * sizeof(float)) == 0,
+              "%s: overwrite depends on what the buffer held", what);
+    free(once);
+    free(dx1);
+    free(dh1);
+    free(dc1);
+    free(first);
+}
+
+static void test_backward_contract(void)
+{
+    ml_rng_t rng;
+    ml_rng_seed(&rng, 80);
+    for (int c = 0; c < NCELLS; c++) {
+        rig_t g;
+        if (rig_open(&g, cells[c], 2, 0, 3, 5, 3, 4)) {
+            rig_draw(&g, &rng, 0.5f);
+            check_contract(ml_cell_name(cells[c]), &g);
+        }
+        rig_close(&g);
+    }
+}
+
+/* ---- BLIS-sized stacks ---- */
+
+/* Directional derivative along a random direction d over all of v[0..n): J(v+s·d) - J(v-s·d)
+ * against ana · Δ, Δ the step actually taken in float. The step has norm s·|d| ≈ 0.1, under 1%
+ * of |v|: the truncation error measured ~1e-4 relative (it falls as the step squared), and the
+ * difference, summed over all elements, is >= 4e-3 here, far above J's float noise (sums of
+ * 10240 products: up to ~1e-5 measured, independent of the step). Accept
+ * |numeric - analytic| <= 2e-5 + 1e-2 |numeric|; a wrong stride or a transposed GEMM operand
+ * gives O(1) relative errors. */
+static void directional(const char *what, rig_t *g, float *v, const float *ana, int64_t n,
+                        ml_rng_t *rng)
+{
+    float *v0 = fdup(v, n), *d = malloc((size_t)n * sizeof *d);
+    ml_rng_normal(rng, d, n, 0.0f, 1.0f);
+    const double s = 0.1 / sqrt((double)n);
+    double pred = 0;
+    for (int64_t i = 0; i < n; i++) {
+        float vp = (float)(v0[i] + s * d[i]), vm = (float)(v0[i] - s * d[i]);
+        pred += (double)ana[i] * ((double)vp - (double)vm);
+        v[i] = vp;
+    }
+    double Jp = objective(g);
+    for (int64_t i = 0; i < n; i++)
+        v[i] = (float)(v0[i] - s * d[i]);
+    double Jm = objective(g);
+    memcpy(v, v0, (size_t)n * sizeof *v);
+    double num = Jp - Jm;
+    CHECK_MSG(fabs(num - pred) <= 1e-2 * fabs(num) + 2e-5,
+              "%s: directional derivative: analytic %.9g, numeric %.9g", what, pred, num);
+    free(v0);
+    free(d);
+}
+
+/* ReLU with 64 units has thousands of pre-activations, some always within a step's reach of the
+ * kink, where a directional difference measures a mixture of slopes (1-3% off, measured). So the
+ * big ReLU stack gets small weights U(-0.05, 0.05) and biases b_ih = ±1 by unit: pre-activations
+ * stay near ±1, units on and off (both branches), and the draw is verified clear of the kink. The
+ * elementwise ReLU derivative near the kink is the small gradient checks' business; here it is
+ * the GEMMs around it. */
+static void relu_clear_of_kink(rig_t *g, ml_rng_t *rng)
+{
+    const int64_t ny = ml_tensor_numel(&g->R), nh = g->L * g->B * g->H;
+    const int64_t GH = g->H;
+    ml_rng_uniform(rng, g->params, g->np, -0.05f, 0.05f);
+    for (int l = 0; l < g->L; l++)
+        for (int64_t j = 0; j < GH; j++)
+            g->r.layers[l].b_ih[j] = j % 2 ? -1.0f : 1.0f;
+    double *y = malloc((size_t)ny * sizeof *y), *hn = malloc((size_t)nh * sizeof *hn);
+    ref_stats_t st;
+    ref_forward(g->cell, g->L, g->last_only, g->B, g->T, g->D, g->H, g->params, g->x.data,
+                g->h0.data, NULL, y, hn, NULL, &st);
+    CHECK_MSG(st.min_pre >= 0.1 && st.pos > 0 && st.neg > 0,
+              "big ReLU draw: min |pre| %.3g, %ld on, %ld off", st.min_pre, st.pos, st.neg);
+    free(y);
+    free(hn);
+}
+
+/* Sizes where every recurrent GEMM goes to BLIS (B·G·H·H >= 32·64·64 > 8192 multiply-adds):
+ * the forward against the reference, gradients along random directions, the overwrite contract,
+ * and bit-identical outputs and gradients at 1 and 2 BLIS threads. BLIS splits the m and n loops
+ * among threads, never k, so each element is summed in the same order whatever the count. */
+static void test_blis_sized(void)
+{
+    ml_rng_t rng;
+    ml_rng_seed(&rng, 81);
+    const int threads0 = ml_k_get_threads();
+    const int64_t B = 32, T = 5, D = 16, H = 64;
+    char what[96];
+    for (int c = 0; c < NCELLS; c++) {
+        rig_t g;
+        if (!rig_open(&g, cells[c], 2, 0, B, T, D, H)) {
+            rig_close(&g);
+            continue;
+        }
+        const char *name = ml_cell_name(cells[c]);
+        /* PyTorch's default scale 1/sqrt(H): stable dynamics for 64 units */
+        rig_draw(&g, &rng, 0.125f);
+        if (cells[c] == ML_CELL_RNN_RELU)
+            relu_clear_of_kink(&g, &rng);
+        snprintf(what, sizeof what, "%s B=32 H=64", name);
+        /* sums of 80 terms in float, in BLIS's order: ten times the small case's tolerance */
+        check_against_reference(what, &g, 1, cells[c] == ML_CELL_LSTM, 1e-4, 1e-3);
+
+        const int64_t ny = B * T * H, nx = B * T * D, nh = 2 * B * H, np = g.np;
+        const ml_tensor_t *y, *dx, *dh0, *dc0, *hn, *cn;
+        float *res[2][8];
+        const int64_t sizes[8] = {ny, nx, np, nh, nh, nh, nh};
+        for (int run = 0; run < 2; run++) {
+            ml_k_set_threads(run + 1);
+            CHECK(ml_k_get_threads() == run + 1);
+            memset(res[run], 0, sizeof res[run]);
+            if (rig_forward(&g, &y) != ML_OK || ml_rnn_backward(&g.r, &g.R, 1, &dx) != ML_OK) {
+                CHECK_MSG(0, "%s at %d threads: %s", what, run + 1, ml_errmsg());
+                continue;
+            }
+            ml_rnn_state_grad(&g.r, &dh0, &dc0);
+            ml_rnn_final_state(&g.r, &hn, &cn);
+            res[run][0] = fdup(y->data, ny);
+            res[run][1] = fdup(dx->data, nx);
+            res[run][2] = fdup(g.grads, np);
+            res[run][3] = fdup(dh0->data, nh);
+            res[run][4] = fdup(hn->data, nh);
+            res[run][5] = dc0 ? fdup(dc0->data, nh) : NULL;
+            res[run][6] = cn ? fdup(cn->data, nh) : NULL;
+        }
+        static const char *const names[7] = {"y", "dx", "grads", "dh0", "h_n", "dc0", "c_n"};
+        for (int k = 0; k < 7; k++) {
+            if (!res[0][k] && !res[1][k])
+                continue;
+            CHECK_MSG(res[0][k] && res[1][k] &&
+                          memcmp(res[0][k], res[1][k], (size_t)sizes[k] * sizeof(float)) == 0,
+                      "%s: %s differs between 1 and 2 BLIS threads", what, names[k]);
+        }
+        ml_k_set_threads(threads0);
+
+        /* gradients along random directions (the analytic ones from the runs above) */
+        if (cells[c] == ML_CELL_RNN_RELU) {
+            g.mask = malloc((size_t)(g.L * T * B * H));
+            CHECK(rig_forward(&g, &y) == ML_OK);
+            relu_pattern(&g, g.mask);
+            g.flips = 0;
+        }
+        if (res[0][2]) {
+            snprintf(what, sizeof what, "%s B=32 H=64 params", name);
+            directional(what, &g, g.params, res[0][2], np, &rng);
+            snprintf(what, sizeof what, "%s B=32 H=64 x", name);
+            directional(what, &g, g.x.data, res[0][1], nx, &rng);
+            snprintf(what, sizeof what, "%s B=32 H=64 h0", name);
+            directional(what, &g, g.h0.data, res[0][3], nh, &rng);
+            if (res[0][5]) {
+                snprintf(what, sizeof what, "%s B=32 H=64 c0", name);
+                directional(what, &g, g.c0.data, res[0][5], nh, &rng);
+            }
+        }
+        if (g.mask) {
+            CHECK_MSG(g.flips == 0, "%s: a step moved a ReLU unit across its kink", what);
+            free(g.mask);
+            g.mask = NULL;
+        }
+        for (int run = 0; run < 2; run++)
+            for (int k = 0; k < 7; k++)
+                free(res[run][k]);
+
+        /* overwrite ignores NaN in the buffer through BLIS's beta = 0 too */
+        snprintf(what, sizeof what, "%s B=32 H=64", name);
+        check_contract(what, &g);
+        rig_close(&g);
+    }
+}
+
+/* ---- errors ---- */
+
+static void test_errors(void)
+{
+    ml_rnn_t r;
+    CHECK_ERR(ml_rnn_init(&r, ML_CELL_LSTM, 3, 4, 0, 0), ML_EARG, "0 layers", "1 to 8");
+    CHECK_ERR(ml_rnn_init(&r, ML_CELL_LSTM, 3, 4, ML_RNN_MAX_LAYERS + 1, 0), ML_EARG,
+              "9 layers", "1 to 8");
+    CHECK_ERR(ml_rnn_init(&r, ML_CELL_GRU, 3, 0, 1, 0), ML_EARG, "gru", "hidden size 0");
+    CHECK_ERR(ml_rnn_init(&r, ML_CELL_GRU, 0, 4, 1, 0), ML_EARG, "input size 0");
+    CHECK_ERR(ml_rnn_init(&r, ML_CELL_NKINDS, 3, 4, 1, 0), ML_EARG, "unknown cell");
+    CHECK(ml_rnn_init(&r, ML_CELL_LSTM, 3, 4, ML_RNN_MAX_LAYERS, 0) == ML_OK);
+    ml_rnn_free(&r);
+
+    ml_rng_t rng;
+    ml_rng_seed(&rng, 82);
+    rig_t g;
+    if (rig_open(&g, ML_CELL_LSTM, 2, 0, 2, 4, 3, 4)) {
+        rig_draw(&g, &rng, 0.5f);
+        const ml_tensor_t *y, *dx;
+        /* backward before any forward */
+        CHECK_ERR(ml_rnn_backward(&g.r, &g.R, 0, &dx), ML_ESTATE, "lstm", "forward");
+
+        ml_tensor_t bad;
+        /* wrong rank, wrong feature size, T = 0 */
+        new2(&bad, 2, 3);
+        CHECK_ERR(ml_rnn_forward(&g.r, &bad, &y), ML_ESHAPE, "lstm", "(2,3)", "(B,T,3)");
+        ml_tensor_free(&bad);
+        new3(&bad, 2, 4, 5);
+        CHECK_ERR(ml_rnn_forward(&g.r, &bad, &y), ML_ESHAPE, "(2,4,5)", "(B,T,3)");
+        ml_tensor_free(&bad);
+        new3(&bad, 2, 0, 3);
+        CHECK_ERR(ml_rnn_forward(&g.r, &bad, &y), ML_ESHAPE, "(2,0,3)", "T >= 1");
+        ml_tensor_free(&bad);
+        /* a failed forward leaves nothing to go back through */
+        CHECK_ERR(ml_rnn_backward(&g.r, &g.R, 0, &dx), ML_ESTATE, "forward");
+
+        /* a cell state alone for a batch of 3 (no h0 ever set), an input of 2 */
+        new3(&bad, 2, 3, 4);
+        CHECK(ml_rnn_set_state(&g.r, NULL, &bad) == ML_OK);
+        CHECK_ERR(ml_rnn_forward(&g.r, &g.x, &y), ML_ESHAPE, "batch of 3", "input has 2");
+        ml_tensor_free(&bad);
+
+        /* initial states of the wrong shape */
+        new3(&bad, 3, 2, 4); /* layers */
+        CHECK_ERR(ml_rnn_set_state(&g.r, &bad, NULL), ML_ESHAPE, "h0", "(3,2,4)", "(2,B,4)");
+        CHECK_ERR(ml_rnn_set_state(&g.r, &g.h0, &bad), ML_ESHAPE, "c0", "(3,2,4)", "(2,B,4)");
+        ml_tensor_free(&bad);
+        new3(&bad, 2, 2, 5); /* hidden */
+        CHECK_ERR(ml_rnn_set_state(&g.r, &bad, NULL), ML_ESHAPE, "h0", "(2,2,5)", "(2,B,4)");
+        ml_tensor_free(&bad);
+        new2(&bad, 2, 4); /* rank */
+        CHECK_ERR(ml_rnn_set_state(&g.r, &bad, NULL), ML_ESHAPE, "h0", "(2,4)", "(2,B,4)");
+        ml_tensor_free(&bad);
+        new3(&bad, 2, 3, 4); /* h0 and c0 for different batches */
+        CHECK_ERR(ml_rnn_set_state(&g.r, &g.h0, &bad), ML_ESHAPE, "batch of 2", "c0 for 3");
+
+        /* a state for a batch of 3, an input of 2 */
+        CHECK(ml_rnn_set_state(&g.r, &bad, NULL) == ML_OK);
+        CHECK_ERR(ml_rnn_forward(&g.r, &g.x, &y), ML_ESHAPE, "batch of 3", "input has 2");
+        CHECK(ml_rnn_set_state(&g.r, &bad, &bad) == ML_OK);
+        CHECK_ERR(ml_rnn_forward(&g.r, &g.x, &y), ML_ESHAPE, "batch of 3", "input has 2");
+        /* NULL returns both to zeros: any batch again */
+        CHECK(ml_rnn_set_state(&g.r, NULL, NULL) == ML_OK);
+        CHECK(ml_rnn_forward(&g.r, &g.x, &y) == ML_OK);
+        ml_tensor_free(&bad);
+
+        /* output gradient of the wrong shape, or not contiguous */
+        new3(&bad, 2, 4, 5);
+        CHECK_ERR(ml_rnn_backward(&g.r, &bad, 0, &dx), ML_ESHAPE, "(2,4,5)", "(2,4,4)");
+        ml_tensor_free(&bad);
+        new2(&bad, 2, 4);
+        CHECK_ERR(ml_rnn_backward(&g.r, &bad, 0, &dx), ML_ESHAPE, "(2,4)", "(2,4,4)");
+        ml_tensor_free(&bad);
+        ml_tensor_t store, view;
+        new3(&store, 2, 4, 4);
+        CHECK(ml_tensor_transpose(&view, &store, 1, 2) == ML_OK);
+        CHECK_ERR(ml_rnn_backward(&g.r, &view, 0, &dx), ML_ESHAPE, "contiguous");
+        ml_tensor_free(&store);
+        CHECK(ml_rnn_backward(&g.r, &g.R, 0, &dx) == ML_OK);
+    }
+    rig_close(&g);
+
+    /* a cell state is LSTM-only */
+    for (int c = 0; c < NCELLS; c++) {
+        if (cells[c] == ML_CELL_LSTM)
+            continue;
+        rig_t h;
+        if (rig_open(&h, cells[c], 2, 0, 2, 4, 3, 4)) {
+            ml_tensor_t c0;
+            new3(&c0, 2, 2, 4);
+            CHECK_ERR(ml_rnn_set_state(&h.r, &h.h0, &c0), ML_EARG, ml_cell_name(cells[c]),
+                      "cell state");
+            CHECK_ERR(ml_rnn_set_state(&h.r, NULL, &c0), ML_EARG, "cell state");
+            ml_tensor_free(&c0);
+        }
+        rig_close(&h);
+    }
+}
+
+int main(void)
+{
+    test_layout();
+    test_reference_forward();
+    test_strided_input();
+    test_final_states();
+    test_gradcheck();
+    test_backward_contract();
+    test_blis_sized();
+    test_errors();
+    return check_report("test_rnn");
+}
