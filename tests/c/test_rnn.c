@@ -876,8 +876,35 @@ static void test_errors(void)
     }
 }
 
+/* A refused set_state keeps the states that were set before; a wrong-rank state is named by
+ * its shape, not by a batch comparison. */
+static void test_set_state_atomic(void)
+{
+    rig_t g;
+    if (!rig_open(&g, ML_CELL_LSTM, 2, 1, 2, 3, 3, 4))
+        return;
+    ml_rng_t rng;
+    ml_rng_seed(&rng, 31);
+    rig_draw(&g, &rng, 0.5f);
+    CHECK(ml_rnn_set_state(&g.r, &g.h0, &g.c0) == ML_OK);
+    const ml_tensor_t *y;
+    CHECK(ml_rnn_forward(&g.r, &g.x, &y) == ML_OK);
+    float before = y->data[0];
+    ml_tensor_t bad_c, bad_h;
+    new3(&bad_c, 2, 2, 5);
+    new2(&bad_h, 2, 4);
+    CHECK_ERR(ml_rnn_set_state(&g.r, &g.c0, &bad_c), ML_ESHAPE, "c0 is (2,2,5)", "(2,B,4)");
+    CHECK_ERR(ml_rnn_set_state(&g.r, &bad_h, &g.c0), ML_ESHAPE, "h0 is (2,4)", "(2,B,4)");
+    CHECK(ml_rnn_forward(&g.r, &g.x, &y) == ML_OK);
+    CHECK(y->data[0] == before); /* still the first h0 and c0 */
+    ml_tensor_free(&bad_c);
+    ml_tensor_free(&bad_h);
+    rig_close(&g);
+}
+
 int main(void)
 {
+    test_set_state_atomic();
     test_layout();
     test_reference_forward();
     test_strided_input();
