@@ -25,7 +25,8 @@ static inline float ml_vexpf(float x)
     p = fmaf(p, r * r, r) + 1.0f;
     /* 2^n through the exponent bits (n in [-126, 128) after the clamp); a union, which C
      * allows for this and the vectorizer handles, where memcpy would stop it. */
-    union { int32_t i; float f; } scale = {.i = ((int32_t)n + 127) << 23};
+    n = n == n ? n : 0.0f; /* NaN: p is NaN already; keep the integer conversion defined */
+    union { uint32_t i; float f; } scale = {.i = (uint32_t)((int32_t)n + 127) << 23};
     return p * scale.f;
 }
 

@@ -151,6 +151,41 @@ static int w_tensor(lua_State *L)
     return 0;
 }
 
+/* w:int64(path, values): a 1-D int64 dataset. values is an index set, written as its 1-based
+ * row numbers (what Lua shows), or a list of integers, written as they are. */
+static int w_int64(lua_State *L)
+{
+    const char *fname = "results:int64";
+    ml_results_t *r = check_writer(L, fname);
+    const char *path = luaL_checkstring(L, 2);
+    int64_t n;
+    int64_t *buf;
+    if (luaL_testudata(L, 3, ML_INDEX_MT)) {
+        const int64_t *rows = ml__check_index(L, 3, &n, fname);
+        buf = lua_newuserdatauv(L, sizeof *buf * (size_t)(n ? n : 1), 0);
+        for (int64_t i = 0; i < n; i++)
+            buf[i] = rows[i] + 1;
+    } else {
+        if (lua_type(L, 3) != LUA_TTABLE)
+            ml__raise(L, "%s: expected an index set or a list of integers, got %s", fname,
+                      luaL_typename(L, 3));
+        n = (int64_t)luaL_len(L, 3);
+        buf = lua_newuserdatauv(L, sizeof *buf * (size_t)(n ? n : 1), 0);
+        for (int64_t i = 0; i < n; i++) {
+            int ok;
+            lua_geti(L, 3, i + 1);
+            buf[i] = (int64_t)lua_tointegerx(L, -1, &ok);
+            if (!ok)
+                ml__raise(L, "%s: entry %I is %s, expected an integer", fname,
+                          (lua_Integer)i + 1, luaL_tolstring(L, -1, NULL));
+            lua_pop(L, 1);
+        }
+    }
+    if (ml_results_int64(r, path, buf, n))
+        return ml__engine_error(L, fname);
+    return 0;
+}
+
 /* w:commit() -> true | nil, message */
 static int w_commit(lua_State *L)
 {
@@ -222,6 +257,7 @@ static int h_sha256_file(lua_State *L)
 
 static const luaL_Reg methods[] = {{"group", w_group},   {"attr", w_attr},
                                    {"table", w_table},   {"tensor", w_tensor},
+                                   {"int64", w_int64},
                                    {"commit", w_commit}, {"abort", w_abort},
                                    {NULL, NULL}};
 static const luaL_Reg functions[] = {{"create", w_create}, {"sha256", h_sha256},

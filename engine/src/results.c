@@ -596,6 +596,29 @@ done:
     return rc;
 }
 
+int ml_results_int64(ml_results_t *r, const char *path, const int64_t *v, int64_t n)
+{
+    int rc = check_obj_path(r, path, "int64");
+    if (rc)
+        return rc;
+    if (n < 0 || (n > 0 && !v))
+        return ml__fail(ML_EARG, "results: int64 '%s' in '%s': %lld values%s", path, r->path,
+                        (long long)n, n > 0 ? " from NULL" : "");
+    hdf5_quiet();
+    hsize_t dims[1] = {(hsize_t)n};
+    hid_t dset = H5I_INVALID_HID;
+    hid_t space = H5Screate_simple(1, dims, NULL);
+    if (space < 0)
+        return hdf5_fail("results: cannot make the shape of int64 '%s' in '%s'", path, r->path);
+    rc = create_dataset(r, path, H5T_STD_I64LE, space, &dset);
+    if (rc == ML_OK && n > 0 &&
+        H5Dwrite(dset, H5T_NATIVE_INT64, H5S_ALL, H5S_ALL, H5P_DEFAULT, v) < 0)
+        rc = hdf5_fail("results: cannot write int64 '%s' in '%s'", path, r->path);
+    close_id(&dset, H5Dclose);
+    close_id(&space, H5Sclose);
+    return rc;
+}
+
 /* Pushes a file's (or a directory's) contents to disk. */
 static int sync_path(const char *path, int is_dir)
 {

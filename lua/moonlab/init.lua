@@ -11,6 +11,7 @@ local ml = {
   optim = require "moonlab.optim",
   init = require "moonlab.initializers",
   data = require "moonlab.data",
+  split = require "moonlab.split",
   results = require "moonlab.results",
 }
 

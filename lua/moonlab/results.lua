@@ -21,7 +21,7 @@ function results.run(name)
   local r = results.runs[name]
   if not r then
     r = setmetatable({ name = name, rows = {}, metric_values = {}, metric_order = {},
-      params = {}, param_order = {}, attrs = {} }, Run)
+      params = {}, param_order = {}, attrs = {}, splits = {}, split_order = {} }, Run)
     results.runs[name] = r
     results.order[#results.order + 1] = name
   end
@@ -81,6 +81,42 @@ end
 function Run:params_of(model)
   local named, names = model:named_parameters()
   for _, n in ipairs(names) do self:param(n, named[n]) end
+  return self
+end
+
+local function is_index(v) return core.index.is_index(v) end
+
+-- One fold as it will be written: {train =, val = (maybe), test =} index sets.
+local function check_fold(f, where)
+  if type(f) ~= "table" or not is_index(f.train) or not is_index(f.test)
+      or (f.val ~= nil and not is_index(f.val)) then
+    error(where .. ": a fold must be {train = index set, test = index set [, val = index set]}", 3)
+  end
+  return { train = f.train, val = f.val, test = f.test }
+end
+
+--- run:split(name, folds): the folds of a split (a list from ml.split, a list of {train =,
+--- test =}, or one holdout {train =, val =, test =}), written as 1-based row numbers under
+--- /runs/<run>/splits/<name>/<fold>/{train,val,test}. Index sets never change, so nothing is
+--- copied; a list from ml.split computes its folds again when the file is written.
+function Run:split(name, folds)
+  check_name(name, "run:split", 2)
+  local split = require "moonlab.split"
+  local rec
+  if split.is_folds(folds) then
+    rec = { list = folds, kind = folds.kind, samples = folds.samples }
+  elseif type(folds) == "table" and folds.train ~= nil then
+    rec = { list = { check_fold(folds, "run:split") }, kind = "holdout" }
+  elseif type(folds) == "table" then
+    local list = {}
+    for i, f in ipairs(folds) do list[i] = check_fold(f, "run:split: fold " .. i) end
+    if #list == 0 then error("run:split: '" .. name .. "' has no folds", 2) end
+    rec = { list = list }
+  else
+    error("run:split: '" .. name .. "' must be a list of folds, got " .. type(folds), 2)
+  end
+  if self.splits[name] == nil then self.split_order[#self.split_order + 1] = name end
+  self.splits[name] = rec
   return self
 end
 
@@ -148,6 +184,23 @@ function results.write_runs(w)
     if #r.param_order > 0 then
       w:group(g .. "/params")
       for _, p in ipairs(r.param_order) do w:tensor(g .. "/params/" .. p, r.params[p]) end
+    end
+    if #r.split_order > 0 then
+      w:group(g .. "/splits")
+      for _, name in ipairs(r.split_order) do
+        local rec, sg = r.splits[name], g .. "/splits/" .. name
+        w:group(sg)
+        w:attr(sg, "folds", #rec.list)
+        if rec.kind then w:attr(sg, "kind", rec.kind) end
+        if rec.samples then w:attr(sg, "samples", rec.samples) end
+        for i, f in ipairs(rec.list) do
+          local fg = sg .. "/" .. i
+          w:group(fg)
+          w:int64(fg .. "/train", f.train)
+          if f.val then w:int64(fg .. "/val", f.val) end
+          w:int64(fg .. "/test", f.test)
+        end
+      end
     end
   end
 end

@@ -41,6 +41,10 @@ int ml_results_table(ml_results_t *r, const char *path, int ncols, const ml_colu
  * seen (views are packed first); ndim 0 gives a scalar dataset. An existing object at path is
  * ML_EARG. */
 int ml_results_tensor(ml_results_t *r, const char *path, const ml_tensor_t *t);
+/* A 1-D int64 (STD I64LE) dataset of the n values v[0..n) (n >= 0; v may be NULL when n is
+ * 0), copied as they are (index sets are written 1-based by the binding). An existing object
+ * at path is ML_EARG. */
+int ml_results_int64(ml_results_t *r, const char *path, const int64_t *v, int64_t n);
 /* Flush, close, fsync and rename into place (replacing an older file), then fsync the
  * directory. On failure the temporary file is deleted and the message names the final path.
  * Frees r whatever the outcome. A failed write before commit leaves r usable. */

@@ -1,0 +1,126 @@
+"""Reference folds from scikit-learn (Debian python3-sklearn, 1.2) for the busted spec
+tests/lua/split_spec.lua: the exact train/test indices of the deterministic splitters -- KFold
+without shuffling, StratifiedKFold without shuffling, GroupKFold (up to 16 groups: beyond that
+numpy's unstable argsort orders equal-size groups arbitrarily), TimeSeriesSplit (test_size,
+gap, max_train_size), LeaveOneOut, LeavePOut, LeaveOneGroupOut and PredefinedSplit -- for
+small inputs that cover the edge cases (uneven folds, labels and groups out of order, string
+labels, fractional groups, ties). StratifiedGroupKFold is left out: among candidate folds whose
+evaluations are equal, scikit-learn's choice depends on the last bits of a floating-point sum.
+
+Regenerate (only needed when a case is added):
+    /usr/bin/python3 tests/ref/make_split_reference.py
+which rewrites tests/ref/split_reference.lua next to this script: a Lua file returning one
+table. Indices in it are 1-based (Lua's), i.e. scikit-learn's plus one."""
+import os
+
+import numpy as np
+import sklearn
+from sklearn.model_selection import (GroupKFold, KFold, LeaveOneGroupOut, LeaveOneOut,
+                                     LeavePOut, PredefinedSplit, StratifiedKFold,
+                                     TimeSeriesSplit)
+
+
+def lua(v):
+    if isinstance(v, dict):
+        return "{" + ", ".join("%s = %s" % (k, lua(x)) for k, x in v.items()) + "}"
+    if isinstance(v, (list, tuple, np.ndarray)):
+        return "{" + ", ".join(lua(x) for x in v) + "}"
+    if isinstance(v, (bool, np.bool_)):
+        return "true" if v else "false"
+    if isinstance(v, (int, np.integer)):
+        return str(int(v))
+    if isinstance(v, (float, np.floating)):
+        return repr(float(v))
+    if isinstance(v, str):
+        return '"%s"' % v
+    raise TypeError(type(v))
+
+
+def folds(cv, n, y=None, groups=None):
+    """Every fold as {train = {...}, test = {...}}, 1-based."""
+    return [{"train": [int(i) + 1 for i in tr], "test": [int(i) + 1 for i in te]}
+            for tr, te in cv.split(np.zeros((n, 1)), y, groups)]
+
+
+rng = np.random.RandomState(20261123)
+
+kfold = [{"n": n, "k": k, "folds": folds(KFold(k), n)}
+         for n, k in [(10, 2), (11, 3), (7, 7), (23, 5), (5, 5), (100, 7), (2, 2)]]
+
+stratified_cases = [
+    [1, 1, 1, 0, 0, 0, 0, 2, 2, 2],
+    [0] * 7 + [1] * 3 + [0] * 5 + [1] * 2,
+    list(rng.randint(0, 4, size=40)),
+    [5, -3, 5, 5, -3, 9, 9, 9, 9, 5, -3, 5],
+    ["b", "a", "b", "c", "a", "b", "c", "a", "b", "c", "a"],
+    [1000000007, 3, 3, 1000000007, 3, 1000000007, 3, 3],
+]
+stratified_kfold = []
+for labels in stratified_cases:
+    for k in (2, 3):
+        stratified_kfold.append({"labels": labels, "k": k,
+                                 "folds": folds(StratifiedKFold(k), len(labels), labels)})
+
+group_cases = [
+    [1, 1, 2, 3, 3, 3, 4, 5],
+    [7, 7, 7, 2, 2, 9, 9, 9, 9, 4, 1, 1],
+    [3, 1, 3, 2, 2, 1, 4, 4, 4, 5, 6, 6, 7],  # ties in group sizes
+    list(rng.randint(0, 12, size=30)),
+]
+group_kfold = [{"groups": g, "k": k, "folds": folds(GroupKFold(k), len(g), None, g)}
+               for g in group_cases for k in (2, 3)]
+
+time_series_split = []
+for n, splits, test, gap, max_train in [(12, 3, None, 0, None), (12, 3, 2, 1, 4),
+                                        (20, 4, 3, 2, None), (20, 4, None, 0, 5),
+                                        (10, 2, 1, 3, None), (7, 6, None, 0, None),
+                                        (30, 5, 4, 0, 10), (6, 2, None, 1, 1)]:
+    cv = TimeSeriesSplit(splits, test_size=test, gap=gap, max_train_size=max_train)
+    case = {"n": n, "splits": splits, "gap": gap, "folds": folds(cv, n)}
+    if test is not None:
+        case["test"] = test
+    if max_train is not None:
+        case["max_train"] = max_train
+    time_series_split.append(case)
+
+leave_one_out = [{"n": n, "folds": folds(LeaveOneOut(), n)} for n in (2, 5)]
+leave_p_out = [{"n": n, "p": p, "folds": folds(LeavePOut(p), n)}
+               for n, p in [(5, 2), (6, 3), (4, 1), (7, 5), (8, 4)]]
+
+logo_cases = [[3, 1, 3, 2, 7, 1, -4], ["b", "a", "c", "a", "b"], [0.5, 1.5, 0.5, -2.25],
+              [1, 2]]
+leave_one_group_out = [{"groups": g, "folds": folds(LeaveOneGroupOut(), len(g), None, g)}
+                       for g in logo_cases]
+
+predefined_split = [{"test_fold": tf, "folds": folds(PredefinedSplit(tf), len(tf))}
+                    for tf in [[0, 1, -1, 1, 0, 2], [5, -1, 3, 3, 5], [-1, 0, -1],
+                               [2, 2, 2]]]
+
+ref = {
+    "sklearn_version": sklearn.__version__,
+    "kfold": kfold,
+    "stratified_kfold": stratified_kfold,
+    "group_kfold": group_kfold,
+    "time_series_split": time_series_split,
+    "leave_one_out": leave_one_out,
+    "leave_p_out": leave_p_out,
+    "leave_one_group_out": leave_one_group_out,
+    "predefined_split": predefined_split,
+}
+out = os.path.join(os.path.dirname(os.path.abspath(__file__)), "split_reference.lua")
+with open(out, "w") as f:
+    f.write("-- Generated by tests/ref/make_split_reference.py with scikit-learn %s; do not edit.\n"
+            % sklearn.__version__)
+    f.write("-- Regenerate: /usr/bin/python3 tests/ref/make_split_reference.py\n")
+    f.write("-- Row numbers are 1-based (scikit-learn's indices plus one).\n")
+    f.write("return {\n")
+    for key, value in ref.items():
+        if isinstance(value, list):
+            f.write("  %s = {\n" % key)
+            for case in value:
+                f.write("    %s,\n" % lua(case))
+            f.write("  },\n")
+        else:
+            f.write("  %s = %s,\n" % (key, lua(value)))
+    f.write("}\n")
+print("wrote", out)
