@@ -33,13 +33,16 @@ static int check_shape(int ndim, const int64_t *shape, int64_t *numel)
     *numel = 0;
     if (ndim < 0 || ndim > ML_MAX_DIMS)
         return ml__fail(ML_EARG, "tensor: %d dimensions (at most %d)", ndim, ML_MAX_DIMS);
-    int64_t n = 1;
+    /* The strides are products of the sizes even when another size is 0, so the limit applies
+     * to the product of the non-zero sizes. */
+    int64_t n = 1, strided = 1;
     for (int i = 0; i < ndim; i++) {
         if (shape[i] < 0)
             return ml__fail(ML_EARG, "tensor: size %lld of dimension %d is negative",
                             (long long)shape[i], i + 1);
-        if (shape[i] > 0 && n > INT64_MAX / 4 / shape[i])
+        if (shape[i] > 0 && strided > INT64_MAX / 4 / shape[i])
             return ml__fail(ML_EARG, "tensor: too many elements");
+        strided *= shape[i] > 0 ? shape[i] : 1;
         n *= shape[i];
     }
     *numel = n;

@@ -381,6 +381,15 @@ static void test_matmul(void)
 
 int main(void)
 {
+    {
+        /* a zero size must not hide an overflow of the other sizes' product (the strides) */
+        ml_tensor_t t;
+        int64_t huge[3] = {0, (int64_t)1 << 40, (int64_t)1 << 40};
+        CHECK(ml_tensor_new(&t, 3, huge) == ML_EARG);
+        int64_t fine[3] = {0, 1 << 20, 1 << 20};
+        CHECK(ml_tensor_new(&t, 3, fine) == ML_OK && ml_tensor_numel(&t) == 0);
+        ml_tensor_free(&t);
+    }
     test_new_free();
     test_new_errors();
     test_ensure();
