@@ -9,19 +9,8 @@ import tempfile
 import h5py
 import pandas as pd
 
-ROOT = os.environ.get("MOONLAB_ROOT", ".")
-BIN = os.environ.get("MOONLAB_BIN", os.path.join(ROOT, "build", "moonlab"))
-
-failures = []
-checks = 0
-
-
-def check(cond, what):
-    global checks
-    checks += 1
-    if not cond:
-        failures.append(what)
-        print("FAILED:", what, file=sys.stderr)
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from checks import BIN, ROOT, check, report  # noqa: E402
 
 
 with tempfile.TemporaryDirectory() as d:
@@ -76,5 +65,4 @@ with tempfile.TemporaryDirectory() as d:
     check(not any(n.endswith(".h5") and n != "poly.h5" or ".tmp" in n for n in os.listdir(d)),
           "failing script leaves no result or temporary file: %s" % os.listdir(d))
 
-print("interop: %d passed, %d failed" % (checks - len(failures), len(failures)))
-sys.exit(1 if failures else 0)
+report()

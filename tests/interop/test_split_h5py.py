@@ -12,19 +12,8 @@ import h5py
 import numpy as np
 from sklearn.model_selection import KFold, StratifiedKFold
 
-ROOT = os.environ.get("MOONLAB_ROOT", ".")
-BIN = os.environ.get("MOONLAB_BIN", os.path.join(ROOT, "build", "moonlab"))
-
-failures = []
-checks = 0
-
-
-def check(cond, what):
-    global checks
-    checks += 1
-    if not cond:
-        failures.append(what)
-        print("FAILED:", what, file=sys.stderr)
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from checks import BIN, ROOT, check, report  # noqa: E402
 
 
 SCRIPT = """
@@ -87,5 +76,4 @@ with tempfile.TemporaryDirectory() as d:
         check(dict(m.attrs).get("folds") == 1 and "kind" not in m.attrs, "a plain list: folds only")
         check(list(m["1/train"][()]) == [4, 5] and list(m["1/test"][()]) == [1], "plain list rows")
 
-print("interop: %d passed, %d failed" % (checks - len(failures), len(failures)))
-sys.exit(1 if failures else 0)
+report()
