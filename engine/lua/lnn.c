@@ -242,11 +242,12 @@ static int m_layer(lua_State *L)
         lua_pushinteger(L, ly->rnn->nlayers);
         lua_setfield(L, -2, "layers");
     }
-    if (ly->spec.kind == ML_LAYER_LINEAR) {
+    if (ly->spec.kind == ML_LAYER_LINEAR || ly->spec.kind == ML_LAYER_EMBEDDING) {
         const ml_tensor_t *views[4] = {&ly->w, &ly->b, &ly->dw, &ly->db};
         const char *names[4] = {"weight", "bias", "dweight", "dbias"};
+        int bias = ly->spec.kind == ML_LAYER_LINEAR && ly->spec.bias;
         for (int k = 0; k < 4; k++) {
-            if ((k == 1 || k == 3) && !ly->spec.bias)
+            if ((k == 1 || k == 3) && !bias)
                 continue;
             ml__push_foreign_view(L, views[k], 1);
             lua_setfield(L, -2, names[k]);

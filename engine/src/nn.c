@@ -11,7 +11,7 @@ static const char *const layer_names[ML_LAYER_NKINDS] = {
     [ML_LAYER_SIGMOID] = "sigmoid", [ML_LAYER_TANH] = "tanh",
     [ML_LAYER_SOFTMAX] = "softmax", [ML_LAYER_LOG_SOFTMAX] = "log_softmax",
     [ML_LAYER_DROPOUT] = "dropout", [ML_LAYER_IDENTITY] = "identity",
-    [ML_LAYER_RECURRENT] = "recurrent",
+    [ML_LAYER_RECURRENT] = "recurrent", [ML_LAYER_EMBEDDING] = "embedding",
 };
 
 const char *ml_layer_name(ml_layer_kind_t kind)
@@ -69,6 +69,21 @@ static void bind_views(ml_model_t *m)
         ml_layer_t *L = &m->layers[i];
         if (L->spec.kind == ML_LAYER_RECURRENT)
             bind_recurrent(m, L);
+        if (L->spec.kind == ML_LAYER_EMBEDDING) {
+            ml_tensor_t *views[2] = {&L->w, &L->dw};
+            float *bases[2] = {m->params + L->offset, m->grads + L->offset};
+            for (int v = 0; v < 2; v++) {
+                memset(views[v], 0, sizeof *views[v]);
+                views[v]->data = bases[v];
+                views[v]->ndim = 2;
+                views[v]->shape[0] = L->in;
+                views[v]->shape[1] = L->out;
+                views[v]->stride[0] = L->out;
+                views[v]->stride[1] = 1;
+            }
+            for (int64_t k = 0; k < L->nparams; k++)
+                m->decay[L->offset + k] = 1.0f;
+        }
         if (L->spec.kind != ML_LAYER_LINEAR)
             continue;
         float *p = m->params + L->offset, *g = m->grads + L->offset;
@@ -140,12 +155,25 @@ int ml_model_new(ml_model_t **out, int nlayers, const ml_layer_spec_t *specs)
                 m->nparams += L->nparams;
                 feat = L->out;
             }
+        } else if (L->spec.kind == ML_LAYER_EMBEDDING) {
+            if (i > 0)
+                rc = LAYER_FAIL(ML_EARG, i, L, "an embedding reads ids (B,T) and must come first%s", "");
+            else if (L->spec.in <= 0 || L->spec.out <= 0)
+                rc = LAYER_FAIL(ML_EARG, i, L, "vocabulary %lld and size %lld must be positive",
+                                (long long)L->spec.in, (long long)L->spec.out);
+            if (!rc) {
+                L->in = L->spec.in;
+                L->out = L->spec.out;
+                L->offset = m->nparams;
+                L->nparams = L->in * L->out;
+                m->nparams += L->nparams;
+                feat = L->out;
+                seq = 1;
+            }
         } else if (L->spec.kind == ML_LAYER_RECURRENT) {
             int64_t in = L->spec.in ? L->spec.in : feat;
-            if (i > 0 && m->in_ndim != 3)
+            if (!seq)
                 rc = LAYER_FAIL(ML_EARG, i, L, "a recurrent layer reads sequences (B,T,D); put it first or after other sequence layers%s", "");
-            else if (!seq)
-                rc = LAYER_FAIL(ML_EARG, i, L, "the layer before gives (B,F), not a sequence (B,T,F)%s", "");
             else if (in <= 0)
                 rc = LAYER_FAIL(ML_EARG, i, L, "input size not given and not known from a previous layer%s", "");
             else if (feat && in != feat)
@@ -235,6 +263,16 @@ int ml_model_init(ml_model_t *m, uint64_t seed)
                 return LAYER_FAIL(rc, i, L, "%s", ml_errmsg());
             continue;
         }
+        if (L->spec.kind == ML_LAYER_EMBEDDING) { /* PyTorch's default: N(0, 1) */
+            ml_rng_t r;
+            ml_rng_seed(&r, ml_seed_derive(seed, "init", (uint64_t)i));
+            const ml_init_t def = {ML_INIT_NORMAL, 0.0f, 1.0f};
+            const ml_init_t *wi = L->spec.weight_init.kind == ML_INIT_DEFAULT ? &def : &L->spec.weight_init;
+            int rc = ml_init_fill(L->w.data, L->in, L->out, wi, &r);
+            if (rc)
+                return LAYER_FAIL(rc, i, L, "%s", ml_errmsg());
+            continue;
+        }
         if (L->spec.kind != ML_LAYER_LINEAR)
             continue;
         ml_rng_t r;
@@ -261,6 +299,53 @@ static void rows_features(const ml_tensor_t *x, int64_t *rows, int64_t *F)
     *rows = x->ndim == 3 ? x->shape[0] * x->shape[1] : x->shape[0];
 }
 
+/* ids (B, T) -> rows of W (B, T, E); every id checked before anything is written. */
+static int embedding_forward(ml_layer_t *L, int i, const ml_tensor_t *x)
+{
+    int64_t B = x->shape[0], T = x->shape[1], E = L->out;
+    for (int64_t b = 0; b < B; b++)
+        for (int64_t t = 0; t < T; t++) {
+            float v = x->data[b * x->stride[0] + t * x->stride[1]];
+            if (!(v >= 0.0f && v < (float)L->in) || v != (float)(int64_t)v)
+                return LAYER_FAIL(ML_EARG, i, L, "id %g at (%lld,%lld) is not an integer in 0..%lld",
+                                  (double)v, (long long)b + 1, (long long)t + 1, (long long)L->in - 1);
+        }
+    int64_t yshape[3] = {B, T, E};
+    int rc = ml_tensor_ensure(&L->y, 3, yshape);
+    if (rc)
+        return LAYER_FAIL(rc, i, L, "%s", ml_errmsg());
+    for (int64_t b = 0; b < B; b++)
+        for (int64_t t = 0; t < T; t++) {
+            int64_t id = (int64_t)x->data[b * x->stride[0] + t * x->stride[1]];
+            memcpy(L->y.data + (b * T + t) * E, L->w.data + id * E, (size_t)E * sizeof(float));
+        }
+    return ML_OK;
+}
+
+/* Gradient only into the rows the batch used (all rows are cleared first when overwriting);
+ * ids have no gradient: dx, if asked for, is zero. */
+static int embedding_backward(ml_model_t *m, ml_layer_t *L, int i, const ml_tensor_t *dy,
+                              int need_dx)
+{
+    const ml_tensor_t *x = &L->x;
+    int64_t B = x->shape[0], T = x->shape[1], E = L->out;
+    if (m->overwrite)
+        memset(L->dw.data, 0, (size_t)L->nparams * sizeof(float));
+    for (int64_t b = 0; b < B; b++)
+        for (int64_t t = 0; t < T; t++) {
+            int64_t id = (int64_t)x->data[b * x->stride[0] + t * x->stride[1]];
+            ml_k_axpy(L->dw.data + id * E, dy->data + (b * T + t) * E, 1.0f, E);
+        }
+    if (!need_dx)
+        return ML_OK;
+    int64_t shape[2] = {B, T};
+    int rc = ml_tensor_ensure(&L->dx, 2, shape);
+    if (rc)
+        return LAYER_FAIL(rc, i, L, "%s", ml_errmsg());
+    memset(L->dx.data, 0, (size_t)(B * T) * sizeof(float));
+    return ML_OK;
+}
+
 static int layer_forward(ml_model_t *m, int i, const ml_tensor_t *x)
 {
     ml_layer_t *L = &m->layers[i];
@@ -277,6 +362,8 @@ static int layer_forward(ml_model_t *m, int i, const ml_tensor_t *x)
         L->y.owns = 0;
         return ML_OK;
     }
+    if (L->spec.kind == ML_LAYER_EMBEDDING)
+        return embedding_forward(L, i, x);
     int64_t rows, F;
     rows_features(x, &rows, &F);
     int64_t yshape[3] = {x->shape[0], x->shape[1], x->ndim == 3 ? x->shape[2] : 0};
@@ -335,8 +422,9 @@ int ml_model_forward(ml_model_t *m, const ml_tensor_t *x, const ml_tensor_t **y)
                         (long long)m->in);
     const ml_tensor_t *cur = x;
     /* Elementwise kernels need contiguous rows; only the model's own input can be a view. */
-    if (m->layers[0].spec.kind != ML_LAYER_LINEAR &&
-        m->layers[0].spec.kind != ML_LAYER_RECURRENT && !ml_tensor_is_contiguous(x))
+    ml_layer_kind_t first = m->layers[0].spec.kind;
+    if (first != ML_LAYER_LINEAR && first != ML_LAYER_RECURRENT && first != ML_LAYER_EMBEDDING &&
+        !ml_tensor_is_contiguous(x))
         return ml__fail(ML_ESHAPE, "forward: input %s is a non-contiguous view; copy it first",
                         ml_shape_str(buf, sizeof buf, x));
     for (int i = 0; i < m->nlayers; i++) {
@@ -353,6 +441,8 @@ static int layer_backward(ml_model_t *m, int i, const ml_tensor_t *dy, int need_
 {
     ml_layer_t *L = &m->layers[i];
     const ml_tensor_t *x = &L->x;
+    if (L->spec.kind == ML_LAYER_EMBEDDING)
+        return embedding_backward(m, L, i, dy, need_dx);
     if (L->spec.kind == ML_LAYER_RECURRENT) {
         const ml_tensor_t *dx = NULL;
         int rc = ml_rnn_backward(L->rnn, dy, m->overwrite, need_dx ? &dx : NULL);

@@ -52,6 +52,14 @@ nn.lstm = recurrent("lstm")
 nn.gru = recurrent("gru")
 nn.rnn = recurrent("rnn")
 
+--- nn.embedding(vocab, size): ids (B, T), integers 0..vocab-1 stored as numbers, to vectors
+--- (B, T, size); the weight (vocab, size) is PyTorch's nn.Embedding weight, initialised N(0, 1).
+--- Only the rows a batch uses receive gradient. It must be the first layer.
+function nn.embedding(vocab, size)
+  if type(vocab) == "table" then vocab, size = vocab.vocab, vocab.size end
+  return { kind = "embedding", ["in"] = vocab, out = size }
+end
+
 local Model = {}
 Model.__index = Model
 nn.Model = Model

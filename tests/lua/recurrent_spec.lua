@@ -70,4 +70,28 @@ describe("recurrent layers", function()
     assert.are.equal(l1, l2)
     assert.are.same(p1, p2)
   end)
+
+  it("embed ids, refusing ids outside the vocabulary with their position", function()
+    local m = nn.sequential { nn.embedding(5, 3), nn.lstm { hidden = 4 } }
+    assert.are.same({ 2, 4 }, m:forward(T.from { { 0, 4, 1 }, { 2, 2, 3 } }):shape())
+    assert.has_error(function() m:forward(T.from { { 0, 5 } }) end,
+      "model:forward: layer 1 (embedding): id 5 at (1,2) is not an integer in 0..4")
+    assert.has_error(function() m:forward(T.from { { 0, 1.5 } }) end)
+    assert.has_error(function() nn.sequential { nn.linear(2, 2), nn.embedding(5, 3) } end,
+      "sequential: layer 2 (embedding): an embedding reads ids (B,T) and must come first")
+  end)
+
+  it("give gradient only to the embedding rows a batch uses", function()
+    local m = nn.sequential { nn.embedding(6, 2), nn.rnn { hidden = 3 }, nn.linear(1) }
+    local y = m:forward(T.from { { 1, 3 } })
+    m:zero_grad()
+    m:backward(T.ones { 1, 1 })
+    local dw = m:layer(1).dweight
+    for row = 1, 6 do
+      local used = row == 2 or row == 4 -- ids 1 and 3
+      assert.are.equal(used, dw[row]:norm() > 0, "row " .. row)
+    end
+    assert.is_not_nil(y)
+  end)
 end)
+

@@ -95,3 +95,25 @@ describe("recurrent layers against PyTorch", function()
     end)
   end
 end)
+
+describe("embedding + GRU + per-step cross-entropy against PyTorch", function()
+  for name, case in pairs(ref.embedding) do
+    it(name .. ": outputs, loss and every gradient (embedding rows included)", function()
+      local model = nn.sequential { nn.embedding(case.vocab, case.size),
+        nn.gru { hidden = case.hidden, sequence = true }, nn.linear(3) }
+      local named = model:named_parameters()
+      for pname, p in pairs(case.params) do named[pname]:copy(T.from(p.value)) end
+      local y = model:forward(T.from(case.ids))
+      close(y:totable(), case.y, "output")
+      local value, dpred = ml.loss.value("cross_entropy", y, T.from(case.target))
+      close(value, case.value, "loss")
+      model:zero_grad()
+      model:backward(dpred)
+      local grads = {}
+      grads["1.weight"] = model:layer(1).dweight
+      for pname, p in pairs(model:layer(2).params) do grads["2." .. pname] = p.grad end
+      grads["3.weight"], grads["3.bias"] = model:layer(3).dweight, model:layer(3).dbias
+      for pname, p in pairs(case.params) do close(grads[pname]:totable(), p.grad, pname .. " gradient") end
+    end)
+  end
+end)

@@ -26,13 +26,15 @@ typedef enum {
     ML_LAYER_DROPOUT,
     ML_LAYER_IDENTITY,
     ML_LAYER_RECURRENT,     /* RNN / GRU / LSTM stack over (B, T, D): moonlab/rnn.h */
+    ML_LAYER_EMBEDDING,     /* ids (B, T) -> vectors (B, T, E); weight (V, E) as PyTorch's */
     ML_LAYER_NKINDS
 } ml_layer_kind_t;
 
 /* What a script asks for; the model fills in the rest. */
 typedef struct ml_layer_spec {
     ml_layer_kind_t kind;
-    int64_t in, out;        /* linear: features in (0 = from the previous layer) and out */
+    int64_t in, out;        /* linear: features in (0 = from the previous layer) and out;
+                               embedding: vocabulary size V and vector size E */
     int bias;               /* linear: 1 to have a bias */
     float p;                /* dropout: probability of zeroing */
     ml_init_t weight_init;  /* linear, recurrent (DEFAULT: U(±1/sqrt(fan_in)) / U(±1/sqrt(H))) */
