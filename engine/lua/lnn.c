@@ -94,6 +94,7 @@ static int m_new(lua_State *L)
             s->layers = (int)ml__opt_integer(L, li, "layers", 1, "sequential");
             s->sequence = ml__opt_bool(L, li, "sequence", 0, "sequential");
             s->p = (float)ml__opt_number(L, li, "dropout", 0.0, "sequential");
+            s->bidirectional = ml__opt_bool(L, li, "bidirectional", 0, "sequential");
         }
         lua_pop(L, 1);
     }
@@ -185,10 +186,14 @@ static void push_recurrent_params(lua_State *L, const ml_layer_t *ly)
 {
     const ml_rnn_t *R = ly->rnn;
     int64_t H = R->hidden, GH = ml_rnn_gates(R->cell) * H;
-    lua_createtable(L, 0, 4 * R->nlayers);
-    for (int l = 0; l < R->nlayers; l++) {
-        const ml_rnn_layer_t *RL = &R->layers[l];
-        const char *names[4] = {"weight_ih_l%d", "weight_hh_l%d", "bias_ih_l%d", "bias_hh_l%d"};
+    lua_createtable(L, 0, 4 * R->nlayers * R->dirs);
+    for (int s = 0; s < R->nlayers * R->dirs; s++) {
+        const ml_rnn_layer_t *RL = &R->layers[s];
+        int l = s / R->dirs, reverse = s % R->dirs;
+        const char *fwd[4] = {"weight_ih_l%d", "weight_hh_l%d", "bias_ih_l%d", "bias_hh_l%d"};
+        const char *rev[4] = {"weight_ih_l%d_reverse", "weight_hh_l%d_reverse",
+                              "bias_ih_l%d_reverse", "bias_hh_l%d_reverse"};
+        const char *const *names = reverse ? rev : fwd;
         float *vals[4] = {RL->w_ih, RL->w_hh, RL->b_ih, RL->b_hh};
         float *grads[4] = {RL->dw_ih, RL->dw_hh, RL->db_ih, RL->db_hh};
         const int64_t cols[4] = {RL->in, H, 0, 0};

@@ -55,7 +55,7 @@ static void bind_recurrent(ml_model_t *m, ml_layer_t *L)
 {
     ml_rnn_bind(L->rnn, m->params + L->offset, m->grads + L->offset);
     int64_t gh = ml_rnn_gates(L->rnn->cell) * L->rnn->hidden;
-    for (int l = 0; l < L->rnn->nlayers; l++) { /* weights decay, biases do not */
+    for (int l = 0; l < L->rnn->nlayers * L->rnn->dirs; l++) { /* weights decay, biases do not */
         const ml_rnn_layer_t *R = &L->rnn->layers[l];
         int64_t w_off = R->w_ih - m->params, nw = gh * (R->in + L->rnn->hidden);
         for (int64_t k = 0; k < nw; k++)
@@ -181,8 +181,9 @@ int ml_model_new(ml_model_t **out, int nlayers, const ml_layer_spec_t *specs)
                                 (long long)in, (long long)feat);
             else if (!(L->rnn = calloc(1, sizeof *L->rnn)))
                 rc = LAYER_FAIL(ML_ENOMEM, i, L, "cannot allocate%s", "");
-            else if ((rc = ml_rnn_init(L->rnn, L->spec.cell, in, L->spec.hidden,
-                                       L->spec.layers, !L->spec.sequence)))
+            else if ((rc = ml_rnn_init(L->rnn, L->spec.cell, in, L->spec.hidden, L->spec.layers,
+                                       (L->spec.sequence ? 0 : ML_RNN_LAST) |
+                                           (L->spec.bidirectional ? ML_RNN_BIDIRECTIONAL : 0))))
                 rc = LAYER_FAIL(rc, i, L, "%s", ml_errmsg());
             else if (!(L->spec.p >= 0.0f && L->spec.p < 1.0f))
                 rc = LAYER_FAIL(ML_EARG, i, L, "dropout must be in [0, 1), got %g", (double)L->spec.p);
@@ -194,9 +195,10 @@ int ml_model_new(ml_model_t **out, int nlayers, const ml_layer_spec_t *specs)
                     m->in_ndim = 3;
                 }
                 L->in = in;
-                L->out = L->spec.hidden;
+                L->out = (L->spec.bidirectional ? 2 : 1) * L->spec.hidden;
                 L->offset = m->nparams;
-                L->nparams = ml_rnn_nparams(L->spec.cell, in, L->spec.hidden, L->spec.layers);
+                L->nparams = ml_rnn_nparams(L->spec.cell, in, L->spec.hidden, L->spec.layers,
+                                            L->spec.bidirectional);
                 m->nparams += L->nparams;
                 feat = L->out;
                 seq = L->spec.sequence;
@@ -236,7 +238,7 @@ static int init_recurrent(ml_layer_t *L, uint64_t seed)
     int64_t H = R->hidden, GH = ml_rnn_gates(R->cell) * H;
     ml_rng_t r;
     ml_rng_seed(&r, seed);
-    for (int l = 0; l < R->nlayers; l++) {
+    for (int l = 0; l < R->nlayers * R->dirs; l++) {
         const ml_rnn_layer_t *RL = &R->layers[l];
         const ml_init_t *wi = &L->spec.weight_init, *bi = &L->spec.bias_init;
         int def = wi->kind == ML_INIT_DEFAULT;

@@ -29,16 +29,21 @@ int ml_rnn_gates(ml_cell_t cell)
     return cell == ML_CELL_LSTM ? 4 : cell == ML_CELL_GRU ? 3 : 1;
 }
 
-int64_t ml_rnn_nparams(ml_cell_t cell, int64_t in, int64_t hidden, int nlayers)
+int64_t ml_rnn_nparams(ml_cell_t cell, int64_t in, int64_t hidden, int nlayers, int bidirectional)
 {
-    int64_t gh = ml_rnn_gates(cell) * hidden, n = 0;
+    int64_t gh = ml_rnn_gates(cell) * hidden, n = 0, dirs = bidirectional ? 2 : 1;
     for (int l = 0; l < nlayers; l++)
-        n += gh * ((l == 0 ? in : hidden) + hidden + 2);
+        n += dirs * gh * ((l == 0 ? in : dirs * hidden) + hidden + 2);
     return n;
 }
 
+static int nsub(const ml_rnn_t *r)
+{
+    return r->nlayers * r->dirs;
+}
+
 int ml_rnn_init(ml_rnn_t *r, ml_cell_t cell, int64_t in, int64_t hidden, int nlayers,
-                int last_only)
+                int flags)
 {
     memset(r, 0, sizeof *r);
     if ((unsigned)cell >= ML_CELL_NKINDS)
@@ -53,17 +58,18 @@ int ml_rnn_init(ml_rnn_t *r, ml_cell_t cell, int64_t in, int64_t hidden, int nla
     r->in = in;
     r->hidden = hidden;
     r->nlayers = nlayers;
-    r->last_only = last_only;
-    for (int l = 0; l < nlayers; l++)
-        r->layers[l].in = l == 0 ? in : hidden;
+    r->last_only = (flags & ML_RNN_LAST) != 0;
+    r->dirs = (flags & ML_RNN_BIDIRECTIONAL) ? 2 : 1;
+    for (int k = 0; k < nsub(r); k++)
+        r->layers[k].in = k < r->dirs ? in : r->dirs * hidden;
     return ML_OK;
 }
 
 void ml_rnn_bind(ml_rnn_t *r, float *params, float *grads)
 {
     int64_t gh = ml_rnn_gates(r->cell) * r->hidden, off = 0;
-    for (int l = 0; l < r->nlayers; l++) {
-        ml_rnn_layer_t *L = &r->layers[l];
+    for (int s = 0; s < nsub(r); s++) {
+        ml_rnn_layer_t *L = &r->layers[s];
         float **p[4] = {&L->w_ih, &L->w_hh, &L->b_ih, &L->b_hh};
         float **g[4] = {&L->dw_ih, &L->dw_hh, &L->db_ih, &L->db_hh};
         const int64_t sizes[4] = {gh * L->in, gh * r->hidden, gh, gh};
@@ -77,16 +83,16 @@ void ml_rnn_bind(ml_rnn_t *r, float *params, float *grads)
 
 void ml_rnn_free(ml_rnn_t *r)
 {
-    for (int l = 0; l < ML_RNN_MAX_LAYERS; l++) {
+    for (int l = 0; l < 2 * ML_RNN_MAX_LAYERS; l++) {
         ml_rnn_layer_t *L = &r->layers[l];
         ml_tensor_t *ts[9] = {&L->x, &L->gates, &L->dgates, &L->dgates_h, &L->hn, &L->h, &L->c,
                               &L->dx, &L->mask};
         for (int k = 0; k < 9; k++)
             ml_tensor_free(ts[k]);
     }
-    ml_tensor_t *ts[12] = {&r->y,  &r->dx, &r->dh, &r->dh_next, &r->dc_next, &r->tmp,
-                           &r->h0, &r->c0, &r->hn, &r->cn,      &r->dh0,     &r->dc0};
-    for (int k = 0; k < 12; k++)
+    ml_tensor_t *ts[14] = {&r->y,  &r->dx, &r->dh, &r->dh_next, &r->dc_next, &r->tmp, &r->seq,
+                           &r->h0, &r->c0, &r->hn, &r->cn,      &r->dh0,     &r->dc0, &r->dseq};
+    for (int k = 0; k < 14; k++)
         ml_tensor_free(ts[k]);
 }
 
@@ -108,8 +114,9 @@ static int ensure_buffers(ml_rnn_t *r, int64_t T, int64_t B)
 {
     int64_t H = r->hidden, GH = ml_rnn_gates(r->cell) * H;
     int rc = 0;
-    for (int l = 0; l < r->nlayers && !rc; l++) {
-        ml_rnn_layer_t *L = &r->layers[l];
+    const int64_t S = nsub(r), DH = r->dirs * H;
+    for (int k = 0; k < S && !rc; k++) {
+        ml_rnn_layer_t *L = &r->layers[k];
         rc = ensure3(&L->x, T, B, L->in) || ensure3(&L->gates, T, B, GH) ||
              ensure3(&L->dgates, T, B, GH) || ensure3(&L->h, T + 1, B, H) ||
              ensure3(&L->dx, T, B, L->in);
@@ -117,18 +124,19 @@ static int ensure_buffers(ml_rnn_t *r, int64_t T, int64_t B)
             rc = ensure3(&L->c, T + 1, B, H);
         if (!rc && r->cell == ML_CELL_GRU)
             rc = ensure3(&L->hn, T, B, H) || ensure3(&L->dgates_h, T, B, GH);
-        if (!rc && l > 0 && r->dropout > 0.0f)
+        if (!rc && k >= r->dirs && k % r->dirs == 0 && r->dropout > 0.0f)
             rc = ensure3(&L->mask, T, B, L->in);
     }
     if (!rc)
         rc = ensure3(&r->dh, T, B, H) || ensure2(&r->dh_next, B, H) ||
-             ensure2(&r->dc_next, B, H) || ensure2(&r->tmp, B, GH);
+             ensure2(&r->dc_next, B, H) || ensure2(&r->tmp, B, GH) ||
+             ensure3(&r->seq, T, B, DH) || ensure3(&r->dseq, T, B, DH);
     if (!rc)
-        rc = r->last_only ? ensure2(&r->y, B, H) : ensure3(&r->y, B, T, H);
+        rc = r->last_only ? ensure2(&r->y, B, DH) : ensure3(&r->y, B, T, DH);
     if (!rc)
-        rc = ensure3(&r->hn, r->nlayers, B, H) || ensure3(&r->dh0, r->nlayers, B, H);
+        rc = ensure3(&r->hn, S, B, H) || ensure3(&r->dh0, S, B, H);
     if (!rc && r->cell == ML_CELL_LSTM)
-        rc = ensure3(&r->cn, r->nlayers, B, H) || ensure3(&r->dc0, r->nlayers, B, H);
+        rc = ensure3(&r->cn, S, B, H) || ensure3(&r->dc0, S, B, H);
     if (rc)
         return ml__fail(ML_ENOMEM, "%s: cannot allocate buffers for T=%lld, B=%lld",
                         ml_cell_name(r->cell), (long long)T, (long long)B);
@@ -240,6 +248,13 @@ static void layer_forward(ml_rnn_t *r, int l, int64_t T, int64_t B)
     }
 }
 
+/* dst[t] = src[T-1-t] for T blocks of n floats. */
+static void reverse_time(float *dst, const float *src, int64_t T, int64_t n)
+{
+    for (int64_t t = 0; t < T; t++)
+        memcpy(dst + t * n, src + (T - 1 - t) * n, (size_t)n * sizeof(float));
+}
+
 static int dropping(const ml_rnn_t *r)
 {
     return r->train && r->dropout > 0.0f && r->rng != NULL;
@@ -275,35 +290,50 @@ int ml_rnn_forward(ml_rnn_t *r, const ml_tensor_t *x, const ml_tensor_t **y)
                 for (int64_t d = 0; d < r->in; d++)
                     dst[d] = src[d * x->stride[2]];
         }
+    const int dirs = r->dirs;
+    const int64_t DH = dirs * H;
     for (int l = 0; l < r->nlayers; l++) {
-        ml_rnn_layer_t *L = &r->layers[l];
-        if (l > 0) { /* outputs h[1..T] of the layer below, through dropout when training */
-            const float *below = r->layers[l - 1].h.data + B * H;
-            int64_t n = T * B * H;
+        const int first = l * dirs; /* the layer's forward sub-layer */
+        ml_rnn_layer_t *F = &r->layers[first];
+        if (l > 0) { /* the layer below's outputs, through dropout when training */
+            int64_t n = T * B * DH;
             if (dropping(r)) {
                 float keep = 1.0f - r->dropout, scale = 1.0f / keep;
-                float *mask = L->mask.data;
+                float *mask = F->mask.data;
                 for (int64_t k = 0; k < n; k++)
                     mask[k] = ml_rng_float(r->rng) < keep ? scale : 0.0f;
                 for (int64_t k = 0; k < n; k++)
-                    L->x.data[k] = below[k] * mask[k];
+                    F->x.data[k] = r->seq.data[k] * mask[k];
             } else {
-                memcpy(L->x.data, below, (size_t)n * sizeof(float));
+                memcpy(F->x.data, r->seq.data, (size_t)n * sizeof(float));
             }
         }
-        layer_forward(r, l, T, B);
-        memcpy(r->hn.data + l * B * H, L->h.data + T * B * H, (size_t)(B * H) * sizeof(float));
-        if (r->cell == ML_CELL_LSTM)
-            memcpy(r->cn.data + l * B * H, L->c.data + T * B * H, (size_t)(B * H) * sizeof(float));
+        if (dirs == 2) /* the backward direction reads the same input in reverse time */
+            reverse_time(r->layers[first + 1].x.data, F->x.data, T, B * F->in);
+        for (int d = 0; d < dirs; d++) {
+            int k = l * dirs + d;
+            ml_rnn_layer_t *L = &r->layers[k];
+            layer_forward(r, k, T, B);
+            memcpy(r->hn.data + k * B * H, L->h.data + T * B * H, (size_t)(B * H) * sizeof(float));
+            if (r->cell == ML_CELL_LSTM)
+                memcpy(r->cn.data + k * B * H, L->c.data + T * B * H, (size_t)(B * H) * sizeof(float));
+        }
+        /* outputs at step t: [forward h_t, backward h_t]; the backward stack's step T-1-t */
+        for (int64_t t = 0; t < T; t++)
+            for (int d = 0; d < dirs; d++) {
+                const float *h = r->layers[l * dirs + d].h.data + (d ? T - t : t + 1) * B * H;
+                for (int64_t b = 0; b < B; b++)
+                    memcpy(r->seq.data + (t * B + b) * DH + d * H, h + b * H,
+                           (size_t)H * sizeof(float));
+            }
     }
-    const float *top = r->layers[r->nlayers - 1].h.data;
     if (r->last_only) {
-        memcpy(r->y.data, top + T * B * H, (size_t)(B * H) * sizeof(float));
+        memcpy(r->y.data, r->seq.data + (T - 1) * B * DH, (size_t)(B * DH) * sizeof(float));
     } else {
         for (int64_t b = 0; b < B; b++)
             for (int64_t t = 0; t < T; t++)
-                memcpy(r->y.data + (b * T + t) * H, top + ((t + 1) * B + b) * H,
-                       (size_t)H * sizeof(float));
+                memcpy(r->y.data + (b * T + t) * DH, r->seq.data + (t * B + b) * DH,
+                       (size_t)DH * sizeof(float));
     }
     *y = &r->y;
     return ML_OK;
@@ -420,24 +450,43 @@ int ml_rnn_backward(ml_rnn_t *r, const ml_tensor_t *dy, int overwrite, const ml_
                         ml_cell_name(r->cell), ml_shape_str(a, sizeof a, dy),
                         ml_shape_str(b, sizeof b, &r->y));
     }
-    float *dh = r->dh.data;
+    const int dirs = r->dirs;
+    const int64_t DH = dirs * H;
+    float *dseq = r->dseq.data, *dh = r->dh.data;
     if (r->last_only) {
-        memset(dh, 0, (size_t)(T * B * H) * sizeof(float));
-        memcpy(dh + (T - 1) * B * H, dy->data, (size_t)(B * H) * sizeof(float));
+        memset(dseq, 0, (size_t)(T * B * DH) * sizeof(float));
+        memcpy(dseq + (T - 1) * B * DH, dy->data, (size_t)(B * DH) * sizeof(float));
     } else {
         for (int64_t bb = 0; bb < B; bb++)
             for (int64_t t = 0; t < T; t++)
-                memcpy(dh + (t * B + bb) * H, dy->data + (bb * T + t) * H,
-                       (size_t)H * sizeof(float));
+                memcpy(dseq + (t * B + bb) * DH, dy->data + (bb * T + t) * DH,
+                       (size_t)DH * sizeof(float));
     }
     for (int l = r->nlayers - 1; l >= 0; l--) {
-        const float *din = l == r->nlayers - 1 ? dh : r->layers[l + 1].dx.data;
-        layer_backward(r, l, din, T, B, overwrite, l > 0 || dx != NULL);
-        if (l > 0 && r->dropped) { /* back through the dropout between layers l-1 and l */
-            float *g = r->layers[l].dx.data;
-            const float *mask = r->layers[l].mask.data;
-            for (int64_t k = 0; k < T * B * H; k++)
-                g[k] *= mask[k];
+        int need_dx = l > 0 || dx != NULL;
+        for (int d = 0; d < dirs; d++) {
+            /* this direction's share of the output gradient, in its own time order */
+            for (int64_t t = 0; t < T; t++)
+                for (int64_t bb = 0; bb < B; bb++)
+                    memcpy(dh + (t * B + bb) * H, dseq + ((d ? T - 1 - t : t) * B + bb) * DH + d * H,
+                           (size_t)H * sizeof(float));
+            layer_backward(r, l * dirs + d, dh, T, B, overwrite, need_dx);
+        }
+        if (!need_dx)
+            continue;
+        /* the input gradient of the layer: forward part + time-reversed backward part */
+        const int first = l * dirs;
+        ml_rnn_layer_t *F = &r->layers[first];
+        int64_t n = B * F->in;
+        if (dirs == 2) {
+            const float *rev = r->layers[first + 1].dx.data;
+            for (int64_t t = 0; t < T; t++)
+                ml_k_axpy(F->dx.data + t * n, rev + (T - 1 - t) * n, 1.0f, n);
+        }
+        if (l > 0) { /* becomes the gradient of the layer below's outputs */
+            const float *mask = F->mask.data;
+            for (int64_t k = 0; k < T * n; k++)
+                dseq[k] = r->dropped ? F->dx.data[k] * mask[k] : F->dx.data[k];
         }
     }
     if (dx) {
@@ -456,10 +505,10 @@ int ml_rnn_backward(ml_rnn_t *r, const ml_tensor_t *dy, int overwrite, const ml_
 
 static int check_state(const ml_rnn_t *r, const ml_tensor_t *src, const char *what)
 {
-    if (src && (src->ndim != 3 || src->shape[0] != r->nlayers || src->shape[2] != r->hidden)) {
+    if (src && (src->ndim != 3 || src->shape[0] != nsub(r) || src->shape[2] != r->hidden)) {
         char s[64];
         return ml__fail(ML_ESHAPE, "%s: %s is %s, expected (%d,B,%lld)", ml_cell_name(r->cell),
-                        what, ml_shape_str(s, sizeof s, src), r->nlayers, (long long)r->hidden);
+                        what, ml_shape_str(s, sizeof s, src), nsub(r), (long long)r->hidden);
     }
     return ML_OK;
 }

@@ -579,6 +579,7 @@ static void test_gradcheck_recurrent(void)
             s[0].layers = 2;
             s[0].sequence = sequence;
             s[0].p = 0.3f;
+            s[0].bidirectional = (c + sequence) % 2; /* both kinds of stack, both modes */
             s[1] = linear(0, 2, 1);
             ml_model_t *m = build(2, s);
             if (!m)
@@ -590,8 +591,8 @@ static void test_gradcheck_recurrent(void)
             CHECK(ml_tensor_new(&x, 3, shape) == ML_OK);
             ml_rng_normal(&r, x.data, 24, 0.0f, 1.0f);
             char what[64];
-            snprintf(what, sizeof what, "%s%s + dropout", ml_cell_name(cells[c]),
-                     sequence ? " sequence" : " last");
+            snprintf(what, sizeof what, "%s%s%s + dropout", ml_cell_name(cells[c]),
+                     s[0].bidirectional ? " bidirectional" : "", sequence ? " sequence" : " last");
             gradcheck(what, m, &x, 1, &r);
             /* the masks really drop: training and evaluation outputs differ */
             const ml_tensor_t *y;

@@ -90,7 +90,7 @@ static int rig_open(rig_t *g, ml_cell_t cell, int L, int last_only, int64_t B, i
     CHECK_MSG(rc == ML_OK, "ml_rnn_init: %s", ml_errmsg());
     if (rc)
         return 0;
-    g->np = ml_rnn_nparams(cell, D, H, L);
+    g->np = ml_rnn_nparams(cell, D, H, L, 0);
     g->params = calloc((size_t)g->np, sizeof(float));
     g->grads = calloc((size_t)g->np, sizeof(float));
     CHECK(g->params && g->grads);
@@ -434,9 +434,9 @@ static void test_gradcheck(void)
 static void test_layout(void)
 {
     /* sum over layers of G·H·(D_l + H + 2) */
-    CHECK(ml_rnn_nparams(ML_CELL_RNN_TANH, 3, 4, 1) == 4 * (3 + 4 + 2));
-    CHECK(ml_rnn_nparams(ML_CELL_GRU, 3, 4, 2) == 12 * (3 + 4 + 2) + 12 * (4 + 4 + 2));
-    CHECK(ml_rnn_nparams(ML_CELL_LSTM, 5, 2, 3) == 8 * (5 + 2 + 2) + 2 * 8 * (2 + 2 + 2));
+    CHECK(ml_rnn_nparams(ML_CELL_RNN_TANH, 3, 4, 1, 0) == 4 * (3 + 4 + 2));
+    CHECK(ml_rnn_nparams(ML_CELL_GRU, 3, 4, 2, 0) == 12 * (3 + 4 + 2) + 12 * (4 + 4 + 2));
+    CHECK(ml_rnn_nparams(ML_CELL_LSTM, 5, 2, 3, 0) == 8 * (5 + 2 + 2) + 2 * 8 * (2 + 2 + 2));
     CHECK(ml_rnn_gates(ML_CELL_RNN_RELU) == 1 && ml_rnn_gates(ML_CELL_GRU) == 3 &&
           ml_rnn_gates(ML_CELL_LSTM) == 4);
     /* views in the documented order, contiguous, parameters and gradients in step */

@@ -71,7 +71,7 @@ describe("recurrent layers against PyTorch", function()
     it(name .. ": outputs, final states, input, state and parameter gradients", function()
       local ctor = case.cell == "rnn_relu" and nn.rnn or nn[case.cell]
       local model = nn.sequential { ctor { ["in"] = case["in"], hidden = case.hidden,
-        layers = case.layers, sequence = case.sequence,
+        layers = case.layers, sequence = case.sequence, bidirectional = case.bidirectional,
         nonlinearity = case.cell == "rnn_relu" and "relu" or nil } }
       local params = model:layer(1).params
       for pname, p in pairs(case.params) do params[pname].value:copy(T.from(p.value)) end

@@ -43,6 +43,7 @@ typedef struct ml_layer_spec {
     int64_t hidden;         /* recurrent: H */
     int layers;             /* recurrent: stacked layers (>= 1) */
     int sequence;           /* recurrent: 1 = output every step (B,T,H), 0 = last step (B,H) */
+    int bidirectional;      /* recurrent: 1 = both directions, outputs 2H */
 } ml_layer_spec_t;
 
 typedef struct ml_layer {

@@ -9,7 +9,9 @@
  *         H_t = z ⊙ H_{t-1} + (1 - z) ⊙ ñ
  *   LSTM: i, f, g, o = sigmoid, sigmoid, tanh, sigmoid of X_t W_ihᵀ + b_ih + H_{t-1} W_hhᵀ + b_hh
  *         C_t = f ⊙ C_{t-1} + i ⊙ g,  H_t = o ⊙ tanh(C_t)
- * Per layer l the parameters are, in this order (PyTorch's weight_ih_l{l}, weight_hh_l{l},
+ * Bidirectional: each layer also runs a second stack of the same shapes over the input read
+ * backwards in time; the layer's output at step t is [forward H_t, backward H_t] (2H), which
+ * the next layer reads. Per layer l the parameters are, in this order (PyTorch's weight_ih_l{l}, weight_hh_l{l},
  * bias_ih_l{l}, bias_hh_l{l}): W_ih (G·H, D_l), W_hh (G·H, H), b_ih (G·H), b_hh (G·H), with
  * G = 1 (RNN), 3 (GRU: r, z, n), 4 (LSTM: i, f, g, o) and D_l = D for l = 0, H above.
  *
@@ -46,16 +48,27 @@ typedef struct ml_rnn_layer {
     ml_tensor_t mask;              /* (T, B, D_l) dropout mask on this layer's input (l > 0) */
 } ml_rnn_layer_t;
 
+#define ML_RNN_MAX_LAYERS 8
+
+/* ml_rnn_init flags */
+#define ML_RNN_LAST 1          /* output the last step (B, dirs·H) instead of every step */
+#define ML_RNN_BIDIRECTIONAL 2 /* a second direction reads each layer's input backwards */
+
 typedef struct ml_rnn {
     ml_cell_t cell;
     int64_t in, hidden;            /* D, H */
     int nlayers;
-    int last_only;                 /* 1: output (B, H) of the last step; 0: (B, T, H) */
+    int dirs;                      /* 1, or 2 when bidirectional */
+    int last_only;                 /* 1: output (B, dirs·H) of the last step; 0: (B, T, dirs·H) */
     int64_t T, B;                  /* of the last forward */
-    ml_rnn_layer_t layers[8];
+    /* sub-layer s = l·dirs + d: layer l, direction d (1 = reversed time), as PyTorch orders
+     * its parameters (…_l{l} then …_l{l}_reverse) and its states ((layers·dirs, B, H)) */
+    ml_rnn_layer_t layers[2 * ML_RNN_MAX_LAYERS];
     ml_tensor_t y;                 /* output, batch-first */
     ml_tensor_t dx;                /* input gradient, batch-first (B, T, D) */
-    ml_tensor_t dh;                /* scratch (T, B, H): gradient flowing into a layer's outputs */
+    ml_tensor_t seq;               /* scratch (T, B, dirs·H): a layer's outputs, both directions */
+    ml_tensor_t dseq;              /* scratch (T, B, dirs·H): their gradient */
+    ml_tensor_t dh;                /* scratch (T, B, H): one direction's output gradient */
     ml_tensor_t dh_next;           /* scratch (B, H) */
     ml_tensor_t dc_next;           /* scratch (B, H), LSTM */
     ml_tensor_t tmp;               /* scratch (B, G·H) */
@@ -70,28 +83,28 @@ typedef struct ml_rnn {
     int dropped;                   /* the last forward applied dropout */
 } ml_rnn_t;
 
-#define ML_RNN_MAX_LAYERS 8
-
 /* Gates per cell (1, 1, 3, 4). */
 int ml_rnn_gates(ml_cell_t cell);
-/* Parameters of a stack: sum over layers of G·H·(D_l + H + 2). */
-int64_t ml_rnn_nparams(ml_cell_t cell, int64_t in, int64_t hidden, int nlayers);
-/* Set up r (no buffers yet). */
+/* Parameters of a stack: sum over layers and directions of G·H·(D_l + H + 2), D_l = dirs·H
+ * above the first layer. */
+int64_t ml_rnn_nparams(ml_cell_t cell, int64_t in, int64_t hidden, int nlayers, int bidirectional);
+/* Set up r (no buffers yet); flags: ML_RNN_LAST, ML_RNN_BIDIRECTIONAL. */
 int ml_rnn_init(ml_rnn_t *r, ml_cell_t cell, int64_t in, int64_t hidden, int nlayers,
-                int last_only);
+                int flags);
 /* Point the layers' parameters and gradients into params/grads (nparams each, in the order
  * documented above). */
 void ml_rnn_bind(ml_rnn_t *r, float *params, float *grads);
 void ml_rnn_free(ml_rnn_t *r);
 
-/* x (B, T, D), any strides -> *y: (B, T, H) or (B, H), owned by r. Initial states zero. */
+/* x (B, T, D), any strides -> *y: (B, T, dirs·H) or (B, dirs·H) (the last step: the backward
+ * direction's part there has read only that step, as PyTorch's output[:, -1]), owned by r. */
 int ml_rnn_forward(ml_rnn_t *r, const ml_tensor_t *x, const ml_tensor_t **y);
 /* dy shaped like the output (contiguous); parameter gradients accumulate (+=, or are written
  * when overwrite is set); *dx (B, T, D) if dx is non-NULL. */
 int ml_rnn_backward(ml_rnn_t *r, const ml_tensor_t *dy, int overwrite, const ml_tensor_t **dx);
 
 /* Initial states for the following forward passes: h0 (and, for LSTM, c0) shaped
- * (layers, B, H), copied; NULL returns that state to zeros. The batch size of the next forward
+ * (layers·dirs, B, H), copied; NULL returns that state to zeros. The batch size of the next forward
  * must match. */
 int ml_rnn_set_state(ml_rnn_t *r, const ml_tensor_t *h0, const ml_tensor_t *c0);
 /* Final states (layers, B, H) of the last forward (c only for LSTM, else NULL), owned by r. */
