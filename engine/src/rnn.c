@@ -465,12 +465,15 @@ int ml_rnn_backward(ml_rnn_t *r, const ml_tensor_t *dy, int overwrite, const ml_
     for (int l = r->nlayers - 1; l >= 0; l--) {
         int need_dx = l > 0 || dx != NULL;
         for (int d = 0; d < dirs; d++) {
-            /* this direction's share of the output gradient, in its own time order */
-            for (int64_t t = 0; t < T; t++)
-                for (int64_t bb = 0; bb < B; bb++)
-                    memcpy(dh + (t * B + bb) * H, dseq + ((d ? T - 1 - t : t) * B + bb) * DH + d * H,
-                           (size_t)H * sizeof(float));
-            layer_backward(r, l * dirs + d, dh, T, B, overwrite, need_dx);
+            /* this direction's share of the output gradient, in its own time order (one
+             * direction: all of it, as it is) */
+            if (dirs > 1)
+                for (int64_t t = 0; t < T; t++)
+                    for (int64_t bb = 0; bb < B; bb++)
+                        memcpy(dh + (t * B + bb) * H,
+                               dseq + ((d ? T - 1 - t : t) * B + bb) * DH + d * H,
+                               (size_t)H * sizeof(float));
+            layer_backward(r, l * dirs + d, dirs > 1 ? dh : dseq, T, B, overwrite, need_dx);
         }
         if (!need_dx)
             continue;
