@@ -255,7 +255,16 @@ static int h_sha256_file(lua_State *L)
     return 1;
 }
 
-static const luaL_Reg methods[] = {{"group", w_group},   {"attr", w_attr},
+/* w:copy(dst_path, src_file, src_path) */
+static int w_copy(lua_State *L)
+{
+    ml_results_t *r = check_writer(L, "results:copy");
+    if (ml_results_copy(r, luaL_checkstring(L, 2), luaL_checkstring(L, 3), luaL_checkstring(L, 4)))
+        return ml__engine_error(L, "results:copy");
+    return 0;
+}
+
+static const luaL_Reg methods[] = {{"copy", w_copy},{"group", w_group},   {"attr", w_attr},
                                    {"table", w_table},   {"tensor", w_tensor},
                                    {"int64", w_int64},
                                    {"commit", w_commit}, {"abort", w_abort},

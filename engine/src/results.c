@@ -619,6 +619,45 @@ int ml_results_int64(ml_results_t *r, const char *path, const int64_t *v, int64_
     return rc;
 }
 
+int ml_results_copy(ml_results_t *r, const char *dst_path, const char *src_file,
+                    const char *src_path)
+{
+    int rc = check_obj_path(r, dst_path, "copy");
+    if (rc)
+        return rc;
+    if (!src_file || !src_path || !src_path[0])
+        return ml__fail(ML_EARG, "results: copy into '%s': no source given", r->path);
+    hdf5_quiet();
+    int exists;
+    if ((rc = obj_exists(r, dst_path, &exists)) != ML_OK)
+        return rc;
+    if (exists)
+        return ml__fail(ML_EARG, "results: '%s' already exists in '%s'", dst_path, r->path);
+    /* The parent group of the destination. */
+    char *parent = dup_range(dst_path, strlen(dst_path));
+    if (!parent)
+        return ml__fail(ML_ENOMEM, "results: out of memory copying into '%s'", r->path);
+    char *slash = strrchr(parent, '/');
+    if (slash && slash != parent) {
+        *slash = '\0';
+        rc = ensure_group(r, parent);
+    }
+    free(parent);
+    if (rc)
+        return rc;
+    hid_t src = H5Fopen(src_file, H5F_ACC_RDONLY, H5P_DEFAULT);
+    if (src < 0)
+        return hdf5_fail("results: cannot open '%s' to copy '%s' from", src_file, src_path);
+    htri_t e = H5Lexists(src, src_path, H5P_DEFAULT);
+    if (e <= 0)
+        rc = ml__fail(ML_EFORMAT, "results: '%s' has no object '%s'", src_file, src_path);
+    else if (H5Ocopy(src, src_path, r->file, dst_path, H5P_DEFAULT, r->lcpl) < 0)
+        rc = hdf5_fail("results: cannot copy '%s' from '%s' to '%s' in '%s'", src_path, src_file,
+                       dst_path, r->path);
+    H5Fclose(src);
+    return rc;
+}
+
 /* Pushes a file's (or a directory's) contents to disk. */
 static int sync_path(const char *path, int is_dir)
 {

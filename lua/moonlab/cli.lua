@@ -3,19 +3,30 @@
 local core = require "moonlab.core"
 local run = require "moonlab.run"
 local results = require "moonlab.results"
+local study = require "moonlab.study"
 
 local cli = {}
 
 local USAGE = [[
 usage: moonlab run SCRIPT.lua [--set key=value ...] [--out FILE.h5] [--seed N] [--threads N]
+                   [-j N] [--retry-failed]
+       moonlab collect RESULTS
        moonlab --help | --version
 
-  run SCRIPT.lua     run an experiment script and write its results to an HDF5 file
+  run SCRIPT.lua     run an experiment script and write its results to an HDF5 file; a
+                     script that declares a study (ml.study{...}) runs its trials in worker
+                     processes, and running it again resumes where it stopped
   --set key=value    override a setting the script declares with moonlab.config{...}
                      (repeatable; values: numbers, true/false, or text)
-  --out FILE.h5      where to write the results (default: results/<script name>.h5)
+  --out FILE.h5      where to write the results (default: results/<script name>.h5, or
+                     results/<study name>.h5 for a study)
   --seed N           root seed of every random stream in the run (default 0)
-  --threads N        BLIS threads for matrix products (default: all cores)
+  --threads N        BLIS threads for matrix products (default: all cores; for a study,
+                     cores / workers per worker)
+  -j N, --jobs N     a study's worker processes (default 1)
+  --retry-failed     run a study's failed trials again (finished ones are kept)
+  collect RESULTS    assemble a study file again from its trial directory
+                     (RESULTS: the study file or its directory results/<study>)
 
 Docs: README.md, docs/api.md (script API), docs/results.md (result file schema).]]
 
@@ -23,29 +34,7 @@ local function stderr(fmt, ...)
   io.stderr:write(string.format(fmt, ...), "\n")
 end
 
--- JSON for the resolved settings (keys sorted, so equal settings give equal text).
-local function json(v)
-  local t = type(v)
-  if t == "table" then
-    local parts = {}
-    for _, k in ipairs(run.sorted_keys(v)) do
-      parts[#parts + 1] = json(tostring(k)) .. ":" .. json(v[k])
-    end
-    return "{" .. table.concat(parts, ",") .. "}"
-  elseif t == "string" then
-    return '"' .. v:gsub('[%c"\\]', function(c)
-      return ({ ['"'] = '\\"', ['\\'] = '\\\\', ['\n'] = '\\n', ['\t'] = '\\t' })[c]
-        or string.format("\\u%04x", c:byte())
-    end) .. '"'
-  elseif t == "number" then
-    if math.type(v) == "integer" then return tostring(v) end
-    if v ~= v or v == math.huge or v == -math.huge then return "null" end
-    return string.format("%.17g", v)
-  elseif t == "boolean" then
-    return tostring(v)
-  end
-  return "null"
-end
+local json = run.json
 cli.json = json
 
 local function parse_args(argv)
@@ -54,9 +43,15 @@ local function parse_args(argv)
     return { help = true }
   end
   if argv[1] == "--version" then return { version = true } end
-  if argv[1] ~= "run" then
+  if argv[1] == "collect" then
+    if not argv[2] or argv[3] then return nil, "collect: expected one RESULTS path" end
+    return { collect = argv[2] }
+  end
+  if argv[1] ~= "run" and argv[1] ~= "__worker" then
     return nil, string.format("unknown command '%s'", argv[1])
   end
+  o.worker = argv[1] == "__worker"
+  o.set_args = {}
   local i = 2
   local function value(flag)
     i = i + 1
@@ -73,6 +68,7 @@ local function parse_args(argv)
           error({ usage = string.format("--set %s: expected key=value with a name for key", kv) })
         end
         o.overrides[#o.overrides + 1] = { k, run.parse_value(v) }
+        o.set_args[#o.set_args + 1] = kv
       elseif a == "--out" then
         o.out = value("--out")
       elseif a == "--seed" then
@@ -81,9 +77,20 @@ local function parse_args(argv)
         if not o.seed or not s:match("^%d+$") then
           error({ usage = "--seed " .. s .. ": expected a non-negative integer" })
         end
+      elseif a == "-j" or a == "--jobs" then
+        local s = value(a)
+        o.jobs = math.tointeger(tonumber(s))
+        if not o.jobs or o.jobs < 1 or o.jobs > 64 then
+          error({ usage = a .. " " .. s .. ": expected a number of workers from 1 to 64" })
+        end
+      elseif a == "--retry-failed" then
+        o.retry_failed = true
+      elseif a == "--dir" and o.worker then
+        o.dir = value(a)
       elseif a == "--threads" then
         local s = value("--threads")
         o.threads = math.tointeger(tonumber(s))
+        o.threads_set = true
         if not o.threads or o.threads < 1 then
           error({ usage = "--threads " .. s .. ": expected a positive integer" })
         end
@@ -188,11 +195,67 @@ local function fail(writer, fmt, ...)
   return 1
 end
 
+-- Run the script's chunk with the run's settings; returns true or nil, error {message, traceback}.
+local function load_script(o)
+  run.reset { seed = o.seed, overrides = o.overrides }
+  results.reset()
+  study.declared = nil
+  study.script_name = o.script:match("([^/]+)$"):gsub("%.lua$", "")
+  local chunk, lerr = loadfile(o.script)
+  if not chunk then return nil, { message = lerr, traceback = "" } end
+  local ok, err = xpcall(chunk, handler_for(o.script))
+  if not ok then return nil, err end
+  if #o.overrides > 0 and not run.declared then
+    return nil, { message = string.format(
+      "moonlab: --set %s: the script declares no settings (use moonlab.config{...})", o.overrides[1][1]),
+      traceback = "" }
+  end
+  return true
+end
+
+local function root_attrs(o, started)
+  local v = core.versions()
+  return {
+    moonlab_version = v.moonlab, script = o.script, script_sha256 = core.results.sha256_file(o.script) or "",
+    config = json(run.declared or {}), seed = o.seed, threads = o.threads,
+    started = started, finished = os.date("!%Y-%m-%dT%H:%M:%SZ"), host = core.hostname(),
+    lua_version = v.lua, blis_version = v.blis, hdf5_version = v.hdf5,
+    git_commit = git_commit(dirname(o.script)),
+  }
+end
+
+local function run_study(o, started)
+  local d = study.declared
+  local out = o.out or ("results/" .. d.name .. ".h5")
+  local outdir = dirname(out)
+  local ok, err = core.mkdir(outdir)
+  if not ok then return fail(nil, "moonlab: %s", err) end
+  o.jobs = o.jobs or 1
+  if not o.threads_set then o.threads = math.max(1, core.cores() // o.jobs) end
+  local exe = core.proc.self_exe()
+  return study.run_local(d, {
+    script = o.script, exe = exe, dir = outdir .. "/" .. d.name, out = out, seed = o.seed,
+    threads = o.threads, jobs = o.jobs, set_args = o.set_args, retry_failed = o.retry_failed,
+    attrs = root_attrs(o, started) })
+end
+
+-- `moonlab __worker SCRIPT --dir DIR ...`: a study's worker process (started by the runner).
+local function run_worker(o)
+  core.set_threads(o.threads)
+  return study.worker({ dir = o.dir, seed = o.seed }, function()
+    local ok, err = load_script(o)
+    if not ok then return nil, err.message end
+    if not study.declared then return nil, o.script .. ": declares no study" end
+    return study.declared, handler_for(o.script)
+  end)
+end
+
 function cli.run(o)
   local script = o.script
   local f = io.open(script, "r")
   if not f then return fail(nil, "moonlab: cannot open script '%s'", script) end
   f:close()
+  if o.worker then return run_worker(o) end
   local out = o.out or ("results/" .. script:match("([^/]+)$"):gsub("%.lua$", "") .. ".h5")
   local outdir = dirname(out)
   if not o.out and outdir ~= "." then
@@ -203,33 +266,21 @@ function cli.run(o)
   local writer, werr = core.results.create(out)
   if not writer then return fail(nil, "moonlab: --out %s: %s", out, werr) end
 
-  run.reset { seed = o.seed, overrides = o.overrides }
-  results.reset()
   core.set_threads(o.threads)
   local started = os.date("!%Y-%m-%dT%H:%M:%SZ")
-
-  local chunk, lerr = loadfile(script)
-  if not chunk then
-    return fail(writer, "%s", lerr)
-  end
-  local ok, err = xpcall(chunk, handler_for(script))
+  local ok, err = load_script(o)
   if not ok then
     return fail(writer, "%s%s", err.message, err.traceback)
   end
-  if #o.overrides > 0 and not run.declared then
-    return fail(writer, "moonlab: --set %s: the script declares no settings (use moonlab.config{...})",
-      o.overrides[1][1])
+  if study.declared then
+    writer:abort()
+    return run_study(o, started)
+  end
+  if o.jobs or o.retry_failed then
+    return fail(writer, "moonlab: -j and --retry-failed are for scripts that declare a study (ml.study{...})")
   end
 
-  local sha = core.results.sha256_file(script) or ""
-  local v = core.versions()
-  local attrs = {
-    moonlab_version = v.moonlab, script = script, script_sha256 = sha,
-    config = json(run.declared or {}), seed = o.seed, threads = o.threads,
-    started = started, finished = os.date("!%Y-%m-%dT%H:%M:%SZ"), host = core.hostname(),
-    lua_version = v.lua, blis_version = v.blis, hdf5_version = v.hdf5,
-    git_commit = git_commit(dirname(script)),
-  }
+  local attrs = root_attrs(o, started)
   local wok, werr2 = pcall(function()
     for _, k in ipairs(run.sorted_keys(attrs)) do writer:attr("/", k, attrs[k]) end
     results.write_runs(writer)
@@ -241,6 +292,23 @@ function cli.run(o)
   return 0
 end
 
+-- `moonlab collect RESULTS`: the study file again from the trial directory.
+local function collect(path)
+  local dir = path:gsub("/+$", "")
+  if dir:match("%.h5$") then
+    dir = dirname(dir) .. "/" .. dir:match("([^/]+)%.h5$")
+  end
+  local m = study.read_manifest(dir)
+  if not m then
+    -- a study file written with --out NAME.h5 keeps its trials under <dir>/<study>
+    return fail(nil, "moonlab: collect %s: no study manifest in %s", path, dir)
+  end
+  local ok, err = study.collect(dir, path:match("%.h5$") and path or m.out)
+  if not ok then return fail(nil, "moonlab: %s", err) end
+  print(string.format("results: %s", path:match("%.h5$") and path or m.out))
+  return 0
+end
+
 function cli.main(argv)
   local o, err = parse_args(argv)
   if not o then
@@ -248,6 +316,7 @@ function cli.main(argv)
     return 2
   end
   if o.help then print(USAGE) return 0 end
+  if o.collect then return collect(o.collect) end
   if o.version then
     local v = core.versions()
     print(string.format("moonlab %s (Lua %s, BLIS %s, HDF5 %s)", v.moonlab, v.lua, v.blis, v.hdf5))

@@ -26,6 +26,11 @@ ml.seed = run.seed
 ml.rng = function(name, index) return core.rng.new(run.seed(name, index)) end
 --- BLIS threads for matrix products.
 ml.threads = function(n) if n then core.set_threads(n) end return core.threads() end
+--- ml.study{...}: declare the script's study (docs/api.md "Studies"); ml.study.grid{...},
+--- ml.study.uniform(a, b), .loguniform, .integer, .choice describe its parameters.
+local study = require "moonlab.study"
+ml.study = setmetatable({ grid = study.grid, uniform = study.uniform, loguniform = study.loguniform,
+  integer = study.integer, choice = study.choice }, { __call = function(_, def) return study.declare(def) end })
 --- Seconds on a monotonic clock.
 ml.clock = core.clock
 

@@ -45,6 +45,7 @@ function Run:log(row)
     copy[k] = v
   end
   self.rows[#self.rows + 1] = copy
+  if self.on_log then self.on_log(copy) end
   return self
 end
 

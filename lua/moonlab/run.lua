@@ -28,6 +28,31 @@ local function sorted_keys(t)
 end
 run.sorted_keys = sorted_keys
 
+--- JSON text of a value (keys sorted, so equal tables give equal text; NaN and Inf as null).
+local function json(v)
+  local t = type(v)
+  if t == "table" then
+    local parts = {}
+    for _, k in ipairs(sorted_keys(v)) do
+      parts[#parts + 1] = json(tostring(k)) .. ":" .. json(v[k])
+    end
+    return "{" .. table.concat(parts, ",") .. "}"
+  elseif t == "string" then
+    return '"' .. v:gsub('[%c"\\]', function(c)
+      return ({ ['"'] = '\\"', ['\\'] = '\\\\', ['\n'] = '\\n', ['\t'] = '\\t' })[c]
+        or string.format("\\u%04x", c:byte())
+    end) .. '"'
+  elseif t == "number" then
+    if math.type(v) == "integer" then return tostring(v) end
+    if v ~= v or v == math.huge or v == -math.huge then return "null" end
+    return string.format("%.17g", v)
+  elseif t == "boolean" then
+    return tostring(v)
+  end
+  return "null"
+end
+run.json = json
+
 --- ml.config(defaults) -> settings. Each --set key must be one of the defaults' keys and its
 --- value must have the default's type (integer settings take integers only).
 function run.config(defaults)

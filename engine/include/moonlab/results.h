@@ -45,6 +45,11 @@ int ml_results_tensor(ml_results_t *r, const char *path, const ml_tensor_t *t);
  * 0), copied as they are (index sets are written 1-based by the binding). An existing object
  * at path is ML_EARG. */
 int ml_results_int64(ml_results_t *r, const char *path, const int64_t *v, int64_t n);
+/* Copy the object (group with everything under it, or dataset) at src_path in the HDF5 file
+ * src_file to dst_path in r (parents created). Fails with a message naming both when the
+ * source is missing or unreadable or dst_path exists. */
+int ml_results_copy(ml_results_t *r, const char *dst_path, const char *src_file,
+                    const char *src_path);
 /* Flush, close, fsync and rename into place (replacing an older file), then fsync the
  * directory. On failure the temporary file is deleted and the message names the final path.
  * Frees r whatever the outcome. A failed write before commit leaves r usable. */
