@@ -132,7 +132,20 @@ int ml_proc_alive(pid_t pid)
 {
     if (pid <= 0)
         return 0;
-    return kill(pid, 0) == 0 || errno == EPERM;
+    if (kill(pid, 0) != 0 && errno != EPERM)
+        return 0;
+    /* A killed process whose parent has not reaped it yet (an orphan in a container whose
+     * init does not reap) still answers kill(); it is dead all the same. */
+    char path[64], buf[512];
+    snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return 1;
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    const char *end = strrchr(buf, ')'); /* the command name may hold spaces and parentheses */
+    return !(end && end[1] == ' ' && (end[2] == 'Z' || end[2] == 'X'));
 }
 
 int ml_proc_poll(const int *fds, int n, int timeout_ms, int *ready)

@@ -258,9 +258,9 @@ function cli.run(o)
   if o.worker then return run_worker(o) end
   local out = o.out or ("results/" .. script:match("([^/]+)$"):gsub("%.lua$", "") .. ".h5")
   local outdir = dirname(out)
-  if not o.out and outdir ~= "." then
+  if outdir ~= "." then
     local ok, err = core.mkdir(outdir)
-    if not ok then return fail(nil, "moonlab: %s", err) end
+    if not ok then return fail(nil, "moonlab: --out %s: %s", out, err) end
   end
   -- Open the result file first: an unwritable --out fails before any work is done.
   local writer, werr = core.results.create(out)

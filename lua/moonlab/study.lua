@@ -406,7 +406,9 @@ local function run_trial(d, tr, o, handler)
       status, err = "failed", tostring(merr):gsub("^[^\n:]*moonlab/[%w_]+%.lua:%d+: ", "")
     else
       local k, v = nonfinite_metric(r.metric_values)
-      if k then status, err = "failed", string.format("metric '%s' is %s", k, tostring(v)) end
+      if k then
+        status, err = "failed", string.format("metric '%s' is %s", k, v ~= v and "NaN" or v > 0 and "Inf" or "-Inf")
+      end
     end
   end
   local seconds = core.clock() - t0
@@ -659,7 +661,7 @@ function study.run_local(d, o)
   end
 
   -- What is left to do.
-  local queue, infos, elsewhere = {}, {}, 0
+  local queue, infos, elsewhere, watch = {}, {}, 0, {}
   local done0, failed0 = 0, 0
   for _, tr in ipairs(trials) do
     local st, info = scan_trial(dir, tr, host)
@@ -670,6 +672,7 @@ function study.run_local(d, o)
       failed0 = failed0 + 1
     elseif st == "claimed" then
       elsewhere = elsewhere + 1
+      watch[#watch + 1] = tr
     else
       if st == "failed" then os.remove(trial_path(dir, tr.id, ".h5")) infos[tr.id] = nil end
       queue[#queue + 1] = tr
@@ -680,12 +683,14 @@ function study.run_local(d, o)
   local pr = progress_new(d.name, total, tty)
   pr.done, pr.failed = done0, failed0
   local resumed = done0 + failed0
-  pr:say(string.format("study %s: %d trials (%d settings x %d seeds x %s folds)%s, %d workers x %d threads%s",
-    d.name, #trials, #settings, #d.seeds, d.folds > 0 and tostring(d.folds) or "no",
-    d.final and " + final" or "", o.jobs, o.threads,
+  local function plural(n, word) return string.format("%d %s%s", n, word, n == 1 and "" or "s") end
+  pr:say(string.format("study %s: %s (%s x %s x %s)%s, %s x %s%s",
+    d.name, plural(#trials, "trial"), plural(#settings, "setting"), plural(#d.seeds, "seed"),
+    d.folds > 0 and plural(d.folds, "fold") or "no folds", d.final and " + final" or "",
+    plural(o.jobs, "worker"), plural(o.threads, "thread"),
     resumed > 0 and string.format("; resuming: %d finished before", resumed) or ""))
   if elsewhere > 0 then
-    pr:say(string.format("%d trials are being run by another moonlab process; they are left to it", elsewhere))
+    pr:say(string.format("%d trials are being run by another moonlab process; waiting for them", elsewhere))
   end
 
   proc.catch_signals()
@@ -730,8 +735,8 @@ function study.run_local(d, o)
     local claim = trial_path(dir, tr.id, ".claim")
     local created = proc.create_exclusive(claim, string.format("%d %s %.0f\n", w.pid, host, proc.now()))
     if created == false then
-      -- another process claimed it meanwhile
-      elsewhere = elsewhere + 1
+      -- another process claimed it meanwhile: wait for its result
+      watch[#watch + 1] = tr
       return false
     elseif created == nil then
       fatal = "cannot create " .. claim
@@ -822,7 +827,24 @@ function study.run_local(d, o)
     end
     local working = false
     for _, w in ipairs(workers) do if w.trial or not w.ready then working = true end end
-    if not working and qi > #queue then
+    if not working and qi > #queue and #watch > 0 then
+      -- trials another process runs: take over those whose claim is gone without a result
+      local still = {}
+      for _, tr in ipairs(watch) do
+        local st, info = scan_trial(dir, tr, host)
+        if st == "claimed" then
+          still[#still + 1] = tr
+        elseif st == "pending" then
+          queue[#queue + 1] = tr
+        else
+          infos[tr.id] = info
+          if st == "done" then pr.done = pr.done + 1 else pr.failed = pr.failed + 1 end
+          pr:say(string.format("trial %s %s (run by another process)", tr.id, st))
+        end
+      end
+      watch = still
+      if #watch > 0 and qi > #queue then proc.poll({}, 500) end
+    elseif not working and qi > #queue then
       if phase == "select" and d.final then
         phase = "final"
         local si = select_setting(d, trials, infos, #settings)

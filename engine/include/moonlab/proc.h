@@ -28,7 +28,8 @@ typedef struct ml_proc_status {
 } ml_proc_status_t;
 int ml_proc_wait(pid_t pid, int block, ml_proc_status_t *st);
 
-/* 1 if a process with this pid exists on this machine (it may belong to another user). */
+/* 1 if a process with this pid exists on this machine (it may belong to another user) and
+ * is not a zombie. */
 int ml_proc_alive(pid_t pid);
 
 /* Wait until one of fds (n of them) is readable or timeout_ms passes (-1: no limit); ready[i]

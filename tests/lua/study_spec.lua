@@ -1,0 +1,246 @@
+-- Studies: trials in worker processes, stable ids, resume after kill -9, failures recorded
+-- while the rest goes on, and the study file assembled from the trial files.
+local h = require "helpers"
+local core = require "moonlab.core"
+
+-- A 20-trial study (5 settings x 2 seeds x 2 folds) of small MLP fits: fast, but long enough
+-- (a few hundred ms each) for a kill to land in the middle of trials.
+local STUDY = [[
+local ml = require "moonlab"
+local cfg = ml.config{ epochs = 200, fail = "" }
+local ds = ml.data.synthetic.polynomial{ n = 2000, weights = {1.2, -3.4, 5.6}, bias = 5, noise = 0.5, seed = 7 }
+ml.study {
+  name = "toy",
+  params = { width = {2, 4, 8, 16, 32} },
+  seeds = 2,
+  data = ds,
+  split = ml.split.kfold(ds, 2, { shuffle = true, seed = 3 }),
+  trial = function(t)
+    if cfg.fail == "raise" and t.params.width == 4 then error("width 4 is not allowed") end
+    if cfg.fail == "segv" and t.params.width == 8 then ml.core.proc.kill(ml.core.pid(), "SEGV") end
+    if cfg.fail == "nan" and t.params.width == 16 then return { val_loss = 0 / 0 } end
+    local m = ml.nn.sequential({ ml.nn.linear(3, t.params.width), ml.nn.tanh(),
+      ml.nn.linear(t.params.width, 1) }, { seed = ml.seed("init") })
+    local h = m:fit{ data = t.train, loss = "mse", optim = ml.optim.adam{ lr = 0.01 },
+      epochs = cfg.epochs, batch = 16, log = t.run, eval = { val = t.val }, seed = ml.seed("order") }
+    return { val_loss = h[#h].val_loss, train_loss = h[#h].loss }
+  end,
+  final = function(t)
+    return { chosen_width = t.params.width }
+  end,
+}
+]]
+
+local function setup(text)
+  local d = h.tmpdir()
+  h.write(d .. "/study.lua", text or STUDY)
+  return d
+end
+
+-- The study file's summary as {trial id = {status =, val_loss = "%.17g"}}.
+local function summary(path)
+  local f = assert(core.rfile.open(path))
+  local cols = assert(f:table("/study/summary"))
+  local attrs = assert(f:attrs("/"))
+  f:close()
+  local by = {}
+  for _, c in ipairs(cols) do by[c.name] = c.values end
+  local out = {}
+  for i, id in ipairs(by.trial) do
+    out[id] = { status = by.status[i], error = by.error[i],
+      val_loss = string.format("%.17g", by.val_loss and by.val_loss[i] or 0 / 0),
+      train_loss = string.format("%.17g", by.train_loss and by.train_loss[i] or 0 / 0) }
+  end
+  return out, attrs
+end
+
+local function count(s, status)
+  local n = 0
+  for _, r in pairs(s) do if r.status == status then n = n + 1 end end
+  return n
+end
+
+describe("a study", function()
+  local reference -- summary of one uninterrupted -j 1 run
+
+  it("runs every trial, selects on validation and records the final evaluation", function()
+    local d = setup()
+    local code, out, err = h.moonlab("run study.lua -j 1", d)
+    assert.are.equal(0, code, err)
+    assert.truthy(out:find("study toy: 20 trials (5 settings x 2 seeds x 2 folds) + final", 1, true), out)
+    assert.truthy(out:find("results: results/toy.h5", 1, true), out)
+    local s, attrs = summary(d .. "/results/toy.h5")
+    assert.are.equal(20, count(s, "done"))
+    assert.are.equal(21, attrs.trials)
+    assert.are.equal(21, attrs.done)
+    assert.are.equal("val_loss", attrs.select_metric)
+    -- the selected setting has the lowest mean validation loss over its 4 trials
+    local f = assert(core.rfile.open(d .. "/results/toy.h5"))
+    local agg = {}
+    for _, c in ipairs(assert(f:table("/study/aggregates"))) do agg[c.name] = c.values end
+    local best, bestv = nil, math.huge
+    for i = 1, #agg.width do
+      assert.are.equal(4, agg.n[i])
+      if agg.val_loss_mean[i] < bestv then best, bestv = i, agg.val_loss_mean[i] end
+    end
+    assert.are.equal(1, agg.selected[best])
+    assert.are.equal(string.format('{"width":%d}', agg.width[best]), attrs.selected)
+    local fm = {}
+    for _, c in ipairs(assert(f:table("/study/final/metrics"))) do fm[c.name] = c.values[1] end
+    assert.are.equal(agg.width[best], fm.chosen_width)
+    -- per-trial histories and the folds are in the file
+    local trials = assert(f:list("/study/trials"))
+    assert.are.equal(20, #trials)
+    assert.are.equal("dataset", f:kind("/study/trials/" .. trials[1] .. "/history"))
+    assert.are.equal("dataset", f:kind("/study/splits/2/val"))
+    f:close()
+    reference = s
+  end)
+
+  it("gives bit-identical metrics with -j 2", function()
+    local d = setup()
+    local code, _, err = h.moonlab("run study.lua -j 2", d)
+    assert.are.equal(0, code, err)
+    assert.are.same(reference, (summary(d .. "/results/toy.h5")))
+  end)
+
+  it("names trials by what they are: a resumed run skips finished trials", function()
+    local d = setup()
+    assert.are.equal(0, (h.moonlab("run study.lua -j 2", d)))
+    local code, out = h.moonlab("run study.lua -j 2", d)
+    assert.are.equal(0, code)
+    assert.truthy(out:find("resuming: 20 finished before", 1, true), out)
+    assert.falsy(out:find("trial %x+ done"), out)
+  end)
+
+  it("survives kill -9 of the runner and its workers at 5 moments, with nothing lost", function()
+    local d = setup()
+    local rng = core.rng.new(20261123)
+    for k = 1, 5 do
+      os.execute(string.format("cd '%s' && ('%s' run study.lua -j 2 >run%d.out 2>&1 & p=$!; sleep %.3f; "
+        .. "kill -9 $p; pkill -9 -f '__worker study.lua --dir results/toy'; wait $p) 2>/dev/null",
+        d, h.bin, k, 0.1 + 0.5 * rng:float()))
+    end
+    local code, out, err = h.moonlab("run study.lua -j 2", d)
+    assert.are.equal(0, code, out .. err)
+    local s = summary(d .. "/results/toy.h5")
+    assert.are.equal(20, count(s, "done"))
+    assert.are.same(reference, s)
+    -- every trial file opens; no claim is left behind
+    for _, name in ipairs(h.ls(d .. "/results/toy/trials")) do
+      assert.falsy(name:match("%.claim$"), name)
+      if name:match("%.h5$") then assert.truthy(core.rfile.open(d .. "/results/toy/trials/" .. name)) end
+    end
+  end)
+
+  it("records a trial that raises, one that segfaults and one that returns NaN as failed; the rest complete", function()
+    local d = setup()
+    for _, mode in ipairs({ "raise", "segv", "nan" }) do
+      local code, out = h.moonlab("run study.lua -j 2 --set epochs=5 --set fail=" .. mode
+        .. " --out " .. mode .. "/toy.h5", d)
+      assert.are.equal(1, code, out)
+      local s = summary(d .. "/" .. mode .. "/toy.h5")
+      assert.are.equal(4, count(s, "failed"), mode)
+      assert.are.equal(16, count(s, "done"), mode)
+      local why = ({ raise = "study.lua:%d+: width 4 is not allowed",
+        segv = "worker killed by signal 11 %(SIGSEGV%)", nan = "metric 'val_loss' is nan" })[mode]
+      for _, r in pairs(s) do
+        if r.status == "failed" then assert.truthy(r.error:lower():match(why:lower()), r.error) end
+      end
+      -- the failure is printed when it happens, naming the trial's log
+      assert.truthy(out:find("FAILED  width=", 1, true), out)
+      assert.truthy(out:find("log: " .. mode .. "/toy/trials/%x+%.log"), out)
+    end
+    -- --retry-failed runs the failed trials again (now without the fault)
+    local code, out = h.moonlab("run study.lua -j 2 --set epochs=5 --out raise/toy.h5 --retry-failed", d)
+    assert.are.equal(0, code, out)
+    assert.are.equal(20, count(summary(d .. "/raise/toy.h5"), "done"))
+  end)
+
+  it("stops cleanly on SIGINT and resumes", function()
+    local d = setup()
+    os.execute(string.format("cd '%s' && ('%s' run study.lua -j 2 >int.out 2>&1 & p=$!; sleep 0.5; "
+      .. "kill -INT $p; wait $p; echo $? > int.rc)", d, h.bin))
+    local f = io.open(d .. "/int.rc")
+    local rc = f and f:read("n")
+    if f then f:close() end
+    local text = io.open(d .. "/int.out"):read("a")
+    assert.are.equal(130, rc, text)
+    assert.truthy(text:find("interrupted (SIGINT)", 1, true), text)
+    assert.truthy(text:find("run the same command again to resume", 1, true), text)
+    for _, name in ipairs(h.ls(d .. "/results/toy/trials")) do
+      assert.falsy(name:match("%.claim$"), "claim left after SIGINT: " .. name)
+    end
+    local code, out = h.moonlab("run study.lua -j 2", d)
+    assert.are.equal(0, code, out)
+    assert.are.same(reference, (summary(d .. "/results/toy.h5")))
+  end)
+
+  it("reports an unwritable results directory before running anything", function()
+    local d = setup()
+    h.write(d .. "/blocker", "a file where the directory should be")
+    local code, out, err = h.moonlab("run study.lua --out blocker/toy.h5", d)
+    assert.are.equal(1, code)
+    assert.truthy(err:find("blocker", 1, true), err)
+    assert.falsy(out:find("trial %x+ done"), out)
+  end)
+
+  it("rebuilds the study file with moonlab collect", function()
+    local d = setup()
+    assert.are.equal(0, (h.moonlab("run study.lua -j 2 --set epochs=5", d)))
+    local before = summary(d .. "/results/toy.h5")
+    os.remove(d .. "/results/toy.h5")
+    local code, out, err = h.moonlab("collect results/toy.h5", d)
+    assert.are.equal(0, code, err)
+    assert.truthy(out:find("results: results/toy.h5", 1, true))
+    assert.are.same(before, (summary(d .. "/results/toy.h5")))
+    code, _, err = h.moonlab("collect results/nothing.h5", d)
+    assert.are.equal(1, code)
+    assert.truthy(err:find("no study manifest", 1, true), err)
+  end)
+end)
+
+describe("ml.study declarations", function()
+  local function declare_error(body)
+    local d = setup("local ml = require 'moonlab'\n" .. body .. "\n")
+    local code, _, err = h.moonlab("run study.lua", d)
+    assert.are.equal(1, code)
+    return err
+  end
+
+  it("rejects bad fields with the script's line", function()
+    assert.truthy(declare_error("ml.study{ trial = 1 }"):find("study.lua:2: study: 'trial' must be a function", 1, true))
+    assert.truthy(declare_error("ml.study{ trial = print, params = { seed = {1, 2} } }")
+      :find("'seed' is a column of the summary table", 1, true))
+    assert.truthy(declare_error("ml.study{ trial = print, bogus = 1 }"):find("unknown field 'bogus'", 1, true))
+    assert.truthy(declare_error("ml.study{ trial = print, params = { lr = ml.study.uniform(0, 1) } }")
+      :find("random parameters need 'samples'", 1, true))
+    assert.truthy(declare_error("ml.study{ trial = print, split = {} }"):find("a split needs 'data'", 1, true))
+  end)
+
+  it("draws random parameters from the seed, the same in every run", function()
+    local d = setup([[
+local ml = require "moonlab"
+ml.study{ name = "r", params = { lr = ml.study.loguniform(1e-4, 1e-1), depth = {1, 2} }, samples = 3,
+  trial = function(t) return { val_loss = t.params.lr * t.params.depth } end }
+]])
+    assert.are.equal(0, (h.moonlab("run study.lua", d)))
+    local f = assert(core.rfile.open(d .. "/results/r.h5"))
+    local cols = {}
+    for _, c in ipairs(assert(f:table("/study/aggregates"))) do cols[c.name] = c.values end
+    f:close()
+    assert.are.equal(6, #cols.lr)
+    for i = 1, 6 do
+      assert.is_true(cols.lr[i] >= 1e-4 and cols.lr[i] <= 1e-1)
+      assert.are.equal(i <= 3 and 1 or 2, cols.depth[i])
+    end
+    assert.are_not.equal(cols.lr[1], cols.lr[2])
+    -- another seed draws other values
+    assert.are.equal(0, (h.moonlab("run study.lua --seed 5 --out s5/r.h5", d)))
+    f = assert(core.rfile.open(d .. "/s5/r.h5"))
+    local other = {}
+    for _, c in ipairs(assert(f:table("/study/aggregates"))) do other[c.name] = c.values end
+    f:close()
+    assert.are_not.equal(cols.lr[1], other.lr[1])
+  end)
+end)
