@@ -269,6 +269,42 @@ static ml_rnn_t *check_recurrent(lua_State *L, ml_model_t *m, const char *fname)
     return m->layers[i - 1].rnn;
 }
 
+/* model:rng_state() -> {key, counter, nbuf, w1, w2, w3, w4}: the dropout stream's position,
+ * for checkpoints; model:set_rng_state(t) puts it back. */
+static int m_rng_state(lua_State *L)
+{
+    ml_model_t *m = check_model(L, 1, "model:rng_state");
+    lua_Integer v[7] = {(lua_Integer)m->rng.key, (lua_Integer)m->rng.counter, m->rng.nbuf,
+                        m->rng.buf[0], m->rng.buf[1], m->rng.buf[2], m->rng.buf[3]};
+    lua_createtable(L, 7, 0);
+    for (int i = 0; i < 7; i++) {
+        lua_pushinteger(L, v[i]);
+        lua_rawseti(L, -2, i + 1);
+    }
+    return 1;
+}
+
+static int m_set_rng_state(lua_State *L)
+{
+    ml_model_t *m = check_model(L, 1, "model:set_rng_state");
+    luaL_checktype(L, 2, LUA_TTABLE);
+    lua_Integer v[7];
+    for (int i = 0; i < 7; i++) {
+        if (lua_geti(L, 2, i + 1) != LUA_TNUMBER || !lua_isinteger(L, -1))
+            return luaL_error(L, "model:set_rng_state: entry %d is not an integer", i + 1);
+        v[i] = lua_tointeger(L, -1);
+        lua_pop(L, 1);
+    }
+    if (v[2] < 0 || v[2] > 4)
+        return luaL_error(L, "model:set_rng_state: %d buffered words (0 to 4)", (int)v[2]);
+    m->rng.key = (uint64_t)v[0];
+    m->rng.counter = (uint64_t)v[1];
+    m->rng.nbuf = (int)v[2];
+    for (int i = 0; i < 4; i++)
+        m->rng.buf[i] = (uint32_t)v[3 + i];
+    return 0;
+}
+
 /* model:set_state(i, h0 [, c0]): initial states (layers, B, H) of recurrent layer i for the
  * following forward passes; nil returns them to zeros. */
 static int m_set_state(lua_State *L)
@@ -486,7 +522,7 @@ static const luaL_Reg methods[] = {
     {"backward", m_backward},   {"zero_grad", m_zero_grad},   {"params", m_params},
     {"grads", m_grads},         {"layer", m_layer},           {"info", m_info},
     {"train_epoch", m_train_epoch}, {"evaluate", m_evaluate}, {"close", m_close},
-    {"set_state", m_set_state}, {"final_state", m_final_state}, {"state_grad", m_state_grad},
+    {"set_state", m_set_state}, {"rng_state", m_rng_state}, {"set_rng_state", m_set_rng_state}, {"final_state", m_final_state}, {"state_grad", m_state_grad},
     {NULL, NULL}};
 
 static const luaL_Reg meta[] = {

@@ -69,6 +69,52 @@ static int o_steps(lua_State *L)
     return 1;
 }
 
+/* optim:state() -> {t =, m = tensor, v = tensor} copies of the state (m, v nil before the
+ * first step; v nil for SGD), for checkpoints. */
+static int o_state(lua_State *L)
+{
+    ml_optim_t *o = check_optim(L, 1, "optim:state");
+    lua_createtable(L, 0, 3);
+    lua_pushinteger(L, o->t);
+    lua_setfield(L, -2, "t");
+    int64_t shape[1] = {o->n};
+    if (o->m) {
+        ml_tensor_t *t = ml__push_tensor(L, 1, shape, "optim:state");
+        memcpy(t->data, o->m, (size_t)o->n * sizeof(float));
+        lua_setfield(L, -2, "m");
+    }
+    if (o->v) {
+        ml_tensor_t *t = ml__push_tensor(L, 1, shape, "optim:state");
+        memcpy(t->data, o->v, (size_t)o->n * sizeof(float));
+        lua_setfield(L, -2, "v");
+    }
+    return 1;
+}
+
+/* optim:set_state{t =, m =, v =}: restore what optim:state() returned. */
+static int o_set_state(lua_State *L)
+{
+    ml_optim_t *o = check_optim(L, 1, "optim:set_state");
+    luaL_checktype(L, 2, LUA_TTABLE);
+    lua_Integer t = ml__opt_integer(L, 2, "t", 0, "optim:set_state");
+    lua_getfield(L, 2, "m");
+    lua_getfield(L, 2, "v");
+    if (lua_isnil(L, -2)) {
+        if (t != 0)
+            return luaL_error(L, "optim:set_state: t = %d but no moment buffer m", (int)t);
+        ml_optim_free(o);
+        return 0;
+    }
+    ml_tensor_t *m = ml__check_tensor(L, -2, "optim:set_state");
+    ml_tensor_t *v = lua_isnil(L, -1) ? NULL : ml__check_tensor(L, -1, "optim:set_state");
+    int64_t n = ml_tensor_numel(m);
+    if (!ml_tensor_is_contiguous(m) || (v && (!ml_tensor_is_contiguous(v) || ml_tensor_numel(v) != n)))
+        return luaL_error(L, "optim:set_state: m and v must be contiguous with the same size");
+    if (ml_optim_set_state(o, t, m->data, v ? v->data : NULL, n))
+        return ml__engine_error(L, "optim:set_state");
+    return 0;
+}
+
 /* optim:step(params, grads [, decay_mask]): one update of flat tensors. */
 static int o_step(lua_State *L)
 {
@@ -137,7 +183,8 @@ static int o_schedule(lua_State *L)
 }
 
 static const luaL_Reg methods[] = {
-    {"lr", o_lr}, {"steps", o_steps}, {"step", o_step}, {NULL, NULL}};
+    {"lr", o_lr}, {"steps", o_steps}, {"step", o_step},
+    {"state", o_state}, {"set_state", o_set_state}, {NULL, NULL}};
 static const luaL_Reg meta[] = {{"__gc", o_gc}, {"__tostring", o_tostring}, {NULL, NULL}};
 static const luaL_Reg functions[] = {
     {"new", o_new}, {"clip_grad_norm", o_clip}, {"schedule_lr", o_schedule}, {NULL, NULL}};

@@ -63,6 +63,21 @@ static int ensure_state(ml_optim_t *o, int64_t n)
     return ML_OK;
 }
 
+int ml_optim_set_state(ml_optim_t *o, int64_t t, const float *m, const float *v, int64_t n)
+{
+    if (n < 0 || t < 0 || !m || (o->kind != ML_OPT_SGD && !v))
+        return ml__fail(ML_EARG, "%s: a saved state needs t >= 0 and its moment buffers",
+                        ml_optim_name(o->kind));
+    int rc = ensure_state(o, n);
+    if (rc)
+        return rc;
+    memcpy(o->m, m, (size_t)n * sizeof(float));
+    if (o->v)
+        memcpy(o->v, v, (size_t)n * sizeof(float));
+    o->t = t;
+    return ML_OK;
+}
+
 /* Parameter updates are elementwise, so splitting them across threads cannot change a single
  * bit; small models stay on one thread, where starting a team costs more than it saves. */
 #define PAR_MIN (1 << 15)

@@ -161,7 +161,7 @@ end
 local function check_opts(o)
   local known = { data = 1, loss = 1, optim = 1, batch = 1, epochs = 1, shuffle = 1, seed = 1,
     clip = 1, schedule = 1, eval = 1, on_epoch = 1, log = 1, nonfinite = 1, reduce = 1,
-    eval_batch = 1 }
+    eval_batch = 1, checkpoint = 1 }
   for k in pairs(o) do
     if not known[k] then error("fit: unknown option '" .. tostring(k) .. "'", 3) end
   end
@@ -176,11 +176,80 @@ local function check_opts(o)
   end
 end
 
+-- Checkpoints of a fit: parameters, optimizer state, the dropout stream, the epoch reached and
+-- the history so far, written atomically as HDF5. The batch order of an epoch depends only on
+-- the seed and the epoch, so a fit resumed from a checkpoint continues bit-identically.
+local function ck_save(self, o, file, epoch, history)
+  local results = require "moonlab.results"
+  local w, err = core.results.create(file)
+  if not w then error("fit: checkpoint: " .. err, 3) end
+  local ok, e = pcall(function()
+    w:tensor("/params", self.core:params())
+    local st = o.optim:state()
+    w:attr("/", "optim_t", st.t)
+    if st.m then w:tensor("/optim/m", st.m) end
+    if st.v then w:tensor("/optim/v", st.v) end
+    w:attr("/", "lr", o.optim:lr())
+    w:attr("/", "epoch", epoch)
+    w:attr("/", "epochs", o.epochs)
+    for i, v in ipairs(self.core:rng_state()) do w:attr("/", "rng" .. i, v) end
+    w:table("/history", #history, results.columns_of(history))
+  end)
+  if not ok then w:abort() error("fit: checkpoint " .. file .. ": " .. tostring(e), 3) end
+  local cok, cerr = w:commit()
+  if not cok then error("fit: checkpoint: " .. cerr, 3) end
+end
+
+-- The saved state, or nil when there is no checkpoint file yet.
+local function ck_load(self, o, file)
+  local f = io.open(file, "r")
+  if not f then return nil end
+  f:close()
+  local r, err = core.rfile.open(file)
+  if not r then error("fit: checkpoint: " .. err, 3) end
+  local function need(v, e)
+    if v == nil then r:close() error("fit: checkpoint " .. file .. ": " .. tostring(e), 4) end
+    return v
+  end
+  local a = need(r:attrs("/"))
+  local params = need(r:tensor("/params"))
+  local own = self.core:params()
+  if params:size(1) ~= own:size(1) then
+    r:close()
+    error(string.format("fit: checkpoint %s holds %d parameters but the model has %d", file,
+      params:size(1), own:size(1)), 3)
+  end
+  local st = { t = a.optim_t }
+  if r:kind("/optim/m") then st.m = need(r:tensor("/optim/m")) end
+  if r:kind("/optim/v") then st.v = need(r:tensor("/optim/v")) end
+  local cols = need(r:table("/history"))
+  r:close()
+  local history = {}
+  for i = 1, a.epoch do
+    local row = {}
+    for _, c in ipairs(cols) do
+      local v = c.values[i]
+      if not (c.type == "float" and v ~= v) then row[c.name] = v end
+    end
+    history[i] = row
+  end
+  own:copy(params)
+  o.optim:set_state(st)
+  o.optim:lr(a.lr)
+  local rng = {}
+  for i = 1, 7 do rng[i] = a["rng" .. i] end
+  self.core:set_rng_state(rng)
+  return a.epoch, history
+end
+
 --- model:fit{data =, loss =, optim =, epochs =, batch = 32, shuffle = true, seed =,
 ---           clip =, schedule =, eval = {name = dataset, ...}, on_epoch = fn(row),
----           log = run, nonfinite = "stop"} -> history (list of per-epoch rows)
+---           log = run, nonfinite = "stop", checkpoint = {path =, every = 1, seconds =}}
+---           -> history (list of per-epoch rows)
 --- Each row: epoch, loss (mean training loss the optimizer saw), accuracy (classification),
 --- <name>_loss / <name>_accuracy for every eval set, lr, grad_norm, seconds.
+--- With checkpoint, the state is saved to <path>-<k>.h5 (k counts the fits using that table)
+--- every `every` epochs or `seconds` seconds, and a fit that finds its file resumes from it.
 function Model:fit(o)
   check_opts(o)
   local ds = dataset_args(o.data, "fit")
@@ -191,7 +260,24 @@ function Model:fit(o)
   for name in pairs(o.eval or {}) do eval_names[#eval_names + 1] = name end
   table.sort(eval_names)
   local history = {}
-  for epoch = 1, o.epochs do
+  local first = 1
+  local ck, ck_file, ck_last = o.checkpoint, nil, core.clock()
+  if ck then
+    if type(ck) ~= "table" or type(ck.path) ~= "string" then
+      error("fit: 'checkpoint' must be a table {path =, every =, seconds =}", 2)
+    end
+    ck.calls = (ck.calls or 0) + 1
+    ck_file = string.format("%s-%d.h5", ck.path, ck.calls)
+    local epoch, saved = ck_load(self, o, ck_file)
+    if epoch then
+      history, first = saved, epoch + 1
+      if ck.on_resume then ck.on_resume(epoch, ck_file) end
+      for _, row in ipairs(history) do
+        if o.log then o.log:log(row) end
+      end
+    end
+  end
+  for epoch = first, o.epochs do
     if o.schedule then o.optim:lr(optim.schedule_lr(o.schedule, base_lr, epoch)) end
     local t0 = core.clock()
     local st, msg, why = self.core:train_epoch{
@@ -215,6 +301,11 @@ function Model:fit(o)
     history[#history + 1] = row
     if o.log then o.log:log(row) end
     if o.on_epoch then o.on_epoch(row) end
+    if ck and (epoch % (ck.every or 1) == 0 or (ck.seconds and core.clock() - ck_last >= ck.seconds)
+        or epoch == o.epochs) then
+      ck_save(self, o, ck_file, epoch, history)
+      ck_last = core.clock()
+    end
   end
   return history
 end

@@ -115,7 +115,7 @@ local function normalize_params(params)
 end
 
 local KNOWN = { name = 1, params = 1, samples = 1, seeds = 1, data = 1, split = 1, val = 1,
-  trial = 1, select = 1, final = 1 }
+  trial = 1, select = 1, final = 1, checkpoint = 1 }
 
 --- ml.study{name =, params =, samples =, seeds =, data =, split =, val =, trial =, select =,
 --- final =}: declare the script's study (docs/api.md "Studies"). Call it once, at the top level.
@@ -172,6 +172,14 @@ function study.declare(def)
     d.folds = #def.split
   else
     d.folds = 0
+  end
+  if def.checkpoint ~= nil then
+    local c = def.checkpoint
+    if type(c) ~= "table" or (c.every ~= nil and (math.type(c.every) ~= "integer" or c.every < 1))
+        or (c.seconds ~= nil and (type(c.seconds) ~= "number" or c.seconds <= 0)) then
+      error("study: 'checkpoint' must be {every = epochs, seconds = s}", 2)
+    end
+    d.checkpoint = { every = c.every or (c.seconds and math.maxinteger) or 1, seconds = c.seconds }
   end
   local sel = def.select or {}
   d.select_metric = sel.metric or "val_loss"
@@ -393,6 +401,13 @@ local function run_trial(d, tr, o, handler)
   local t0 = core.clock()
   local ctx = trial_context(d, tr, seed)
   ctx.run = r
+  local ckpath = trial_path(dir, tr.id, ".ckpt")
+  if d.checkpoint then
+    ctx.checkpoint = { path = ckpath, every = d.checkpoint.every, seconds = d.checkpoint.seconds,
+      on_resume = function(epoch, file)
+        print(string.format("== resumed from %s at epoch %d", file, epoch))
+      end }
+  end
   local fn = tr.final and d.final or d.trial
   local ok, ret = xpcall(fn, handler, ctx)
   local status, err, tb = "done", "", ""
@@ -435,6 +450,7 @@ local function run_trial(d, tr, o, handler)
   print(string.format("== %s in %.2f s%s", status, seconds, err ~= "" and (": " .. err) or ""))
   io.stdout:flush()
   io.stderr:flush()
+  for k = 1, ctx.checkpoint and ctx.checkpoint.calls or 0 do os.remove(ckpath .. "-" .. k .. ".h5") end
   os.remove(claim)
   return status, err, seconds
 end

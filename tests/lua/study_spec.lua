@@ -244,3 +244,67 @@ ml.study{ name = "r", params = { lr = ml.study.loguniform(1e-4, 1e-1), depth = {
     assert.are_not.equal(cols.lr[1], other.lr[1])
   end)
 end)
+
+describe("checkpoints", function()
+  -- One long trial (dropout, Adam, shuffling): killed in the middle, it resumes from its last
+  -- checkpoint and ends bit-identical to an uninterrupted run.
+  local CK = [[
+local ml = require "moonlab"
+local ds = ml.data.synthetic.polynomial{ n = 30000, weights = {1, -2, 3}, bias = 1, noise = 0.3, seed = 2 }
+ml.study {
+  name = "ck", params = { width = {32} }, checkpoint = { every = 1 }, data = ds,
+  trial = function(t)
+    local m = ml.nn.sequential({ ml.nn.linear(3, t.params.width), ml.nn.relu(), ml.nn.dropout(0.2),
+      ml.nn.linear(t.params.width, 1) }, { seed = ml.seed("init") })
+    local h = m:fit{ data = t.train, loss = "mse", optim = ml.optim.adam{ lr = 0.003 }, epochs = 40,
+      batch = 8, log = t.run, seed = ml.seed("order"), checkpoint = t.checkpoint }
+    local w = m:parameters()
+    return { train_loss = h[#h].loss, w_sum = w:sum(), epochs_seen = #h }
+  end,
+}
+]]
+  local function metrics(path)
+    local f = assert(core.rfile.open(path))
+    local out = {}
+    local ids = assert(f:list("/study/trials"))
+    for _, c in ipairs(assert(f:table("/study/trials/" .. ids[1] .. "/metrics"))) do
+      out[c.name] = string.format("%.17g", c.values[1])
+    end
+    for _, c in ipairs(assert(f:table("/study/trials/" .. ids[1] .. "/history"))) do
+      if c.name ~= "seconds" then
+        for i, v in ipairs(c.values) do out[c.name .. i] = string.format("%.17g", v) end
+      end
+    end
+    f:close()
+    return out
+  end
+
+  it("resume a killed trial bit-identically", function()
+    local d = setup(CK)
+    local code, out, err = h.moonlab("run study.lua", d)
+    assert.are.equal(0, code, out .. err)
+    local whole = metrics(d .. "/results/ck.h5")
+    assert.are.equal("40", whole.epochs_seen)
+    local d2 = setup(CK)
+    -- kill when the trial has written a checkpoint of some epoch but not finished
+    os.execute(string.format("cd '%s' && ('%s' run study.lua >run.out 2>&1 & p=$!; "
+      .. "for i in $(seq 200); do ls results/ck/trials/*.ckpt-1.h5 >/dev/null 2>&1 && break; sleep 0.02; done; sleep 0.3; "
+      .. "kill -9 $p; pkill -9 -f '__worker study.lua --dir results/ck'; wait $p) 2>/dev/null", d2, h.bin))
+    local ckfiles = 0
+    for _, n in ipairs(h.ls(d2 .. "/results/ck/trials")) do
+      if n:match("%.ckpt%-1%.h5$") then ckfiles = ckfiles + 1 end
+      assert.falsy(n:match("^%x+%.h5$"), "the trial finished before the kill: " .. n)
+    end
+    assert.are.equal(1, ckfiles)
+    code, out, err = h.moonlab("run study.lua", d2)
+    assert.are.equal(0, code, out .. err)
+    local log = ""
+    for _, n in ipairs(h.ls(d2 .. "/results/ck/trials")) do
+      if n:match("%.log$") then log = io.open(d2 .. "/results/ck/trials/" .. n):read("a") end
+      assert.falsy(n:match("%.ckpt"), "checkpoint left after the trial finished: " .. n)
+    end
+    local epoch = tonumber(log:match("resumed from %S+ at epoch (%d+)"))
+    assert.truthy(epoch and epoch >= 1 and epoch < 40, log)
+    assert.are.same(whole, metrics(d2 .. "/results/ck.h5"))
+  end)
+end)

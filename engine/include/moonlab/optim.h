@@ -25,6 +25,9 @@ void ml_optim_defaults(ml_optim_t *o, ml_optim_kind_t kind);
 int ml_optim_step(ml_optim_t *o, float *params, const float *grads, const float *decay,
                   int64_t n);
 void ml_optim_free(ml_optim_t *o);
+/* Restore a saved state (a checkpoint): step count t and the moment buffers m, v (n floats
+ * each; v is NULL for SGD). Fails if the optimizer was already used for another n. */
+int ml_optim_set_state(ml_optim_t *o, int64_t t, const float *m, const float *v, int64_t n);
 
 /* Scale grads so that their global L2 norm is at most max_norm; returns the norm before. */
 double ml_clip_grad_norm(float *grads, int64_t n, double max_norm);
