@@ -457,8 +457,10 @@ end
 
 --- `moonlab __worker SCRIPT ...`: load the script (which declares the study), then run each
 --- trial named on stdin ("run <id>" or "final <setting>"), reporting on descriptor 3.
+--- o = {dir, seed [, standalone = true, lines = {...}]}: standalone (a Slurm array task, no
+--- runner) reads the lines given, skips finished or live-claimed trials and claims its own.
 function study.worker(o, load_script)
-  if not proc.die_with_parent() then proc.exit(1) end
+  if not o.standalone and not proc.die_with_parent() then proc.exit(1) end
   local d, handler = load_script()
   if not d then
     send("fatal", handler)
@@ -468,7 +470,9 @@ function study.worker(o, load_script)
   local settings = study.settings(d, o.seed)
   for _, tr in ipairs(study.trials(d, o.seed)) do by_id[tr.id] = tr end
   send("ready")
-  for line in io.stdin:lines() do
+  local lines = o.lines and function() return table.remove(o.lines, 1) end or io.stdin:lines()
+  local host = core.hostname()
+  for line in lines do
     local cmd, arg = line:match("^(%S+)%s+(%S+)$")
     local tr
     if cmd == "run" then
@@ -481,9 +485,18 @@ function study.worker(o, load_script)
       send("fatal", "worker: unknown trial '" .. tostring(arg) .. "'")
       proc.exit(1)
     end
-    send("start", tr.id)
-    local status, err, seconds = run_trial(d, tr, o, handler)
-    send(status, tr.id, string.format("%.3f", seconds), err)
+    local go = true
+    if o.standalone then
+      -- no runner: skip what is finished or held by a live process, claim the rest ourselves
+      local st = study.scan_trial(o.dir, tr, host)
+      go = st == "pending" and proc.create_exclusive(trial_path(o.dir, tr.id, ".claim"),
+        string.format("%d %s %.0f\n", core.pid(), host, proc.now())) == true
+    end
+    if go then
+      send("start", tr.id)
+      local status, err, seconds = run_trial(d, tr, o, handler)
+      send(status, tr.id, string.format("%.3f", seconds), err)
+    end
   end
   proc.exit(0)
 end
@@ -510,9 +523,10 @@ local function fmt_duration(s)
   return string.format("%d:%02d", s // 60, s % 60)
 end
 
+local scan_trial
 -- State of a trial from its files: "done", "failed", "claimed" (a live worker somewhere runs
 -- it) or "pending". A claim whose process is gone is removed.
-local function scan_trial(dir, tr, host)
+function study.scan_trial(dir, tr, host)
   local info = study.read_trial(trial_path(dir, tr.id, ".h5"))
   if info then return info.status == "done" and "done" or "failed", info end
   local claim = trial_path(dir, tr.id, ".claim")
@@ -535,6 +549,7 @@ local function scan_trial(dir, tr, host)
   end
   return "claimed"
 end
+scan_trial = study.scan_trial
 
 -- The failed-trial file the runner writes when a worker dies in the middle of a trial.
 local function write_crash(dir, d, tr, reason, seconds)
@@ -629,25 +644,19 @@ end
 
 --- Run the declared study d: o = {script, exe, dir, out, seed, threads, jobs, set_args,
 --- retry_failed, attrs (root attributes of the study file)}. Returns the exit status.
-function study.run_local(d, o)
-  local dir, host = o.dir, core.hostname()
+--- Make the trial directory ready (writable; manifest; split indices): returns settings,
+--- trials or nil, message. Shared by the local runner and other backends.
+function study.prepare(d, o)
+  local dir = o.dir
   local ok, err = core.mkdir(dir .. "/trials")
-  if not ok then
-    io.stderr:write("moonlab: results directory: ", err, "\n")
-    return 1
-  end
+  if not ok then return nil, "results directory: " .. err end
   local probe = dir .. "/.write-test-" .. core.pid()
   local pok, perr = proc.create_exclusive(probe, "")
-  if pok == nil then
-    io.stderr:write("moonlab: results directory '", dir, "' is not writable: ", perr, "\n")
-    return 1
-  end
+  if pok == nil then return nil, "results directory '" .. dir .. "' is not writable: " .. perr end
   os.remove(probe)
 
   local settings = study.settings(d, o.seed)
   local trials = study.trials(d, o.seed)
-  local by_id = {}
-  for _, tr in ipairs(trials) do by_id[tr.id] = tr end
 
   -- The manifest: everything `moonlab collect` needs without running the script again.
   local manifest = { study = d.name, script = o.script, out = o.out, seed = o.seed,
@@ -658,22 +667,35 @@ function study.run_local(d, o)
     manifest.trials[i] = { id = tr.id, setting = tr.setting, seed = tr.seed, fold = tr.fold }
   end
   local mok, merr = write_atomic(dir .. "/manifest.lua", lua_literal(manifest) .. "\n")
-  if not mok then
-    io.stderr:write("moonlab: cannot write ", dir, "/manifest.lua: ", tostring(merr), "\n")
-    return 1
-  end
+  if not mok then return nil, "cannot write " .. dir .. "/manifest.lua: " .. tostring(merr) end
   if d.split and not io.open(dir .. "/splits.h5", "r") then
     local w, werr = core.results.create(dir .. "/splits.h5")
-    if not w then
-      io.stderr:write("moonlab: ", werr, "\n")
-      return 1
-    end
+    if not w then return nil, werr end
     for f, fold in ipairs(d.split) do
       w:int64("/splits/" .. f .. "/train", fold.train)
       w:int64("/splits/" .. f .. "/val", fold.val or fold.test)
     end
     local cok, cerr = w:commit()
-    if not cok then io.stderr:write("moonlab: ", cerr, "\n") return 1 end
+    if not cok then return nil, cerr end
+  end
+  return settings, trials
+end
+
+--- The chosen setting's index (or nil) from the trial files, as the study file will say.
+function study.choose(d, dir, trials, nsettings)
+  local infos = {}
+  for _, tr in ipairs(trials) do infos[tr.id] = study.read_trial(trial_path(dir, tr.id, ".h5")) end
+  return select_setting(d, trials, infos, nsettings)
+end
+
+study.trial_path = trial_path
+
+function study.run_local(d, o)
+  local dir, host = o.dir, core.hostname()
+  local settings, trials = study.prepare(d, o)
+  if not settings then
+    io.stderr:write("moonlab: ", trials, "\n")
+    return 1
   end
 
   -- What is left to do.
