@@ -1,5 +1,6 @@
 --- The moonlab command line: `moonlab run SCRIPT.lua [--set k=v ...] [--out FILE.h5]
---- [--seed N] [--threads N]`, `moonlab --help`, `moonlab --version`.
+--- [--seed N] [--threads N]`, `moonlab show FILE.h5`, `moonlab plot FILE.h5 -o OUT`,
+--- `moonlab --help`, `moonlab --version`.
 local core = require "moonlab.core"
 local run = require "moonlab.run"
 local results = require "moonlab.results"
@@ -8,6 +9,8 @@ local cli = {}
 
 local USAGE = [[
 usage: moonlab run SCRIPT.lua [--set key=value ...] [--out FILE.h5] [--seed N] [--threads N]
+       moonlab show FILE.h5 [--csv | --json]
+       moonlab plot FILE.h5 -o OUT.png|svg|pdf [--x PARAM] [--metric NAME] [--kind KIND]
        moonlab --help | --version
 
   run SCRIPT.lua     run an experiment script and write its results to an HDF5 file
@@ -16,6 +19,12 @@ usage: moonlab run SCRIPT.lua [--set key=value ...] [--out FILE.h5] [--seed N] [
   --out FILE.h5      where to write the results (default: results/<script name>.h5)
   --seed N           root seed of every random stream in the run (default 0)
   --threads N        BLIS threads for matrix products (default: all cores)
+
+  show FILE.h5       a result file in the terminal: a study's mean ± std per setting, the
+                     selected one and the final test evaluation, or each run's final metrics
+                     (--csv, --json: the same for other programs)
+  plot FILE.h5       learning curves, error against a swept parameter and the spread over
+                     folds, drawn with gnuplot into OUT (moonlab plot --help for the options)
 
 Docs: README.md, docs/api.md (script API), docs/results.md (result file schema).]]
 
@@ -242,6 +251,9 @@ function cli.run(o)
 end
 
 function cli.main(argv)
+  if argv[1] == "show" or argv[1] == "plot" then
+    return require("moonlab." .. argv[1]).main(table.move(argv, 2, #argv, 1, {}))
+  end
   local o, err = parse_args(argv)
   if not o then
     stderr("moonlab: %s\n%s", err, USAGE)
