@@ -298,10 +298,10 @@ static int open_path(const ml_rfile_t *f, const char *path, hid_t *id)
             } else if (H5Lget_info(f->file, p, &info, H5P_DEFAULT) < 0) {
                 rc = hfail(f, p, "cannot read the link");
             } else if (info.type != H5L_TYPE_HARD) {
-                rc = rfail(f, p, ML_EFORMAT, "is a %s link (moonlab writes none; not followed)",
-                           info.type == H5L_TYPE_SOFT ? "soft" : info.type == H5L_TYPE_EXTERNAL
-                                                                     ? "external"
-                                                                     : "user-defined");
+                rc = rfail(f, p, ML_EFORMAT, "is %s link (moonlab writes none; not followed)",
+                           info.type == H5L_TYPE_SOFT       ? "a soft"
+                           : info.type == H5L_TYPE_EXTERNAL ? "an external"
+                                                            : "a user-defined");
             } else if (strspn(path + j, "/") < n - j) {
                 /* something follows: this one must be a group */
                 hid_t o = H5Oopen(f->file, p, H5P_DEFAULT);
