@@ -246,12 +246,26 @@ local function set_x_axis(sc, d, labels)
     sc:add("set xrange [0.5:%d.5]", #labels)
     sc:add("set offsets 0, 0, graph 0.05, graph 0.05")
   else
-    sc:add("set offsets graph 0.03, graph 0.03, graph 0.05, graph 0.05")
+    -- an integer parameter gets a tic at each of its values, not at fractions between them
+    if d.agg.types[d.x] == "int" then
+      local vals, seen = {}, {}
+      for row = 1, d.agg.n do
+        local v = d.agg.cols[d.x][row]
+        if not seen[v] then seen[v] = true vals[#vals + 1] = v end
+      end
+      if #vals <= 25 then
+        table.sort(vals)
+        for i, v in ipairs(vals) do vals[i] = tostring(v) end
+        sc:add("set xtics (%s)", table.concat(vals, ", "))
+      end
+    end
+    sc:add("set offsets graph 0.06, graph 0.06, graph 0.05, graph 0.05")
   end
 end
 
 local function reset_panel(sc)
   sc:add("unset logscale; unset arrow; unset label; unset xtics; unset ytics; unset colorbox")
+  sc:add("set cbtics autofreq; unset xrange; set xrange [*:*]")
   sc:add("set xtics; set ytics; set autoscale; set offsets 0, 0, 0, 0; set key default; set key noautotitle")
   sc:add("set grid lc rgb '#dddddd' lt 1")
 end
@@ -395,6 +409,7 @@ local function curves_panel(sc, d, trials)
   local settings, order = {}, {}
   local values = {}
   local ntrain, nval = nil, nil
+  local max_epoch = 0
   for _, t in ipairs(trials) do
     local h = t.history
     if t.attrs.status == "done" and h and h.n > 0 and t.params then
@@ -420,6 +435,7 @@ local function curves_panel(sc, d, trials)
         local ep = h.cols.epoch
         for i = 1, h.n do
           local r = { ep and ep[i] or i, tr and h.cols[tr][i] or 0 / 0, va and h.cols[va][i] or 0 / 0 }
+          if type(r[1]) == "number" and r[1] > max_epoch then max_epoch = r[1] end
           st.rows[#st.rows + 1] = r
           values[#values + 1] = r[2]
           values[#values + 1] = r[3]
@@ -439,6 +455,7 @@ local function curves_panel(sc, d, trials)
   sc:add("set title %s", q(string.format("learning curves, mean over folds and seeds%s",
     group and " (" .. group .. ")" or "")))
   sc:add("set xlabel 'epoch'")
+  if max_epoch < 10 then sc:add("set xtics 1") end
   sc:add("set ylabel %s", q(d.m))
   sc:add("set key outside right top")
   -- a numeric swept parameter alone gets a colour scale; anything else one colour per setting
@@ -452,6 +469,11 @@ local function curves_panel(sc, d, trials)
     sc:add("set palette defined (0 '#2c3e91', 0.35 '#1f8fb3', 0.65 '#3aa35b', 1 '#e08214')")
     sc:add("set cbrange [%s:%s]", cell(lo), cell(hi > lo and hi or lo + 1))
     sc:add("set cblabel %s", q(d.x))
+    if d.agg.types[d.x] == "int" and #order <= 12 then
+      local tics = {}
+      for i, st in ipairs(order) do tics[i] = tostring(st.x) end
+      sc:add("set cbtics (%s)", table.concat(tics, ", "))
+    end
     sc:add("set colorbox vertical user origin graph 1.04, graph 0 size character 1.5, graph 0.55")
   end
   for i, st in ipairs(order) do

@@ -123,13 +123,14 @@ function rfile.open(path)
   local r, err = core.rfile.open(path)
   if not r then fail("%s", err) end
   local self = setmetatable({ r = r, path = path }, Reader)
-  self.attrs = must(r:attrs("/"))
   self.is_study = must(r:kind("/study")) == "group"
   local has_runs = must(r:kind("/runs")) == "group"
-  if self.attrs.moonlab_version == nil and not self.is_study and not has_runs then
+  local attrs, aerr = r:attrs("/")
+  if not (self.is_study or has_runs or (attrs and attrs.moonlab_version ~= nil)) then
     r:close()
     fail("%s: not a moonlab result file (no moonlab_version attribute, /runs or /study)", path)
   end
+  self.attrs = must(attrs, aerr)
   return self
 end
 
