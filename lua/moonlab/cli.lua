@@ -1,5 +1,6 @@
 --- The moonlab command line: `moonlab run SCRIPT.lua [--set k=v ...] [--out FILE.h5]
---- [--seed N] [--threads N]`, `moonlab --help`, `moonlab --version`.
+--- [--seed N] [--threads N]`, `moonlab show FILE.h5`, `moonlab plot FILE.h5 -o OUT`,
+--- `moonlab --help`, `moonlab --version`.
 local core = require "moonlab.core"
 local run = require "moonlab.run"
 local results = require "moonlab.results"
@@ -11,6 +12,8 @@ local USAGE = [[
 usage: moonlab run SCRIPT.lua [--set key=value ...] [--out FILE.h5] [--seed N] [--threads N]
                    [-j N] [--retry-failed]
        moonlab collect RESULTS
+       moonlab show FILE.h5 [--csv | --json]
+       moonlab plot FILE.h5 -o OUT.png|svg|pdf [--x PARAM] [--metric NAME] [--kind KIND]
        moonlab --help | --version
 
   run SCRIPT.lua     run an experiment script and write its results to an HDF5 file; a
@@ -27,6 +30,12 @@ usage: moonlab run SCRIPT.lua [--set key=value ...] [--out FILE.h5] [--seed N] [
   --retry-failed     run a study's failed trials again (finished ones are kept)
   collect RESULTS    assemble a study file again from its trial directory
                      (RESULTS: the study file or its directory results/<study>)
+
+  show FILE.h5       a result file in the terminal: a study's mean ± std per setting, the
+                     selected one and the final test evaluation, or each run's final metrics
+                     (--csv, --json: the same for other programs)
+  plot FILE.h5       learning curves, error against a swept parameter and the spread over
+                     folds, drawn with gnuplot into OUT (moonlab plot --help for the options)
 
 Docs: README.md, docs/api.md (script API), docs/results.md (result file schema).]]
 
@@ -310,6 +319,9 @@ local function collect(path)
 end
 
 function cli.main(argv)
+  if argv[1] == "show" or argv[1] == "plot" then
+    return require("moonlab." .. argv[1]).main(table.move(argv, 2, #argv, 1, {}))
+  end
   local o, err = parse_args(argv)
   if not o then
     stderr("moonlab: %s\n%s", err, USAGE)

@@ -1,0 +1,941 @@
+#include "moonlab/rfile.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <hdf5.h>
+
+#include "moonlab/error.h"
+
+struct ml_rfile {
+    hid_t file;
+    char *name;   /* what every message calls the file */
+    size_t limit; /* largest allocation one read may make */
+};
+
+/* Most fields and attributes per object we accept: far beyond what moonlab writes, and small
+ * enough that a hostile count cannot make us loop for long before the size limit says no. */
+#define MAX_FIELDS 65536
+
+/* HDF5 prints its error stack to stderr unless told not to; the setting is library-global, so
+ * it is set again on every entry. */
+static void hdf5_quiet(void)
+{
+    H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
+}
+
+typedef struct { char *buf; size_t n; } text_t;
+
+static herr_t keep_innermost(unsigned n, const H5E_error2_t *e, void *data)
+{
+    text_t *t = data;
+    if (n != 0)
+        return 0;
+    if (e->desc && e->desc[0]) {
+        snprintf(t->buf, t->n, "%s", e->desc);
+    } else {
+        H5E_type_t kind;
+        if (H5Eget_msg(e->min_num, &kind, t->buf, t->n) < 0)
+            snprintf(t->buf, t->n, "error in %s", e->func_name ? e->func_name : "HDF5");
+    }
+    return 0;
+}
+
+/* "<file>: <object>: <what>"; obj may be NULL for the file itself. */
+static int rfail(const ml_rfile_t *f, const char *obj, int code, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 4, 5)))
+#endif
+    ;
+
+static int rfail(const ml_rfile_t *f, const char *obj, int code, const char *fmt, ...)
+{
+    char what[768];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(what, sizeof what, fmt, ap);
+    va_end(ap);
+    if (obj)
+        return ml__fail(code, "%s: %s: %s", f->name, obj, what);
+    return ml__fail(code, "%s: %s", f->name, what);
+}
+
+/* As rfail, with the innermost HDF5 error appended ("...: <why>"); must run right after the
+ * failing call, since the next HDF5 call clears the stack. */
+static int hfail(const ml_rfile_t *f, const char *obj, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 3, 4)))
+#endif
+    ;
+
+static int hfail(const ml_rfile_t *f, const char *obj, const char *fmt, ...)
+{
+    char why[256] = "unknown HDF5 error";
+    text_t t = {why, sizeof why};
+    H5Ewalk2(H5E_DEFAULT, H5E_WALK_UPWARD, keep_innermost, &t);
+    char what[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(what, sizeof what, fmt, ap);
+    va_end(ap);
+    return rfail(f, obj, ML_EFORMAT, "%s: %s", what, why);
+}
+
+static void close_id(hid_t *id, herr_t (*closer)(hid_t))
+{
+    if (*id >= 0)
+        closer(*id);
+    *id = H5I_INVALID_HID;
+}
+
+/* Frees memory HDF5 allocated for variable-length data read into buf. */
+static void reclaim_vlen(hid_t mtype, hid_t space, void *buf)
+{
+#if H5_VERSION_GE(1, 12, 0)
+    H5Treclaim(mtype, space, H5P_DEFAULT, buf);
+#else
+    H5Dvlen_reclaim(mtype, space, H5P_DEFAULT, buf);
+#endif
+}
+
+/* ---- opening ---- */
+
+static const unsigned char signature[8] = {0x89, 'H', 'D', 'F', '\r', '\n', 0x1a, '\n'};
+
+/* HDF5's superblock starts at byte 0, 512, 1024, 2048, ... (after a user block). */
+static int image_has_signature(const unsigned char *image, size_t size)
+{
+    for (size_t off = 0; size >= 8 && off <= size - 8; off = off ? off * 2 : 512)
+        if (memcmp(image + off, signature, 8) == 0)
+            return 1;
+    return 0;
+}
+
+static int fd_has_signature(int fd, off_t size)
+{
+    unsigned char buf[8];
+    for (off_t off = 0; size >= 8 && off <= size - 8; off = off ? off * 2 : 512)
+        if (pread(fd, buf, 8, off) == 8 && memcmp(buf, signature, 8) == 0)
+            return 1;
+    return 0;
+}
+
+static ml_rfile_t *new_rfile(const char *name)
+{
+    ml_rfile_t *f = calloc(1, sizeof *f);
+    if (!f)
+        return NULL;
+    f->file = H5I_INVALID_HID;
+    f->limit = ML_RFILE_DEFAULT_LIMIT;
+    f->name = strdup(name);
+    if (!f->name) {
+        free(f);
+        return NULL;
+    }
+    return f;
+}
+
+/* Opens f->name (or, with image, the image) through a file access list set up by the caller. */
+static int open_with(ml_rfile_t *f, hid_t fapl)
+{
+    /* Strong close: closing the file closes whatever a failed read left open in it. */
+    if (H5Pset_fclose_degree(fapl, H5F_CLOSE_STRONG) < 0)
+        return hfail(f, NULL, "cannot open");
+    f->file = H5Fopen(f->name, H5F_ACC_RDONLY, fapl);
+    if (f->file < 0)
+        return hfail(f, NULL, "cannot open as HDF5");
+    return ML_OK;
+}
+
+int ml_rfile_open(ml_rfile_t **out, const char *path)
+{
+    if (!out)
+        return ml__fail(ML_EARG, "rfile: open: out is NULL");
+    *out = NULL;
+    if (!path || !path[0])
+        return ml__fail(ML_EARG, "rfile: open: empty file name");
+    hdf5_quiet();
+    int fd = open(path, O_RDONLY);
+    if (fd < 0)
+        return ml__fail(ML_EIO, "%s: %s", path, strerror(errno));
+    struct stat st;
+    if (fstat(fd, &st) != 0) {
+        int err = errno;
+        close(fd);
+        return ml__fail(ML_EIO, "%s: %s", path, strerror(err));
+    }
+    if (!S_ISREG(st.st_mode)) {
+        close(fd);
+        return ml__fail(ML_EIO, "%s: %s", path,
+                        S_ISDIR(st.st_mode) ? "is a directory" : "not a regular file");
+    }
+    int ok = fd_has_signature(fd, st.st_size);
+    close(fd);
+    if (!ok)
+        return ml__fail(ML_EFORMAT, "%s: not an HDF5 file", path);
+
+    ml_rfile_t *f = new_rfile(path);
+    if (!f)
+        return ml__fail(ML_ENOMEM, "%s: out of memory", path);
+    hid_t fapl = H5Pcreate(H5P_FILE_ACCESS);
+    int rc = fapl < 0 ? hfail(f, NULL, "cannot open") : ML_OK;
+#if (H5_VERS_MAJOR == 1 && H5_VERS_MINOR == 10 && H5_VERS_RELEASE >= 7) || \
+    H5_VERSION_GE(1, 12, 1)
+    /* As the writer: file systems without flock would otherwise refuse every open. */
+    if (rc == ML_OK && H5Pset_file_locking(fapl, 1, 1) < 0)
+        rc = hfail(f, NULL, "cannot open");
+#endif
+    if (rc == ML_OK)
+        rc = open_with(f, fapl);
+    close_id(&fapl, H5Pclose);
+    if (rc) {
+        ml_rfile_close(f);
+        return rc;
+    }
+    *out = f;
+    return ML_OK;
+}
+
+int ml_rfile_open_image(ml_rfile_t **out, const void *image, size_t size, const char *name)
+{
+    if (!out)
+        return ml__fail(ML_EARG, "rfile: open_image: out is NULL");
+    *out = NULL;
+    if (!name || !name[0])
+        return ml__fail(ML_EARG, "rfile: open_image: empty name");
+    if (!image && size > 0)
+        return ml__fail(ML_EARG, "%s: image is NULL", name);
+    hdf5_quiet();
+    if (!image || !image_has_signature(image, size))
+        return ml__fail(ML_EFORMAT, "%s: not an HDF5 file", name);
+
+    ml_rfile_t *f = new_rfile(name);
+    if (!f)
+        return ml__fail(ML_ENOMEM, "%s: out of memory", name);
+    /* The core (memory) driver without a backing store: HDF5 copies the image and never looks
+     * at the disk, whatever the name is. */
+    hid_t fapl = H5Pcreate(H5P_FILE_ACCESS);
+    int rc = ML_OK;
+    if (fapl < 0 || H5Pset_fapl_core(fapl, 1 << 16, 0) < 0 ||
+        H5Pset_file_image(fapl, (void *)image, size) < 0) /* HDF5's prototype is not const */
+        rc = hfail(f, NULL, "cannot open the image");
+    if (rc == ML_OK)
+        rc = open_with(f, fapl);
+    close_id(&fapl, H5Pclose);
+    if (rc) {
+        ml_rfile_close(f);
+        return rc;
+    }
+    *out = f;
+    return ML_OK;
+}
+
+void ml_rfile_close(ml_rfile_t *f)
+{
+    if (!f)
+        return;
+    hdf5_quiet();
+    close_id(&f->file, H5Fclose);
+    free(f->name);
+    free(f);
+}
+
+const char *ml_rfile_name(const ml_rfile_t *f)
+{
+    return f ? f->name : "";
+}
+
+void ml_rfile_set_limit(ml_rfile_t *f, size_t bytes)
+{
+    if (f)
+        f->limit = bytes ? bytes : 1;
+}
+
+/* ---- finding objects ---- */
+
+static int check_call(const ml_rfile_t *f, const char *path, const char *what)
+{
+    if (!f)
+        return ml__fail(ML_EARG, "rfile: %s on a NULL file", what);
+    if (!path || path[0] != '/')
+        return rfail(f, path ? path : "(null)", ML_EARG, "%s: object paths start with '/'", what);
+    hdf5_quiet();
+    return ML_OK;
+}
+
+/* *id = the object at path, opened, after checking that every link on the way is a hard link
+ * and every object before the last a group; *id is H5I_INVALID_HID (and ML_OK) when nothing
+ * is there. */
+static int open_path(const ml_rfile_t *f, const char *path, hid_t *id)
+{
+    *id = H5I_INVALID_HID;
+    size_t n = strlen(path);
+    char *p = strdup(path);
+    if (!p)
+        return rfail(f, path, ML_ENOMEM, "out of memory");
+    int rc = ML_OK, present = 1;
+    for (size_t i = 0; i < n && present && rc == ML_OK; i++) {
+        if (p[i] == '/')
+            continue;
+        size_t j = i;
+        while (j < n && p[j] != '/')
+            j++;
+        char saved = p[j];
+        p[j] = '\0';
+        if (strcmp(p + i, ".") != 0) {
+            htri_t e = H5Lexists(f->file, p, H5P_DEFAULT);
+            H5L_info_t info;
+            if (e < 0) {
+                rc = hfail(f, p, "cannot look up");
+            } else if (e == 0) {
+                present = 0;
+            } else if (H5Lget_info(f->file, p, &info, H5P_DEFAULT) < 0) {
+                rc = hfail(f, p, "cannot read the link");
+            } else if (info.type != H5L_TYPE_HARD) {
+                rc = rfail(f, p, ML_EFORMAT, "is %s link (moonlab writes none; not followed)",
+                           info.type == H5L_TYPE_SOFT       ? "a soft"
+                           : info.type == H5L_TYPE_EXTERNAL ? "an external"
+                                                            : "a user-defined");
+            } else if (strspn(path + j, "/") < n - j) {
+                /* something follows: this one must be a group */
+                hid_t o = H5Oopen(f->file, p, H5P_DEFAULT);
+                if (o < 0)
+                    rc = hfail(f, p, "cannot open");
+                else if (H5Iget_type(o) != H5I_GROUP)
+                    present = 0;
+                close_id(&o, H5Oclose);
+            }
+        }
+        p[j] = saved;
+        i = j;
+    }
+    free(p);
+    if (rc == ML_OK && present) {
+        *id = H5Oopen(f->file, path, H5P_DEFAULT);
+        if (*id < 0)
+            rc = hfail(f, path, "cannot open");
+    }
+    return rc;
+}
+
+int ml_rfile_kind(ml_rfile_t *f, const char *path, ml_rkind_t *kind)
+{
+    if (kind)
+        *kind = ML_RKIND_NONE;
+    int rc = check_call(f, path, "kind");
+    if (rc)
+        return rc;
+    if (!kind)
+        return rfail(f, path, ML_EARG, "kind: out is NULL");
+    hid_t o;
+    if ((rc = open_path(f, path, &o)) != ML_OK || o < 0)
+        return rc;
+    H5I_type_t t = H5Iget_type(o);
+    *kind = t == H5I_GROUP ? ML_RKIND_GROUP : t == H5I_DATASET ? ML_RKIND_DATASET : ML_RKIND_OTHER;
+    close_id(&o, H5Oclose);
+    return ML_OK;
+}
+
+/* Opens the object at path and checks it is of the kind wanted (H5I_GROUP, H5I_DATASET, or
+ * H5I_BADID for a group or a dataset). */
+static int open_kind(const ml_rfile_t *f, const char *path, H5I_type_t want, hid_t *id)
+{
+    int rc = open_path(f, path, id);
+    if (rc)
+        return rc;
+    if (*id < 0)
+        return rfail(f, path, ML_EARG, "no such object");
+    H5I_type_t t = H5Iget_type(*id);
+    if (want == H5I_BADID ? (t == H5I_GROUP || t == H5I_DATASET) : t == want)
+        return ML_OK;
+    close_id(id, H5Oclose);
+    return rfail(f, path, ML_EARG, "is not a %s",
+                 want == H5I_GROUP ? "group" : want == H5I_DATASET ? "dataset"
+                                                                   : "group or dataset");
+}
+
+/* ---- listing ---- */
+
+void ml_rfile_free_names(char **names, int64_t n)
+{
+    if (!names)
+        return;
+    for (int64_t i = 0; i < n; i++)
+        free(names[i]);
+    free(names);
+}
+
+int ml_rfile_list(ml_rfile_t *f, const char *group, char ***names, int64_t *n)
+{
+    if (names)
+        *names = NULL;
+    if (n)
+        *n = 0;
+    int rc = check_call(f, group, "list");
+    if (rc)
+        return rc;
+    if (!names || !n)
+        return rfail(f, group, ML_EARG, "list: out is NULL");
+    hid_t g;
+    if ((rc = open_kind(f, group, H5I_GROUP, &g)) != ML_OK)
+        return rc;
+    H5G_info_t info;
+    char **list = NULL;
+    int64_t count = 0;
+    size_t used = 0;
+    if (H5Gget_info(g, &info) < 0) {
+        rc = hfail(f, group, "cannot read the group");
+        goto done;
+    }
+    if (info.nlinks > f->limit / sizeof *list) {
+        rc = rfail(f, group, ML_EFORMAT, "%llu members, more than the reader's limit",
+                   (unsigned long long)info.nlinks);
+        goto done;
+    }
+    list = calloc(info.nlinks ? info.nlinks : 1, sizeof *list);
+    if (!list) {
+        rc = rfail(f, group, ML_ENOMEM, "out of memory listing %llu members",
+                   (unsigned long long)info.nlinks);
+        goto done;
+    }
+    used = info.nlinks * sizeof *list;
+    for (hsize_t i = 0; i < info.nlinks; i++) {
+        ssize_t len = H5Lget_name_by_idx(g, ".", H5_INDEX_NAME, H5_ITER_INC, i, NULL, 0,
+                                         H5P_DEFAULT);
+        if (len < 0) {
+            rc = hfail(f, group, "cannot read the name of member %llu",
+                       (unsigned long long)i + 1);
+            goto done;
+        }
+        if ((size_t)len >= f->limit - used) {
+            rc = rfail(f, group, ML_EFORMAT, "member names longer than the reader's limit");
+            goto done;
+        }
+        used += (size_t)len + 1;
+        list[count] = malloc((size_t)len + 1);
+        if (!list[count]) {
+            rc = rfail(f, group, ML_ENOMEM, "out of memory listing members");
+            goto done;
+        }
+        count++;
+        if (H5Lget_name_by_idx(g, ".", H5_INDEX_NAME, H5_ITER_INC, i, list[count - 1],
+                               (size_t)len + 1, H5P_DEFAULT) < 0) {
+            rc = hfail(f, group, "cannot read the name of member %llu",
+                       (unsigned long long)i + 1);
+            goto done;
+        }
+        list[count - 1][len] = '\0';
+    }
+done:
+    close_id(&g, H5Oclose);
+    if (rc) {
+        ml_rfile_free_names(list, count);
+        return rc;
+    }
+    *names = list;
+    *n = count;
+    return ML_OK;
+}
+
+/* ---- types ---- */
+
+/* The value type a stored type is read as, or -1 with *why saying what it is. Only types with
+ * a plain meaning are accepted: whole-byte integers, IEEE floats, strings. */
+static int classify(hid_t t, const char **why)
+{
+    size_t size = H5Tget_size(t);
+    switch (H5Tget_class(t)) {
+    case H5T_INTEGER:
+        if ((size == 1 || size == 2 || size == 4 || size == 8) && H5Tget_offset(t) == 0 &&
+            H5Tget_precision(t) == 8 * size)
+            return ML_COL_INT64;
+        *why = "integer with unusual bit layout";
+        return -1;
+    case H5T_FLOAT:
+        if (H5Tequal(t, H5T_IEEE_F64LE) > 0 || H5Tequal(t, H5T_IEEE_F32LE) > 0 ||
+            H5Tequal(t, H5T_IEEE_F64BE) > 0 || H5Tequal(t, H5T_IEEE_F32BE) > 0)
+            return ML_COL_FLOAT64;
+        *why = "float that is not IEEE single or double";
+        return -1;
+    case H5T_STRING: {
+        htri_t vl = H5Tis_variable_str(t);
+        H5T_cset_t cs = H5Tget_cset(t);
+        if (vl < 0 || (cs != H5T_CSET_ASCII && cs != H5T_CSET_UTF8) || (!vl && size == 0)) {
+            *why = "malformed string";
+            return -1;
+        }
+        return ML_COL_STRING;
+    }
+    case H5T_COMPOUND: *why = "compound"; return -1;
+    case H5T_ENUM: *why = "enum"; return -1;
+    case H5T_ARRAY: *why = "array"; return -1;
+    case H5T_VLEN: *why = "variable-length sequence"; return -1;
+    case H5T_OPAQUE: *why = "opaque"; return -1;
+    case H5T_REFERENCE: *why = "reference"; return -1;
+    case H5T_BITFIELD: *why = "bitfield"; return -1;
+    case H5T_TIME: *why = "time"; return -1;
+    default: *why = "unknown"; return -1;
+    }
+}
+
+/* A memory string type for reading strings of file type ft: variable length as char *,
+ * fixed length n as n + 1 bytes ending in NUL. */
+static hid_t mem_string_type(hid_t ft, int vlen)
+{
+    hid_t t = H5Tcopy(H5T_C_S1);
+    if (t < 0)
+        return t;
+    if (H5Tset_size(t, vlen ? H5T_VARIABLE : H5Tget_size(ft) + 1) < 0 ||
+        H5Tset_cset(t, H5Tget_cset(ft)) < 0 || H5Tset_strpad(t, H5T_STR_NULLTERM) < 0) {
+        H5Tclose(t);
+        return H5I_INVALID_HID;
+    }
+    return t;
+}
+
+/* ---- attributes ---- */
+
+void ml_rfile_free_attrs(ml_rattr_t *attrs, int n)
+{
+    if (!attrs)
+        return;
+    for (int i = 0; i < n; i++) {
+        free(attrs[i].name);
+        free(attrs[i].v.s);
+    }
+    free(attrs);
+}
+
+typedef struct {
+    char **names;
+    int n, cap;
+} namelist_t;
+
+static herr_t collect_attr(hid_t loc, const char *name, const H5A_info_t *info, void *data)
+{
+    namelist_t *l = data;
+    if (l->n == l->cap) {
+        if (l->cap >= MAX_FIELDS)
+            return -1;
+        int cap = l->cap ? 2 * l->cap : 16;
+        char **nn = realloc(l->names, (size_t)cap * sizeof *nn);
+        if (!nn)
+            return -1;
+        l->names = nn;
+        l->cap = cap;
+    }
+    l->names[l->n] = strdup(name);
+    if (!l->names[l->n])
+        return -1;
+    l->n++;
+    return 0;
+}
+
+/* One attribute's value; obj and name only for messages. */
+static int read_attr(const ml_rfile_t *f, const char *obj, hid_t a, const char *name,
+                     ml_rvalue_t *v)
+{
+    hid_t space = H5Aget_space(a), ft = H5Aget_type(a), mt = H5I_INVALID_HID;
+    char *vs = NULL;
+    int rc = ML_OK;
+    if (space < 0 || ft < 0) {
+        rc = hfail(f, obj, "cannot read attribute '%s'", name);
+        goto done;
+    }
+    H5S_class_t sc = H5Sget_simple_extent_type(space);
+    hssize_t npoints = H5Sget_simple_extent_npoints(space);
+    if (!(sc == H5S_SCALAR || (sc == H5S_SIMPLE && npoints == 1))) {
+        rc = rfail(f, obj, ML_EFORMAT, "attribute '%s' is not a single value (%lld values)",
+                   name, (long long)(sc == H5S_SIMPLE ? npoints : 0));
+        goto done;
+    }
+    const char *why = NULL;
+    int type = classify(ft, &why);
+    if (type < 0) {
+        rc = rfail(f, obj, ML_EFORMAT, "attribute '%s' has an unsupported type (%s)", name, why);
+        goto done;
+    }
+    v->type = (ml_col_type_t)type;
+    if (type == ML_COL_INT64) {
+        if (H5Aread(a, H5T_NATIVE_INT64, &v->i) < 0)
+            rc = hfail(f, obj, "cannot read attribute '%s'", name);
+    } else if (type == ML_COL_FLOAT64) {
+        if (H5Aread(a, H5T_NATIVE_DOUBLE, &v->d) < 0)
+            rc = hfail(f, obj, "cannot read attribute '%s'", name);
+    } else if (H5Tis_variable_str(ft) > 0) {
+        mt = mem_string_type(ft, 1);
+        if (mt < 0 || H5Aread(a, mt, &vs) < 0) {
+            rc = hfail(f, obj, "cannot read attribute '%s'", name);
+            goto done;
+        }
+        v->s = strdup(vs ? vs : "");
+        reclaim_vlen(mt, space, &vs);
+        if (!v->s)
+            rc = rfail(f, obj, ML_ENOMEM, "out of memory reading attribute '%s'", name);
+    } else {
+        size_t n = H5Tget_size(ft);
+        if (n >= f->limit) {
+            rc = rfail(f, obj, ML_EFORMAT, "attribute '%s' is a string of %zu bytes, more than "
+                       "the reader's limit", name, n);
+            goto done;
+        }
+        mt = mem_string_type(ft, 0);
+        v->s = calloc(n + 1, 1);
+        if (mt < 0 || !v->s) {
+            rc = rfail(f, obj, ML_ENOMEM, "out of memory reading attribute '%s'", name);
+            goto done;
+        }
+        if (H5Aread(a, mt, v->s) < 0)
+            rc = hfail(f, obj, "cannot read attribute '%s'", name);
+        v->s[n] = '\0';
+    }
+done:
+    close_id(&mt, H5Tclose);
+    close_id(&ft, H5Tclose);
+    close_id(&space, H5Sclose);
+    return rc;
+}
+
+int ml_rfile_attrs(ml_rfile_t *f, const char *obj, ml_rattr_t **attrs, int *n)
+{
+    if (attrs)
+        *attrs = NULL;
+    if (n)
+        *n = 0;
+    int rc = check_call(f, obj, "attrs");
+    if (rc)
+        return rc;
+    if (!attrs || !n)
+        return rfail(f, obj, ML_EARG, "attrs: out is NULL");
+    hid_t o;
+    if ((rc = open_kind(f, obj, H5I_BADID, &o)) != ML_OK)
+        return rc;
+    namelist_t l = {NULL, 0, 0};
+    ml_rattr_t *out = NULL;
+    int count = 0;
+    hsize_t idx = 0;
+    if (H5Aiterate2(o, H5_INDEX_NAME, H5_ITER_INC, &idx, collect_attr, &l) < 0) {
+        rc = l.n >= MAX_FIELDS ? rfail(f, obj, ML_EFORMAT, "more than %d attributes", MAX_FIELDS)
+                               : hfail(f, obj, "cannot list the attributes");
+        goto done;
+    }
+    out = calloc(l.n ? (size_t)l.n : 1, sizeof *out);
+    if (!out) {
+        rc = rfail(f, obj, ML_ENOMEM, "out of memory reading attributes");
+        goto done;
+    }
+    for (int i = 0; i < l.n && rc == ML_OK; i++) {
+        hid_t a = H5Aopen(o, l.names[i], H5P_DEFAULT);
+        if (a < 0) {
+            rc = hfail(f, obj, "cannot open attribute '%s'", l.names[i]);
+            break;
+        }
+        out[count].name = l.names[i];
+        l.names[i] = NULL;
+        count++;
+        rc = read_attr(f, obj, a, out[count - 1].name, &out[count - 1].v);
+        H5Aclose(a);
+    }
+done:
+    for (int i = 0; i < l.n; i++)
+        free(l.names[i]);
+    free(l.names);
+    close_id(&o, H5Oclose);
+    if (rc) {
+        ml_rfile_free_attrs(out, count);
+        return rc;
+    }
+    *attrs = out;
+    *n = count;
+    return ML_OK;
+}
+
+/* ---- datasets ---- */
+
+/* Refuses data that lives outside the file: external raw files and virtual datasets would
+ * make a result file read whatever files it names. */
+static int check_storage(const ml_rfile_t *f, const char *path, hid_t d)
+{
+    hid_t dcpl = H5Dget_create_plist(d);
+    if (dcpl < 0)
+        return hfail(f, path, "cannot read the dataset's storage");
+    int rc = ML_OK;
+    H5D_layout_t layout = H5Pget_layout(dcpl);
+    int external = H5Pget_external_count(dcpl);
+    if (layout < 0 || external < 0)
+        rc = hfail(f, path, "cannot read the dataset's storage");
+    else if (layout == H5D_VIRTUAL)
+        rc = rfail(f, path, ML_EFORMAT, "is a virtual dataset (data in other files; not read)");
+    else if (external > 0)
+        rc = rfail(f, path, ML_EFORMAT, "is stored in %d external file%s (not read)", external,
+                   external == 1 ? "" : "s");
+    H5Pclose(dcpl);
+    return rc;
+}
+
+void ml_rfile_free_table(ml_rtable_t *t)
+{
+    if (!t)
+        return;
+    for (int c = 0; c < t->ncols && t->cols; c++) {
+        ml_rcolumn_t *col = &t->cols[c];
+        if (col->type == ML_COL_STRING && col->data) {
+            char **s = col->data;
+            for (int64_t i = 0; i < t->nrows; i++)
+                free(s[i]);
+        }
+        free(col->data);
+        free(col->name);
+    }
+    free(t->cols);
+    memset(t, 0, sizeof *t);
+}
+
+/* Reads field `name` of every row into col->data through a one-field compound memory type
+ * (HDF5 matches fields by name). *used counts the bytes taken so far against the limit. */
+static int read_column(const ml_rfile_t *f, const char *path, hid_t d, hid_t space,
+                       hid_t fieldtype, int64_t nrows, ml_rcolumn_t *col, size_t *used)
+{
+    int vlen = col->type == ML_COL_STRING && H5Tis_variable_str(fieldtype) > 0;
+    hid_t st = H5I_INVALID_HID, mt = H5I_INVALID_HID;
+    size_t elt = 8;
+    unsigned char *buf = NULL;
+    int rc = ML_OK;
+    if (col->type == ML_COL_STRING) {
+        st = mem_string_type(fieldtype, vlen);
+        if (st < 0) {
+            rc = hfail(f, path, "cannot read column '%s'", col->name);
+            goto done;
+        }
+        elt = H5Tget_size(st);
+        if (elt == 0 || elt >= f->limit) {
+            rc = rfail(f, path, ML_EFORMAT, "column '%s' holds strings of %zu bytes, more than "
+                       "the reader's limit", col->name, H5Tget_size(fieldtype));
+            goto done;
+        }
+    }
+    /* nrows * (elt + a pointer, for fixed strings) must fit what is left of the limit. */
+    size_t per_row = elt + (col->type == ML_COL_STRING && !vlen ? sizeof(char *) : 0);
+    if ((uint64_t)nrows > (f->limit - *used) / per_row) {
+        rc = rfail(f, path, ML_EFORMAT, "%lld rows of column '%s' are more than the reader's "
+                   "limit", (long long)nrows, col->name);
+        goto done;
+    }
+    *used += (size_t)nrows * per_row;
+    mt = H5Tcreate(H5T_COMPOUND, elt);
+    if (mt < 0 || H5Tinsert(mt, col->name, 0,
+                            col->type == ML_COL_INT64     ? H5T_NATIVE_INT64
+                            : col->type == ML_COL_FLOAT64 ? H5T_NATIVE_DOUBLE
+                                                          : st) < 0) {
+        rc = hfail(f, path, "cannot read column '%s'", col->name);
+        goto done;
+    }
+    if (vlen) {
+        /* What HDF5 would allocate for the strings, checked before it does. */
+        hsize_t need = 0;
+        if (H5Dvlen_get_buf_size(d, mt, space, &need) < 0) {
+            rc = hfail(f, path, "cannot read column '%s'", col->name);
+            goto done;
+        }
+        if (need >= f->limit - *used) {
+            rc = rfail(f, path, ML_EFORMAT, "the strings of column '%s' (%llu bytes) are more "
+                       "than the reader's limit", col->name, (unsigned long long)need);
+            goto done;
+        }
+        *used += (size_t)need + (size_t)nrows;
+    }
+    buf = calloc(nrows ? (size_t)nrows : 1, elt);
+    if (!buf) {
+        rc = rfail(f, path, ML_ENOMEM, "out of memory reading column '%s'", col->name);
+        goto done;
+    }
+    if (nrows > 0 && H5Dread(d, mt, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf) < 0) {
+        rc = hfail(f, path, "cannot read column '%s'", col->name);
+        if (vlen)
+            reclaim_vlen(mt, space, buf);
+        goto done;
+    }
+    if (col->type != ML_COL_STRING) {
+        col->data = buf;
+        buf = NULL;
+        goto done;
+    }
+    /* Strings: one malloc'd copy per row, whatever HDF5 gave. */
+    char **s = calloc(nrows ? (size_t)nrows : 1, sizeof *s);
+    col->data = s;
+    for (int64_t i = 0; s && i < nrows; i++) {
+        const char *src = vlen ? ((char **)buf)[i] : (const char *)buf + (size_t)i * elt;
+        if (!vlen)
+            buf[(size_t)i * elt + elt - 1] = '\0';
+        s[i] = strdup(src ? src : "");
+        if (!s[i])
+            s = NULL; /* the copies made stay in col->data and are freed with the table */
+    }
+    if (vlen)
+        reclaim_vlen(mt, space, buf);
+    if (!s)
+        rc = rfail(f, path, ML_ENOMEM, "out of memory reading column '%s'", col->name);
+done:
+    free(buf);
+    close_id(&mt, H5Tclose);
+    close_id(&st, H5Tclose);
+    return rc;
+}
+
+int ml_rfile_table(ml_rfile_t *f, const char *path, ml_rtable_t *t)
+{
+    if (t)
+        memset(t, 0, sizeof *t);
+    int rc = check_call(f, path, "table");
+    if (rc)
+        return rc;
+    if (!t)
+        return rfail(f, path, ML_EARG, "table: out is NULL");
+    hid_t d, ft = H5I_INVALID_HID, space = H5I_INVALID_HID;
+    if ((rc = open_kind(f, path, H5I_DATASET, &d)) != ML_OK)
+        return rc;
+    ml_rtable_t tab = {0, 0, NULL};
+    size_t used = 0;
+    if ((rc = check_storage(f, path, d)) != ML_OK)
+        goto done;
+    ft = H5Dget_type(d);
+    space = H5Dget_space(d);
+    if (ft < 0 || space < 0) {
+        rc = hfail(f, path, "cannot read the table");
+        goto done;
+    }
+    if (H5Tget_class(ft) != H5T_COMPOUND) {
+        rc = rfail(f, path, ML_EFORMAT, "is not a table (a dataset without named columns)");
+        goto done;
+    }
+    int rank = H5Sget_simple_extent_ndims(space);
+    hsize_t dims[1] = {0};
+    if (H5Sget_simple_extent_type(space) != H5S_SIMPLE || rank != 1 ||
+        H5Sget_simple_extent_dims(space, dims, NULL) != 1) {
+        rc = rfail(f, path, ML_EFORMAT, "is not a one-dimensional table");
+        goto done;
+    }
+    int nfields = H5Tget_nmembers(ft);
+    if (nfields < 1 || nfields > MAX_FIELDS) {
+        rc = rfail(f, path, ML_EFORMAT, "table has %d columns", nfields);
+        goto done;
+    }
+    if (dims[0] > (hsize_t)INT64_MAX) {
+        rc = rfail(f, path, ML_EFORMAT, "table has %llu rows", (unsigned long long)dims[0]);
+        goto done;
+    }
+    tab.nrows = (int64_t)dims[0];
+    tab.cols = calloc((size_t)nfields, sizeof *tab.cols);
+    if (!tab.cols) {
+        rc = rfail(f, path, ML_ENOMEM, "out of memory reading the table");
+        goto done;
+    }
+    for (int c = 0; c < nfields && rc == ML_OK; c++) {
+        ml_rcolumn_t *col = &tab.cols[c];
+        char *hname = H5Tget_member_name(ft, (unsigned)c);
+        hid_t mt = H5Tget_member_type(ft, (unsigned)c);
+        if (!hname || mt < 0) {
+            rc = hfail(f, path, "cannot read the type of column %d", c + 1);
+        } else {
+            col->name = strdup(hname);
+            tab.ncols = c + 1;
+            const char *why = NULL;
+            int type = classify(mt, &why);
+            if (!col->name)
+                rc = rfail(f, path, ML_ENOMEM, "out of memory reading the table");
+            else if (type < 0)
+                rc = rfail(f, path, ML_EFORMAT, "column '%s' has an unsupported type (%s)",
+                           col->name, why);
+            else
+                col->type = (ml_col_type_t)type;
+            if (rc == ML_OK)
+                rc = read_column(f, path, d, space, mt, tab.nrows, col, &used);
+        }
+        if (hname)
+            H5free_memory(hname);
+        close_id(&mt, H5Tclose);
+    }
+done:
+    close_id(&space, H5Sclose);
+    close_id(&ft, H5Tclose);
+    close_id(&d, H5Oclose);
+    if (rc) {
+        ml_rfile_free_table(&tab);
+        return rc;
+    }
+    *t = tab;
+    return ML_OK;
+}
+
+int ml_rfile_tensor(ml_rfile_t *f, const char *path, ml_tensor_t *t)
+{
+    if (t)
+        memset(t, 0, sizeof *t);
+    int rc = check_call(f, path, "tensor");
+    if (rc)
+        return rc;
+    if (!t)
+        return rfail(f, path, ML_EARG, "tensor: out is NULL");
+    hid_t d, ft = H5I_INVALID_HID, space = H5I_INVALID_HID;
+    if ((rc = open_kind(f, path, H5I_DATASET, &d)) != ML_OK)
+        return rc;
+    if ((rc = check_storage(f, path, d)) != ML_OK)
+        goto done;
+    ft = H5Dget_type(d);
+    space = H5Dget_space(d);
+    if (ft < 0 || space < 0) {
+        rc = hfail(f, path, "cannot read the dataset");
+        goto done;
+    }
+    const char *why = "string";
+    int type = classify(ft, &why);
+    if (type != ML_COL_INT64 && type != ML_COL_FLOAT64) {
+        rc = rfail(f, path, ML_EFORMAT, "is not numeric (%s)", why);
+        goto done;
+    }
+    H5S_class_t sc = H5Sget_simple_extent_type(space);
+    int ndim = H5Sget_simple_extent_ndims(space);
+    if ((sc != H5S_SCALAR && sc != H5S_SIMPLE) || ndim < 0 || ndim > ML_MAX_DIMS) {
+        rc = rfail(f, path, ML_EFORMAT, "has %d dimensions (a tensor has 0 to %d)", ndim,
+                   ML_MAX_DIMS);
+        goto done;
+    }
+    hsize_t dims[ML_MAX_DIMS] = {0};
+    int64_t shape[ML_MAX_DIMS] = {0};
+    if (ndim > 0 && H5Sget_simple_extent_dims(space, dims, NULL) != ndim) {
+        rc = hfail(f, path, "cannot read the dataset's shape");
+        goto done;
+    }
+    uint64_t numel = 1;
+    for (int i = 0; i < ndim; i++) {
+        if (dims[i] > 0 && numel > f->limit / sizeof(float) / dims[i]) {
+            rc = rfail(f, path, ML_EFORMAT, "is larger than the reader's limit");
+            goto done;
+        }
+        numel *= dims[i];
+        shape[i] = (int64_t)dims[i];
+    }
+    if (numel * sizeof(float) > f->limit) {
+        rc = rfail(f, path, ML_EFORMAT, "is larger than the reader's limit");
+        goto done;
+    }
+    if ((rc = ml_tensor_new(t, ndim, shape)) != ML_OK) {
+        rc = rfail(f, path, rc, "%s", ml_errmsg());
+        goto done;
+    }
+    if (numel > 0 && H5Dread(d, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, t->data) < 0) {
+        rc = hfail(f, path, "cannot read the dataset");
+        ml_tensor_free(t);
+    }
+done:
+    close_id(&space, H5Sclose);
+    close_id(&ft, H5Tclose);
+    close_id(&d, H5Oclose);
+    return rc;
+}

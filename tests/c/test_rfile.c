@@ -1,0 +1,591 @@
+/* The result-file reader: files written by the result writer (moonlab/results.h) read back
+ * value for value, from disk and from a memory image; types and layouts the reader refuses,
+ * written here through the HDF5 C API; and the error paths (missing, truncated, not HDF5,
+ * over the size limit), each one message naming the file and the object, with nothing on
+ * stderr. */
+#define _POSIX_C_SOURCE 200809L /* mkdtemp, dup */
+
+#include <fcntl.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#if defined(__has_include)
+#if __has_include(<hdf5.h>)
+#include <hdf5.h>
+#else
+#include <hdf5/serial/hdf5.h>
+#endif
+#else
+#include <hdf5.h>
+#endif
+
+#include "check.h"
+#include "moonlab/error.h"
+#include "moonlab/results.h"
+#include "moonlab/rfile.h"
+#include "moonlab/tensor.h"
+
+static char dir[64];
+
+static void join(char *out, size_t n, const char *name)
+{
+    snprintf(out, n, "%s/%s", dir, name);
+}
+
+#define CHECK_ERRMSG_HAS(s) CHECK_MSG(strstr(ml_errmsg(), s) != NULL, "message '%s' lacks '%s'", \
+                                      ml_errmsg(), s)
+
+/* ---- a run-shaped file from the writer ---- */
+
+static const char *const splits[3] = {"train", "", "t\xc3\xabst, \"quoted\""};
+
+static void write_run_file(const char *path)
+{
+    ml_results_t *w;
+    CHECK(ml_results_create(&w, path) == ML_OK);
+    CHECK(ml_results_attr_string(w, "/", "script", "experiments/x.lua") == ML_OK);
+    CHECK(ml_results_attr_int64(w, "/", "seed", -42) == ML_OK);
+    CHECK(ml_results_attr_double(w, "/", "lr", 0.1) == ML_OK);
+    CHECK(ml_results_attr_string(w, "/runs/a", "note", "\xc3\xa9t\xc3\xa9") == ML_OK);
+
+    int64_t epoch[3] = {1, 2, INT64_MAX};
+    double loss[3] = {0.5, NAN, -1e300};
+    ml_column_t cols[3] = {{"epoch", ML_COL_INT64, epoch},
+                           {"loss", ML_COL_FLOAT64, loss},
+                           {"split", ML_COL_STRING, splits}};
+    CHECK(ml_results_table(w, "/runs/a/history", 3, cols, 3) == ML_OK);
+    CHECK(ml_results_table(w, "/runs/a/empty", 3, cols, 0) == ML_OK);
+    CHECK(ml_results_attr_int64(w, "/runs/a/history", "rows", 3) == ML_OK);
+
+    ml_tensor_t t;
+    int64_t shape[2] = {2, 3};
+    CHECK(ml_tensor_new(&t, 2, shape) == ML_OK);
+    for (int i = 0; i < 6; i++)
+        t.data[i] = (float)i * 0.25f - 1.0f;
+    CHECK(ml_results_tensor(w, "/runs/a/params/1.weight", &t) == ML_OK);
+    ml_tensor_t s;
+    CHECK(ml_tensor_new(&s, 0, NULL) == ML_OK);
+    s.data[0] = 7.5f;
+    CHECK(ml_results_tensor(w, "/runs/a/params/scalar", &s) == ML_OK);
+    int64_t idx[4] = {4, 1, 3, 2};
+    CHECK(ml_results_int64(w, "/runs/a/splits/f/1/train", idx, 4) == ML_OK);
+    CHECK(ml_results_group(w, "/runs/b") == ML_OK);
+    CHECK(ml_results_group(w, "/runs/c") == ML_OK);
+    CHECK(ml_results_commit(w) == ML_OK);
+    ml_tensor_free(&t);
+    ml_tensor_free(&s);
+}
+
+static const ml_rattr_t *find_attr(const ml_rattr_t *a, int n, const char *name)
+{
+    for (int i = 0; i < n; i++)
+        if (strcmp(a[i].name, name) == 0)
+            return &a[i];
+    return NULL;
+}
+
+static void check_run_file(ml_rfile_t *f)
+{
+    ml_rkind_t k;
+    CHECK(ml_rfile_kind(f, "/", &k) == ML_OK && k == ML_RKIND_GROUP);
+    CHECK(ml_rfile_kind(f, "/runs/a/history", &k) == ML_OK && k == ML_RKIND_DATASET);
+    CHECK(ml_rfile_kind(f, "/runs//a/", &k) == ML_OK && k == ML_RKIND_GROUP);
+    CHECK(ml_rfile_kind(f, "/nothing", &k) == ML_OK && k == ML_RKIND_NONE);
+    CHECK(ml_rfile_kind(f, "/nothing/deeper", &k) == ML_OK && k == ML_RKIND_NONE);
+    /* a path through a dataset leads nowhere */
+    CHECK(ml_rfile_kind(f, "/runs/a/history/x", &k) == ML_OK && k == ML_RKIND_NONE);
+
+    char **names;
+    int64_t n;
+    CHECK(ml_rfile_list(f, "/runs", &names, &n) == ML_OK);
+    CHECK(n == 3 && strcmp(names[0], "a") == 0 && strcmp(names[1], "b") == 0 &&
+          strcmp(names[2], "c") == 0);
+    ml_rfile_free_names(names, n);
+    CHECK(ml_rfile_list(f, "/runs/b", &names, &n) == ML_OK && n == 0);
+    ml_rfile_free_names(names, n);
+    CHECK(ml_rfile_list(f, "/runs/a", &names, &n) == ML_OK && n == 4);
+    CHECK(n == 4 && strcmp(names[0], "empty") == 0 && strcmp(names[3], "splits") == 0);
+    ml_rfile_free_names(names, n);
+
+    ml_rattr_t *a;
+    int na;
+    CHECK(ml_rfile_attrs(f, "/", &a, &na) == ML_OK && na == 3);
+    /* in byte order of their names */
+    CHECK(na == 3 && strcmp(a[0].name, "lr") == 0 && strcmp(a[2].name, "seed") == 0);
+    const ml_rattr_t *v = find_attr(a, na, "script");
+    CHECK(v && v->v.type == ML_COL_STRING && strcmp(v->v.s, "experiments/x.lua") == 0);
+    v = find_attr(a, na, "seed");
+    CHECK(v && v->v.type == ML_COL_INT64 && v->v.i == -42);
+    v = find_attr(a, na, "lr");
+    CHECK(v && v->v.type == ML_COL_FLOAT64 && v->v.d == 0.1);
+    ml_rfile_free_attrs(a, na);
+    CHECK(ml_rfile_attrs(f, "/runs/a", &a, &na) == ML_OK && na == 1);
+    CHECK(na == 1 && strcmp(a[0].v.s, "\xc3\xa9t\xc3\xa9") == 0);
+    ml_rfile_free_attrs(a, na);
+    /* a dataset's attributes */
+    CHECK(ml_rfile_attrs(f, "/runs/a/history", &a, &na) == ML_OK && na == 1 && a[0].v.i == 3);
+    ml_rfile_free_attrs(a, na);
+
+    ml_rtable_t t;
+    CHECK(ml_rfile_table(f, "/runs/a/history", &t) == ML_OK);
+    CHECK(t.ncols == 3 && t.nrows == 3);
+    if (t.ncols == 3 && t.nrows == 3) {
+        CHECK(strcmp(t.cols[0].name, "epoch") == 0 && t.cols[0].type == ML_COL_INT64);
+        CHECK(strcmp(t.cols[1].name, "loss") == 0 && t.cols[1].type == ML_COL_FLOAT64);
+        CHECK(strcmp(t.cols[2].name, "split") == 0 && t.cols[2].type == ML_COL_STRING);
+        const int64_t *e = t.cols[0].data;
+        const double *l = t.cols[1].data;
+        char *const *sp = t.cols[2].data;
+        CHECK(e[0] == 1 && e[1] == 2 && e[2] == INT64_MAX);
+        CHECK(l[0] == 0.5 && isnan(l[1]) && l[2] == -1e300);
+        for (int i = 0; i < 3; i++)
+            CHECK_MSG(strcmp(sp[i], splits[i]) == 0, "row %d: '%s'", i, sp[i]);
+    }
+    ml_rfile_free_table(&t);
+    CHECK(t.ncols == 0 && t.cols == NULL);
+    CHECK(ml_rfile_table(f, "/runs/a/empty", &t) == ML_OK && t.ncols == 3 && t.nrows == 0);
+    ml_rfile_free_table(&t);
+
+    ml_tensor_t w;
+    CHECK(ml_rfile_tensor(f, "/runs/a/params/1.weight", &w) == ML_OK);
+    CHECK(w.ndim == 2 && w.shape[0] == 2 && w.shape[1] == 3);
+    for (int i = 0; i < 6 && w.ndim == 2; i++)
+        CHECK(w.data[i] == (float)i * 0.25f - 1.0f);
+    ml_tensor_free(&w);
+    CHECK(ml_rfile_tensor(f, "/runs/a/params/scalar", &w) == ML_OK);
+    CHECK(w.ndim == 0 && w.data && w.data[0] == 7.5f);
+    ml_tensor_free(&w);
+    /* int64 index sets convert to float */
+    CHECK(ml_rfile_tensor(f, "/runs/a/splits/f/1/train", &w) == ML_OK);
+    CHECK(w.ndim == 1 && w.shape[0] == 4 && w.data[0] == 4.0f && w.data[3] == 2.0f);
+    ml_tensor_free(&w);
+}
+
+static unsigned char *slurp(const char *path, size_t *n)
+{
+    FILE *fp = fopen(path, "rb");
+    if (!fp)
+        return NULL;
+    fseek(fp, 0, SEEK_END);
+    long size = ftell(fp);
+    fseek(fp, 0, SEEK_SET);
+    unsigned char *buf = malloc(size > 0 ? (size_t)size : 1);
+    *n = buf ? fread(buf, 1, (size_t)size, fp) : 0;
+    fclose(fp);
+    return buf;
+}
+
+static void spit(const char *path, const void *buf, size_t n)
+{
+    FILE *fp = fopen(path, "wb");
+    if (fp) {
+        fwrite(buf, 1, n, fp);
+        fclose(fp);
+    }
+}
+
+static void test_round_trip(void)
+{
+    char path[128];
+    join(path, sizeof path, "run.h5");
+    write_run_file(path);
+
+    ml_rfile_t *f;
+    CHECK(ml_rfile_open(&f, path) == ML_OK);
+    if (f) {
+        CHECK(strcmp(ml_rfile_name(f), path) == 0);
+        check_run_file(f);
+        ml_rfile_close(f);
+    }
+
+    /* the same bytes from memory; the image is copied, so it can go at once */
+    size_t n;
+    unsigned char *img = slurp(path, &n);
+    CHECK(img != NULL);
+    CHECK(ml_rfile_open_image(&f, img, n, "image.h5") == ML_OK);
+    free(img);
+    if (f) {
+        CHECK(strcmp(ml_rfile_name(f), "image.h5") == 0);
+        check_run_file(f);
+        ml_rfile_close(f);
+    }
+    ml_rfile_close(NULL);
+}
+
+/* ---- what the reader refuses, written with the HDF5 C API ---- */
+
+static void scalar_attr(hid_t loc, const char *name, hid_t type, const void *v)
+{
+    hid_t sp = H5Screate(H5S_SCALAR);
+    hid_t a = H5Acreate2(loc, name, type, sp, H5P_DEFAULT, H5P_DEFAULT);
+    H5Awrite(a, type, v);
+    H5Aclose(a);
+    H5Sclose(sp);
+}
+
+static hid_t dataset_1d(hid_t loc, const char *name, hid_t type, hsize_t n, hid_t dcpl)
+{
+    hid_t sp = H5Screate_simple(1, &n, NULL);
+    hid_t d = H5Dcreate2(loc, name, type, sp, H5P_DEFAULT, dcpl, H5P_DEFAULT);
+    H5Sclose(sp);
+    return d;
+}
+
+typedef struct { int16_t small; float single; char fixed[6]; uint8_t byte; } odd_row_t;
+
+static void write_odd_file(const char *path)
+{
+    hid_t f = H5Fcreate(path, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+    hid_t g = H5Gcreate2(f, "/g", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+
+    /* readable: fixed-length strings, other integer and float sizes, big-endian */
+    hid_t fixed = H5Tcopy(H5T_C_S1);
+    H5Tset_size(fixed, 6);
+    H5Tset_strpad(fixed, H5T_STR_NULLPAD);
+    scalar_attr(g, "fixed", fixed, "abcdef"); /* all 6 bytes used: no NUL in the file */
+    int16_t i16 = -7;
+    scalar_attr(g, "short", H5T_NATIVE_INT16, &i16);
+    float f32 = 0.25f;
+    scalar_attr(g, "single", H5T_NATIVE_FLOAT, &f32);
+    double be = -3.5;
+    hid_t sp = H5Screate(H5S_SCALAR);
+    hid_t a = H5Acreate2(g, "bigendian", H5T_IEEE_F64BE, sp, H5P_DEFAULT, H5P_DEFAULT);
+    H5Awrite(a, H5T_NATIVE_DOUBLE, &be);
+    H5Aclose(a);
+    H5Sclose(sp);
+    hsize_t one = 1;
+    sp = H5Screate_simple(1, &one, NULL);
+    a = H5Acreate2(g, "one_element", H5T_NATIVE_INT64, sp, H5P_DEFAULT, H5P_DEFAULT);
+    int64_t sixty = 60;
+    H5Awrite(a, H5T_NATIVE_INT64, &sixty);
+    H5Aclose(a);
+    H5Sclose(sp);
+
+    hid_t row = H5Tcreate(H5T_COMPOUND, sizeof(odd_row_t));
+    H5Tinsert(row, "small", offsetof(odd_row_t, small), H5T_NATIVE_INT16);
+    H5Tinsert(row, "single", offsetof(odd_row_t, single), H5T_NATIVE_FLOAT);
+    H5Tinsert(row, "fixed", offsetof(odd_row_t, fixed), fixed);
+    H5Tinsert(row, "byte", offsetof(odd_row_t, byte), H5T_NATIVE_UINT8);
+    odd_row_t rows[2] = {{-300, 1.5f, "ab", 255}, {2, -0.5f, "abcdef", 0}};
+    memcpy(rows[1].fixed, "abcdef", 6);
+    hid_t d = dataset_1d(f, "/odd", row, 2, H5P_DEFAULT);
+    H5Dwrite(d, row, H5S_ALL, H5S_ALL, H5P_DEFAULT, rows);
+    H5Dclose(d);
+    /* chunked and compressed (h5py's compression="gzip"): read as any other */
+    hid_t dcpl = H5Pcreate(H5P_DATASET_CREATE);
+    hsize_t chunk = 1;
+    H5Pset_chunk(dcpl, 1, &chunk);
+    H5Pset_deflate(dcpl, 4);
+    d = dataset_1d(f, "/gzip", row, 2, dcpl);
+    H5Dwrite(d, row, H5S_ALL, H5S_ALL, H5P_DEFAULT, rows);
+    H5Dclose(d);
+    H5Pclose(dcpl);
+
+    /* refused: enum and array attributes, an enum column, a nested compound, a 2-D table */
+    hid_t en = H5Tenum_create(H5T_NATIVE_INT8);
+    int8_t fv = 0, tv = 1;
+    H5Tenum_insert(en, "FALSE", &fv);
+    H5Tenum_insert(en, "TRUE", &tv);
+    scalar_attr(f, "flag", en, &tv);
+    hsize_t three = 3;
+    sp = H5Screate_simple(1, &three, NULL);
+    a = H5Acreate2(f, "vector", H5T_NATIVE_DOUBLE, sp, H5P_DEFAULT, H5P_DEFAULT);
+    double vec[3] = {1, 2, 3};
+    H5Awrite(a, H5T_NATIVE_DOUBLE, vec);
+    H5Aclose(a);
+    H5Sclose(sp);
+
+    hid_t ecomp = H5Tcreate(H5T_COMPOUND, 2);
+    H5Tinsert(ecomp, "ok", 0, H5T_NATIVE_INT8);
+    H5Tinsert(ecomp, "flag", 1, en);
+    int8_t erow[2] = {1, 1};
+    d = dataset_1d(f, "/enum_table", ecomp, 1, H5P_DEFAULT);
+    H5Dwrite(d, ecomp, H5S_ALL, H5S_ALL, H5P_DEFAULT, erow);
+    H5Dclose(d);
+
+    hid_t inner = H5Tcreate(H5T_COMPOUND, 8);
+    H5Tinsert(inner, "x", 0, H5T_NATIVE_DOUBLE);
+    hid_t outer = H5Tcreate(H5T_COMPOUND, 8);
+    H5Tinsert(outer, "nested", 0, inner);
+    d = dataset_1d(f, "/nested_table", outer, 0, H5P_DEFAULT);
+    H5Dclose(d);
+
+    hsize_t dims2[2] = {2, 2};
+    sp = H5Screate_simple(2, dims2, NULL);
+    d = H5Dcreate2(f, "/table_2d", ecomp, sp, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+    H5Dclose(d);
+    H5Sclose(sp);
+    sp = H5Screate_simple(2, dims2, NULL);
+    d = H5Dcreate2(f, "/matrix", H5T_NATIVE_DOUBLE, sp, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+    double m[4] = {1, 2, 3, 4};
+    H5Dwrite(d, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, m);
+    H5Dclose(d);
+    H5Sclose(sp);
+    hsize_t big[2] = {1 << 20, 1 << 10}; /* 4 GiB as float32; never written */
+    sp = H5Screate_simple(2, big, NULL);
+    dcpl = H5Pcreate(H5P_DATASET_CREATE);
+    hsize_t bigchunk[2] = {1024, 1024};
+    H5Pset_chunk(dcpl, 2, bigchunk);
+    d = H5Dcreate2(f, "/huge", H5T_NATIVE_DOUBLE, sp, H5P_DEFAULT, dcpl, H5P_DEFAULT);
+    H5Dclose(d);
+    H5Pclose(dcpl);
+    H5Sclose(sp);
+    d = dataset_1d(f, "/words", fixed, 1, H5P_DEFAULT);
+    H5Dclose(d);
+
+    /* data outside the file */
+    dcpl = H5Pcreate(H5P_DATASET_CREATE);
+    H5Pset_external(dcpl, "/etc/hostname", 0, 8);
+    d = dataset_1d(f, "/external_data", H5T_NATIVE_INT8, 8, dcpl);
+    H5Dclose(d);
+    H5Pclose(dcpl);
+
+    /* links moonlab never writes */
+    H5Lcreate_soft("/g", f, "/soft", H5P_DEFAULT, H5P_DEFAULT);
+    H5Lcreate_external("other.h5", "/x", f, "/external", H5P_DEFAULT, H5P_DEFAULT);
+
+    H5Tclose(outer);
+    H5Tclose(inner);
+    H5Tclose(ecomp);
+    H5Tclose(en);
+    H5Tclose(row);
+    H5Tclose(fixed);
+    H5Gclose(g);
+    H5Fclose(f);
+}
+
+static void test_types_and_layouts(void)
+{
+    char path[128];
+    join(path, sizeof path, "odd.h5");
+    write_odd_file(path);
+    ml_rfile_t *f;
+    CHECK(ml_rfile_open(&f, path) == ML_OK);
+    if (!f)
+        return;
+
+    ml_rattr_t *a;
+    int na;
+    CHECK(ml_rfile_attrs(f, "/g", &a, &na) == ML_OK && na == 5);
+    const ml_rattr_t *v = find_attr(a, na, "fixed");
+    CHECK(v && v->v.type == ML_COL_STRING && strcmp(v->v.s, "abcdef") == 0);
+    v = find_attr(a, na, "short");
+    CHECK(v && v->v.type == ML_COL_INT64 && v->v.i == -7);
+    v = find_attr(a, na, "single");
+    CHECK(v && v->v.type == ML_COL_FLOAT64 && v->v.d == 0.25);
+    v = find_attr(a, na, "bigendian");
+    CHECK(v && v->v.type == ML_COL_FLOAT64 && v->v.d == -3.5);
+    v = find_attr(a, na, "one_element");
+    CHECK(v && v->v.type == ML_COL_INT64 && v->v.i == 60);
+    ml_rfile_free_attrs(a, na);
+
+    for (int k = 0; k < 2; k++) {
+        ml_rtable_t t;
+        const char *p = k == 0 ? "/odd" : "/gzip";
+        CHECK(ml_rfile_table(f, p, &t) == ML_OK);
+        CHECK(t.ncols == 4 && t.nrows == 2);
+        if (t.ncols == 4 && t.nrows == 2) {
+            CHECK(t.cols[0].type == ML_COL_INT64 && ((int64_t *)t.cols[0].data)[0] == -300);
+            CHECK(t.cols[1].type == ML_COL_FLOAT64 && ((double *)t.cols[1].data)[1] == -0.5);
+            CHECK(t.cols[2].type == ML_COL_STRING);
+            CHECK(strcmp(((char **)t.cols[2].data)[0], "ab") == 0);
+            CHECK(strcmp(((char **)t.cols[2].data)[1], "abcdef") == 0);
+            CHECK(t.cols[3].type == ML_COL_INT64 && ((int64_t *)t.cols[3].data)[0] == 255);
+        }
+        ml_rfile_free_table(&t);
+    }
+
+    ml_tensor_t m;
+    CHECK(ml_rfile_tensor(f, "/matrix", &m) == ML_OK && m.ndim == 2 && m.data[3] == 4.0f);
+    ml_tensor_free(&m);
+
+    /* refused, each with the file, the object and the reason */
+    CHECK(ml_rfile_attrs(f, "/", &a, &na) == ML_EFORMAT && !a && na == 0);
+    CHECK_ERRMSG_HAS(path);
+    CHECK_ERRMSG_HAS(": /: attribute 'flag' has an unsupported type (enum)");
+    ml_rtable_t t;
+    CHECK(ml_rfile_table(f, "/enum_table", &t) == ML_EFORMAT && t.cols == NULL);
+    CHECK_ERRMSG_HAS(": /enum_table: column 'flag' has an unsupported type (enum)");
+    CHECK(ml_rfile_table(f, "/nested_table", &t) == ML_EFORMAT);
+    CHECK_ERRMSG_HAS(": /nested_table: column 'nested' has an unsupported type (compound)");
+    CHECK(ml_rfile_table(f, "/table_2d", &t) == ML_EFORMAT);
+    CHECK_ERRMSG_HAS("/table_2d: is not a one-dimensional table");
+    CHECK(ml_rfile_table(f, "/matrix", &t) == ML_EFORMAT);
+    CHECK_ERRMSG_HAS("/matrix: is not a table");
+    CHECK(ml_rfile_table(f, "/g", &t) == ML_EARG);
+    CHECK_ERRMSG_HAS("/g: is not a dataset");
+    CHECK(ml_rfile_table(f, "/absent", &t) == ML_EARG);
+    CHECK_ERRMSG_HAS("/absent: no such object");
+    CHECK(ml_rfile_table(f, "/external_data", &t) == ML_EFORMAT);
+    CHECK_ERRMSG_HAS("/external_data: is stored in 1 external file (not read)");
+    CHECK(ml_rfile_tensor(f, "/external_data", &m) == ML_EFORMAT && m.data == NULL);
+    CHECK(ml_rfile_tensor(f, "/words", &m) == ML_EFORMAT && m.data == NULL);
+    CHECK_ERRMSG_HAS("/words: is not numeric");
+    CHECK(ml_rfile_tensor(f, "/huge", &m) == ML_EFORMAT && m.data == NULL);
+    CHECK_ERRMSG_HAS("/huge: is larger than the reader's limit");
+
+    ml_rkind_t k;
+    CHECK(ml_rfile_kind(f, "/soft", &k) == ML_EFORMAT);
+    CHECK_ERRMSG_HAS("/soft: is a soft link (moonlab writes none; not followed)");
+    CHECK(ml_rfile_kind(f, "/external/x", &k) == ML_EFORMAT);
+    CHECK_ERRMSG_HAS("/external: is an external link");
+    char **names;
+    int64_t n;
+    CHECK(ml_rfile_list(f, "/soft", &names, &n) == ML_EFORMAT && names == NULL && n == 0);
+    /* listing a group with such links is fine: the links are not followed */
+    CHECK(ml_rfile_list(f, "/", &names, &n) == ML_OK && n == 12);
+    ml_rfile_free_names(names, n);
+
+    /* the size limit */
+    ml_rfile_set_limit(f, 8);
+    CHECK(ml_rfile_table(f, "/odd", &t) == ML_EFORMAT);
+    CHECK_ERRMSG_HAS("/odd: 2 rows of column 'small' are more than the reader's limit");
+    CHECK(ml_rfile_tensor(f, "/matrix", &m) == ML_EFORMAT);
+    CHECK(ml_rfile_list(f, "/", &names, &n) == ML_EFORMAT);
+    ml_rfile_set_limit(f, 0); /* means 1 byte */
+    CHECK(ml_rfile_attrs(f, "/g", &a, &na) == ML_EFORMAT);
+    CHECK_ERRMSG_HAS("attribute 'fixed' is a string of 6 bytes, more than the reader's limit");
+    ml_rfile_close(f);
+}
+
+/* ---- errors opening and misuse ---- */
+
+static void test_open_errors(void)
+{
+    char path[128], other[128];
+    ml_rfile_t *f = (ml_rfile_t *)&f;
+    join(path, sizeof path, "missing.h5");
+    CHECK(ml_rfile_open(&f, path) == ML_EIO && f == NULL);
+    CHECK_ERRMSG_HAS(path);
+    CHECK_ERRMSG_HAS("No such file");
+    CHECK(ml_rfile_open(&f, dir) == ML_EIO && f == NULL);
+    CHECK_ERRMSG_HAS("is a directory");
+    CHECK(ml_rfile_open(&f, "") == ML_EARG);
+    CHECK(ml_rfile_open(NULL, path) == ML_EARG);
+
+    join(path, sizeof path, "text.h5");
+    spit(path, "epoch,loss\n1,0.5\n", 17);
+    CHECK(ml_rfile_open(&f, path) == ML_EFORMAT && f == NULL);
+    CHECK_ERRMSG_HAS(": not an HDF5 file");
+    join(path, sizeof path, "empty.h5");
+    spit(path, "", 0);
+    CHECK(ml_rfile_open(&f, path) == ML_EFORMAT);
+    CHECK_ERRMSG_HAS("empty.h5: not an HDF5 file");
+
+    /* truncated: the signature is there, the rest is not */
+    join(other, sizeof other, "run.h5");
+    size_t n = 0;
+    unsigned char *img = slurp(other, &n);
+    CHECK(img && n > 2000);
+    join(path, sizeof path, "truncated.h5");
+    spit(path, img, n / 2);
+    CHECK(ml_rfile_open(&f, path) == ML_EFORMAT && f == NULL);
+    CHECK_ERRMSG_HAS("truncated.h5: cannot open as HDF5: ");
+    CHECK(ml_rfile_open_image(&f, img, n / 2, "half.h5") == ML_EFORMAT && f == NULL);
+    CHECK_ERRMSG_HAS("half.h5: cannot open as HDF5");
+    CHECK(ml_rfile_open_image(&f, img, 7, "tiny.h5") == ML_EFORMAT);
+    CHECK_ERRMSG_HAS("tiny.h5: not an HDF5 file");
+    CHECK(ml_rfile_open_image(&f, NULL, 0, "none.h5") == ML_EFORMAT);
+    CHECK(ml_rfile_open_image(&f, NULL, 10, "null.h5") == ML_EARG);
+    CHECK(ml_rfile_open_image(&f, img, n, "") == ML_EARG);
+
+    /* a user block before the superblock (h5py's userblock_size): the signature is found */
+    join(path, sizeof path, "userblock.h5");
+    hid_t fcpl = H5Pcreate(H5P_FILE_CREATE);
+    H5Pset_userblock(fcpl, 1024);
+    hid_t hf = H5Fcreate(path, H5F_ACC_TRUNC, fcpl, H5P_DEFAULT);
+    int64_t seven = 7;
+    scalar_attr(hf, "seven", H5T_STD_I64LE, &seven);
+    H5Fclose(hf);
+    H5Pclose(fcpl);
+    CHECK(ml_rfile_open(&f, path) == ML_OK);
+    ml_rattr_t *ua;
+    int nua;
+    CHECK(f && ml_rfile_attrs(f, "/", &ua, &nua) == ML_OK && nua == 1 && ua[0].v.i == 7);
+    ml_rfile_free_attrs(ua, nua);
+    ml_rfile_close(f);
+    free(img);
+
+    /* misuse */
+    join(path, sizeof path, "run.h5");
+    CHECK(ml_rfile_open(&f, path) == ML_OK);
+    ml_rkind_t k;
+    CHECK(ml_rfile_kind(f, "runs", &k) == ML_EARG);
+    CHECK_ERRMSG_HAS("object paths start with '/'");
+    CHECK(ml_rfile_kind(f, NULL, &k) == ML_EARG);
+    CHECK(ml_rfile_kind(NULL, "/", &k) == ML_EARG);
+    CHECK(ml_rfile_kind(f, "/", NULL) == ML_EARG);
+    char **names;
+    int64_t nn;
+    CHECK(ml_rfile_list(f, "/runs/a/history", &names, &nn) == ML_EARG && names == NULL);
+    CHECK_ERRMSG_HAS("/runs/a/history: is not a group");
+    CHECK(ml_rfile_list(f, "/runs", NULL, &nn) == ML_EARG);
+    ml_rattr_t *a;
+    int na;
+    CHECK(ml_rfile_attrs(f, "/nothing", &a, &na) == ML_EARG);
+    CHECK_ERRMSG_HAS("/nothing: no such object");
+    ml_rtable_t t;
+    CHECK(ml_rfile_table(f, "/runs/a/params/1.weight", &t) == ML_EFORMAT);
+    CHECK_ERRMSG_HAS("run.h5: /runs/a/params/1.weight: is not a table");
+    ml_rfile_free_table(&t); /* a no-op on the zeroed table */
+    ml_rfile_close(f);
+}
+
+/* HDF5 must report through our messages only: nothing on stderr while errors happen. */
+static void run_quietly(void (*test)(void))
+{
+    char log[128];
+    join(log, sizeof log, "stderr.log");
+    fflush(stderr);
+    int saved = dup(2);
+    int fd = open(log, O_RDWR | O_CREAT | O_TRUNC, 0600);
+    if (saved < 0 || fd < 0) {
+        CHECK(0);
+        return;
+    }
+    dup2(fd, 2);
+    close(fd);
+    unlink(log);
+    test();
+    fflush(stderr);
+    off_t size = lseek(2, 0, SEEK_END);
+    if (size > 0) {
+        char buf[4096];
+        ssize_t got = pread(2, buf, sizeof buf - 1, 0);
+        buf[got > 0 ? got : 0] = '\0';
+        dup2(saved, 2);
+        fprintf(stderr, "%s", buf);
+    }
+    dup2(saved, 2);
+    close(saved);
+    CHECK_MSG(size == 0, "%lld bytes on stderr", (long long)size);
+}
+
+static void remove_files(void)
+{
+    static const char *const names[] = {"run.h5", "odd.h5", "text.h5", "empty.h5",
+                                        "truncated.h5", "userblock.h5"};
+    char path[128];
+    for (size_t i = 0; i < sizeof names / sizeof *names; i++) {
+        join(path, sizeof path, names[i]);
+        unlink(path);
+    }
+    rmdir(dir);
+}
+
+int main(void)
+{
+    snprintf(dir, sizeof dir, "/tmp/ml_rfile_XXXXXX");
+    if (!mkdtemp(dir)) {
+        perror("mkdtemp");
+        return 1;
+    }
+    test_round_trip();
+    run_quietly(test_types_and_layouts);
+    run_quietly(test_open_errors);
+    remove_files();
+    return check_report("test_rfile");
+}
