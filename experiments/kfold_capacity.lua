@@ -15,7 +15,7 @@ local cfg = ml.config {
   epochs = 3000, lr = 0.05, smoke = false,
 }
 if cfg.smoke then
-  cfg.max_degree, cfg.folds, cfg.epochs = 4, 3, 300
+  cfg.max_degree, cfg.folds, cfg.epochs = 4, 3, 1000
 end
 
 -- The data, from the root seed: x ~ U(-1, 1), features x^1..x^max_degree (bounded by 1).
