@@ -8,6 +8,7 @@ local cli = {}
 
 local USAGE = [[
 usage: moonlab run SCRIPT.lua [--set key=value ...] [--out FILE.h5] [--seed N] [--threads N]
+       moonlab queue add|run|status|logs|retry|rm ...   (moonlab queue --help)
        moonlab --help | --version
 
   run SCRIPT.lua     run an experiment script and write its results to an HDF5 file
@@ -242,6 +243,9 @@ function cli.run(o)
 end
 
 function cli.main(argv)
+  if argv[1] == "queue" then
+    return require("moonlab.queue").main(table.move(argv, 2, #argv, 1, {}))
+  end
   local o, err = parse_args(argv)
   if not o then
     stderr("moonlab: %s\n%s", err, USAGE)
