@@ -8,7 +8,6 @@ local cli = {}
 
 local USAGE = [[
 usage: moonlab run SCRIPT.lua [--set key=value ...] [--out FILE.h5] [--seed N] [--threads N]
-       moonlab queue add|run|status|logs|retry|rm ...   (moonlab queue --help)
        moonlab --help | --version
 
   run SCRIPT.lua     run an experiment script and write its results to an HDF5 file
@@ -17,6 +16,8 @@ usage: moonlab run SCRIPT.lua [--set key=value ...] [--out FILE.h5] [--seed N] [
   --out FILE.h5      where to write the results (default: results/<script name>.h5)
   --seed N           root seed of every random stream in the run (default 0)
   --threads N        BLIS threads for matrix products (default: all cores)
+
+Batch queue of scripts: moonlab queue add|run|status|logs|retry|rm (moonlab queue --help)
 
 Docs: README.md, docs/api.md (script API), docs/results.md (result file schema).]]
 
