@@ -1,6 +1,6 @@
 /* Processes and files for the study runner and the queue (see moonlab/proc.h). Workers are
  * started with posix_spawn, which is safe in a process that already runs BLIS/OpenMP threads. */
-#define _GNU_SOURCE
+#define _GNU_SOURCE /* NOLINT(bugprone-reserved-identifier): pipe2, posix_spawn_file_actions_addchdir_np */
 #include "moonlab/proc.h"
 
 #include <errno.h>

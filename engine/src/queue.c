@@ -1,12 +1,12 @@
 /* The batch queue on SQLite (see moonlab/queue.h).
  *
  * Tables: `entries` (one row per entry, its state and last run) and `args` (the arguments of
- * each entry, one row per argument in order). The database runs in WAL mode with synchronous
- * FULL: a committed change is on disk before the call returns, so kill -9 or a power cut loses
- * nothing that was reported done. Every change opens with BEGIN IMMEDIATE, which takes the
- * write lock at once (waiting up to the busy timeout): a claim reads the oldest pending entry
- * and marks it running with no other writer in between. */
-#define _GNU_SOURCE
+ * each entry, one row per argument in order). The database keeps a rollback journal (not WAL,
+ * whose shared memory would tie every runner to one machine) with synchronous FULL: a
+ * committed change is on disk before the call returns, so kill -9 or a power cut loses nothing
+ * that was reported. Every change opens with BEGIN IMMEDIATE, which takes the write lock at
+ * once (waiting up to the busy timeout): a claim reads the oldest pending entry and marks it
+ * running with no other writer in between. */
 #include "moonlab/queue.h"
 
 #include <errno.h>
@@ -169,8 +169,10 @@ int ml_queue_open(ml_queue_t **out, const char *path, int create, int busy_ms)
     } else {
         sqlite3_busy_timeout(q->db, busy_ms > 0 ? busy_ms : 0);
         sqlite3_extended_result_codes(q->db, 0);
-        /* journal_mode answers with a row; a file that is no database fails here */
-        rc = exec(q, "PRAGMA journal_mode = WAL", "cannot open (is it a queue database?)");
+        /* a file that is no database fails at its first read */
+        rc = exec(q, "SELECT count(*) FROM sqlite_master", "cannot open (is it a queue database?)");
+        if (!rc)
+            rc = exec(q, "PRAGMA journal_mode = DELETE", "cannot set the journal mode");
         if (!rc)
             rc = exec(q, "PRAGMA synchronous = FULL", "cannot set synchronous writes");
         if (!rc)

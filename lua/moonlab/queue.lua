@@ -31,6 +31,7 @@ usage: moonlab queue add SCRIPT.lua... [--set key=value ...] [--seed N] [--out F
 local HEARTBEAT = 5    -- seconds between a runner's heartbeats and recovery passes
 local STALE = 60       -- seconds without heartbeat before another host's entry is taken back
 local GRACE = 5        -- seconds a stopped entry gets between SIGTERM and SIGKILL
+local REASON_WIDTH = 80 -- characters of a failure's reason in the status table (all in --json)
 
 local SIGNALS = {
   [1] = "SIGHUP", [2] = "SIGINT", [3] = "SIGQUIT", [4] = "SIGILL", [5] = "SIGTRAP",
@@ -208,12 +209,19 @@ local function relative(path, cwd)
   return path
 end
 
+-- At most n characters (UTF-8), the cut marked with an ellipsis.
+local function clip(s, n)
+  local len = utf8.len(s)
+  if not len or len <= n then return s end
+  return s:sub(1, utf8.offset(s, n) - 1) .. "…"
+end
+
 local function outcome(e, cwd)
   if e.status == "done" then return relative(e.result, cwd) or "" end
   if e.status == "running" then
     return string.format("pid %s on %s", tostring(e.pid or "?"), e.host or "?")
   end
-  return e.reason or ""
+  return clip(e.reason or "", REASON_WIDTH)
 end
 
 local function exit_of(e)
