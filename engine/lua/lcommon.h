@@ -73,8 +73,8 @@ int ml__open_results(lua_State *L);
 int ml__open_datasets(lua_State *L);
 int ml__open_index(lua_State *L);
 int ml__open_split(lua_State *L);
-int ml__open_proc(lua_State *L);
 int ml__open_queue(lua_State *L);
+int ml__open_proc(lua_State *L);
 
 int luaopen_moonlab_core(lua_State *L);
 
