@@ -134,11 +134,13 @@ local function git_commit(dir)
     if head then
       local ref = head:match("^ref: (%S+)")
       if not ref then return head:match("^(%x+)") or "" end
-      local sha = read_file(gitdir .. "/" .. ref)
+      -- a worktree's branches live in the common directory of the main checkout
+      local common = (read_file(gitdir .. "/commondir") or ""):match("%S+")
+      if common and common:sub(1, 1) ~= "/" then common = gitdir .. "/" .. common end
+      local sha = read_file(gitdir .. "/" .. ref) or (common and read_file(common .. "/" .. ref))
       if sha then return sha:match("^(%x+)") or "" end
-      local common = read_file(gitdir .. "/commondir")
       local packed = read_file(gitdir .. "/packed-refs")
-        or (common and read_file(gitdir .. "/" .. common:match("%S+") .. "/packed-refs"))
+        or (common and read_file(common .. "/packed-refs"))
       if packed then
         for line in packed:gmatch("[^\n]+") do
           local h, r = line:match("^(%x+) (%S+)$")
