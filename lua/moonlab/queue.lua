@@ -14,7 +14,7 @@ local queue = {}
 local USAGE = [[
 usage: moonlab queue add SCRIPT.lua... [--set key=value ...] [--seed N] [--out FILE.h5]
        moonlab queue run [-j N] [--threads N] [--stale SECONDS]
-       moonlab queue status [--json]
+       moonlab queue status [--json] [--stale SECONDS]
        moonlab queue logs ID
        moonlab queue retry [ID...]
        moonlab queue rm ID...
@@ -22,7 +22,9 @@ usage: moonlab queue add SCRIPT.lua... [--set key=value ...] [--seed N] [--out F
 
   add      queue each script to run as `moonlab run SCRIPT [options]` from this directory
   run      run pending entries, N at once (-j, default 1; --threads per entry default
-           cores/N), until none is left; several runners may drain one queue together
+           cores/N), until none is left; several runners may drain one queue together.
+           An entry held by a runner that is gone goes back to pending: at once on this
+           host, after --stale seconds without heartbeat (default 60) on another host
   status   every entry: status, script, arguments, times, exit status and result or reason
   logs     everything an entry printed, every attempt
   retry    put failed entries back to pending (every failed one when no ID is given)
@@ -579,6 +581,7 @@ local function cmd_run(o)
     slots = {}, active = 0, done = 0, failed = 0, busy = 0, t0 = proc.now(),
     counts = { pending = 0, running = 0, done = 0, failed = 0 },
   }, Runner)
+  io.stdout:setvbuf("line") -- log lines appear as they happen, also in a file
   proc.catch_signals()
   local ok, sig = pcall(r.loop, r)
   if not ok then
