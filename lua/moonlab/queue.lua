@@ -460,7 +460,12 @@ function Runner:start(e)
   local f = io.open(log, "r")
   local offset = f and f:seek("end") or 0
   if f then f:close() end
-  local child, err = proc.spawn(argv, { log = log, dir = e.dir })
+  local child, err
+  if exists(e.dir .. "/.") then
+    child, err = proc.spawn(argv, { log = log, dir = e.dir })
+  else
+    err = string.format("its directory %s is gone", e.dir)
+  end
   if not child then
     local reason = "cannot start: " .. err
     append(log, "== " .. reason .. "\n")
@@ -573,6 +578,7 @@ local function cmd_run(o)
     print(string.format("queue %s: no entries", o.queue))
     return 0
   end
+  core.mkdir(o.queue .. "/logs") -- in case it was removed; a failure shows at the first entry
   local jobs = o.jobs or 1
   local r = setmetatable({
     o = o, q = q, jobs = jobs, stale = o.stale or STALE,
