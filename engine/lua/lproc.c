@@ -218,6 +218,12 @@ static int p_self_exe(lua_State *L)
     return 1;
 }
 
+static int p_wake_on_child_exit(lua_State *L)
+{
+    ml_proc_wake_on_child_exit();
+    return 0;
+}
+
 static int p_cwd(lua_State *L)
 {
     char buf[4096];
@@ -292,6 +298,7 @@ int ml__open_proc(lua_State *L)
         {"die_with_parent", p_die_with_parent}, {"isatty", p_isatty},
         {"list_dir", p_list_dir}, {"exit", p_exit},
         {"getenv", p_getenv},     {"cwd", p_cwd},
+        {"wake_on_child_exit", p_wake_on_child_exit},
         {NULL, NULL}};
     luaL_newlib(L, fns);
     return 1;

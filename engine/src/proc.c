@@ -370,3 +370,18 @@ int ml_proc_cwd(char *buf, int64_t cap)
         return ml__fail(ML_EIO, "cannot read the working directory: %s", strerror(errno));
     return ML_OK;
 }
+
+static void on_child(int sig)
+{
+    (void)sig; /* only here to end a wait in ml_proc_poll early */
+}
+
+void ml_proc_wake_on_child_exit(void)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_child;
+    sigemptyset(&sa.sa_mask);
+    sa.sa_flags = SA_NOCLDSTOP; /* no SA_RESTART: poll returns at once */
+    sigaction(SIGCHLD, &sa, NULL);
+}

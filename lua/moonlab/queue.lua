@@ -589,6 +589,7 @@ local function cmd_run(o)
   }, Runner)
   io.stdout:setvbuf("line") -- log lines appear as they happen, also in a file
   proc.catch_signals()
+  proc.wake_on_child_exit() -- a finished entry ends the loop's wait at once
   local ok, sig = pcall(r.loop, r)
   if not ok then
     -- the store failed (a full disk, a lock held too long): stop what runs, keep it resumable

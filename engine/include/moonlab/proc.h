@@ -90,4 +90,8 @@ int ml_proc_token(pid_t pid, char *buf, int64_t cap);
 /* This process's working directory. */
 int ml_proc_cwd(char *buf, int64_t cap);
 
+/* Let the exit of a child end an ml_proc_poll wait early (a SIGCHLD handler that does
+ * nothing), so a parent polling with a timeout notices finished children at once. */
+void ml_proc_wake_on_child_exit(void);
+
 #endif
