@@ -1,7 +1,9 @@
 /* The batch queue's store: entries and their arguments survive closing, claims go oldest first
  * and never twice (checked with several processes claiming at once), only the holder ends an
  * entry, retry/remove are all-or-nothing, and recovery puts back exactly the entries whose
- * runner is gone (dead process, restarted machine, silent other host), killing orphans. */
+ * runner is gone (dead process, restarted machine, silent other host), killing orphans; and
+ * the process helpers of moonlab/proc.h the runner relies on (tokens, spawning in a directory,
+ * waking on a child's exit). */
 #define _GNU_SOURCE /* mkdtemp */
 
 #include <signal.h>
@@ -9,6 +11,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -389,6 +392,44 @@ static void test_token(void)
     CHECK(ml_proc_token(kid, a, sizeof a) == 0);
 }
 
+/* The process helpers the runner relies on: a child started in another directory, the
+ * working directory, and a poll ended early by a child's exit. */
+static void test_proc_helpers(void)
+{
+    char log[160], sub[160], cwd[4096];
+    snprintf(sub, sizeof sub, "%s/sub", dir);
+    snprintf(log, sizeof log, "%s/pwd.log", dir);
+    CHECK(mkdir(sub, 0755) == 0);
+    const char *argv[] = {"/bin/sh", "-c", "pwd", NULL};
+    ml_proc_t p;
+    ml_proc_status_t st;
+    CHECK(ml_proc_spawn_in(&p, argv, 0, log, sub) == ML_OK);
+    CHECK(ml_proc_wait(p.pid, 1, &st) == ML_OK && st.state == 1 && st.code == 0);
+    FILE *f = fopen(log, "r");
+    char line[256] = "";
+    CHECK(f && fgets(line, sizeof line, f));
+    if (f)
+        fclose(f);
+    line[strcspn(line, "\n")] = '\0';
+    CHECK_MSG(strcmp(line, sub) == 0, "child ran in '%s', expected '%s'", line, sub);
+    snprintf(sub, sizeof sub, "%s/no-such-dir", dir);
+    CHECK(ml_proc_spawn_in(&p, argv, 0, NULL, sub) == ML_EIO);
+
+    CHECK(ml_proc_cwd(cwd, sizeof cwd) == ML_OK);
+    CHECK(getcwd(line, sizeof line) && strcmp(cwd, line) == 0);
+
+    ml_proc_wake_on_child_exit();
+    const char *quick[] = {"/bin/sleep", "0.3", NULL}; /* exits while the poll waits */
+    CHECK(ml_proc_spawn(&p, quick, 0, NULL) == ML_OK);
+    int ready = 0;
+    double t0 = ml_proc_now();
+    ml_proc_poll(&ready, 0, 5000, &ready);
+    double waited = ml_proc_now() - t0;
+    CHECK_MSG(waited < 2.5, "poll waited %.2f s after the child had exited", waited);
+    CHECK(ml_proc_wait(p.pid, 1, &st) == ML_OK && st.state == 1);
+    signal(SIGCHLD, SIG_DFL);
+}
+
 static void rm_rf(void)
 {
     char cmd[128];
@@ -411,6 +452,7 @@ int main(void)
     test_concurrent_claims();
     test_recover();
     test_token();
+    test_proc_helpers();
     rm_rf();
     return check_report("queue");
 }
