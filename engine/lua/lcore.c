@@ -124,6 +124,8 @@ int luaopen_moonlab_core(lua_State *L)
     lua_setfield(L, -2, "index");
     ml__open_split(L);
     lua_setfield(L, -2, "split");
+    ml__open_queue(L);
+    lua_setfield(L, -2, "queue");
     ml__open_proc(L);
     lua_setfield(L, -2, "proc");
     ml__open_rfile(L);

@@ -11,8 +11,9 @@
 
 #define ML_MAX_ARGS 256
 
-/* proc.spawn(argv_list [, {pipes = bool, log = path}]) -> {pid =, stdin =, messages =} | nil, msg
- * stdin and messages are descriptor numbers (or nil without pipes). */
+/* proc.spawn(argv_list [, {pipes = bool, log = path, dir = path}]) -> {pid =, stdin =, messages =}
+ * | nil, msg. stdin and messages are descriptor numbers (or nil without pipes); dir is the
+ * child's working directory. */
 static int p_spawn(lua_State *L)
 {
     luaL_checktype(L, 1, LUA_TTABLE);
@@ -30,15 +31,18 @@ static int p_spawn(lua_State *L)
     }
     argv[n] = NULL;
     int pipes = 0;
-    const char *log = NULL;
+    const char *log = NULL, *dir = NULL;
     if (lua_istable(L, 2)) {
         pipes = ml__opt_bool(L, 2, "pipes", 0, "proc.spawn");
         lua_getfield(L, 2, "log");
         log = lua_tostring(L, -1);
         lua_pop(L, 1); /* kept alive by the options table */
+        lua_getfield(L, 2, "dir");
+        dir = lua_tostring(L, -1);
+        lua_pop(L, 1);
     }
     ml_proc_t p;
-    if (ml_proc_spawn(&p, argv, pipes, log)) {
+    if (ml_proc_spawn_in(&p, argv, pipes, log, dir)) {
         lua_pushnil(L);
         lua_pushstring(L, ml_errmsg());
         return 2;
@@ -214,6 +218,21 @@ static int p_self_exe(lua_State *L)
     return 1;
 }
 
+static int p_wake_on_child_exit(lua_State *L)
+{
+    ml_proc_wake_on_child_exit();
+    return 0;
+}
+
+static int p_cwd(lua_State *L)
+{
+    char buf[4096];
+    if (ml_proc_cwd(buf, sizeof buf))
+        return ml__engine_error(L, "proc.cwd");
+    lua_pushstring(L, buf);
+    return 1;
+}
+
 static int p_die_with_parent(lua_State *L)
 {
     lua_pushboolean(L, ml_proc_die_with_parent() == ML_OK);
@@ -278,7 +297,9 @@ int ml__open_proc(lua_State *L)
         {"now", p_now},           {"self_exe", p_self_exe},
         {"die_with_parent", p_die_with_parent}, {"isatty", p_isatty},
         {"list_dir", p_list_dir}, {"exit", p_exit},
-        {"getenv", p_getenv},     {NULL, NULL}};
+        {"getenv", p_getenv},     {"cwd", p_cwd},
+        {"wake_on_child_exit", p_wake_on_child_exit},
+        {NULL, NULL}};
     luaL_newlib(L, fns);
     return 1;
 }

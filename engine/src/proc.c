@@ -1,6 +1,6 @@
 /* Processes and files for the study runner and the queue (see moonlab/proc.h). Workers are
  * started with posix_spawn, which is safe in a process that already runs BLIS/OpenMP threads. */
-#define _GNU_SOURCE
+#define _GNU_SOURCE /* NOLINT(bugprone-reserved-identifier): pipe2, posix_spawn_file_actions_addchdir_np */
 #include "moonlab/proc.h"
 
 #include <errno.h>
@@ -9,6 +9,7 @@
 #include <signal.h>
 #include <spawn.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <dirent.h>
 #include <sys/prctl.h>
@@ -39,6 +40,12 @@ static void close_pair(int *fds)
 }
 
 int ml_proc_spawn(ml_proc_t *p, const char *const *argv, int pipes, const char *log)
+{
+    return ml_proc_spawn_in(p, argv, pipes, log, NULL);
+}
+
+int ml_proc_spawn_in(ml_proc_t *p, const char *const *argv, int pipes, const char *log,
+                     const char *dir)
 {
     int in[2] = {-1, -1}, msg[2] = {-1, -1}, logfd = -1, rc;
     p->pid = -1;
@@ -71,6 +78,8 @@ int ml_proc_spawn(ml_proc_t *p, const char *const *argv, int pipes, const char *
         posix_spawn_file_actions_adddup2(&fa, logfd, 1);
         posix_spawn_file_actions_adddup2(&fa, logfd, 2);
     }
+    if (dir)
+        posix_spawn_file_actions_addchdir_np(&fa, dir);
     /* The child starts with default signal handling even if this process catches SIGINT, and
      * in its own process group, so a kill of the group reaches its threads' children too. */
     posix_spawnattr_t at;
@@ -320,4 +329,72 @@ int ml_proc_list_dir(const char *path, int (*fn)(const char *name, void *ud), vo
     }
     closedir(d);
     return rc;
+}
+
+/* The boot id (changes at every boot) and the process's start time in clock ticks since boot
+ * (field 22 of /proc/<pid>/stat) together name one process for good: a pid reused after the
+ * process ended or after a reboot gives another token. */
+int ml_proc_token(pid_t pid, char *buf, int64_t cap)
+{
+    char path[64], stat[1024], boot[64] = "";
+    if (pid <= 0 || cap < 2)
+        return 0;
+    FILE *f = fopen("/proc/sys/kernel/random/boot_id", "r");
+    if (f) {
+        if (!fgets(boot, sizeof boot, f))
+            boot[0] = '\0';
+        fclose(f);
+        boot[strcspn(boot, "\n")] = '\0';
+    }
+    snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+    f = fopen(path, "r");
+    if (!f)
+        return 0;
+    size_t n = fread(stat, 1, sizeof stat - 1, f);
+    fclose(f);
+    stat[n] = '\0';
+    /* the command name (field 2) is in parentheses and may hold spaces or parentheses */
+    const char *p = strrchr(stat, ')');
+    if (!p)
+        return 0;
+    char state = ' ';
+    unsigned long long start = 0;
+    int field = 2;
+    for (p++; *p; p++) {
+        if (*p != ' ')
+            continue;
+        field++;
+        if (field == 3)
+            state = p[1];
+        if (field == 22) {
+            start = strtoull(p + 1, NULL, 10);
+            break;
+        }
+    }
+    if (field != 22 || state == 'Z' || state == 'X')
+        return 0; /* a zombie has finished: it only waits to be reaped */
+    snprintf(buf, (size_t)cap, "%s:%llu", boot, start);
+    return 1;
+}
+
+int ml_proc_cwd(char *buf, int64_t cap)
+{
+    if (!getcwd(buf, (size_t)cap))
+        return ml__fail(ML_EIO, "cannot read the working directory: %s", strerror(errno));
+    return ML_OK;
+}
+
+static void on_child(int sig)
+{
+    (void)sig; /* only here to end a wait in ml_proc_poll early */
+}
+
+void ml_proc_wake_on_child_exit(void)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_child;
+    sigemptyset(&sa.sa_mask);
+    sa.sa_flags = SA_NOCLDSTOP; /* no SA_RESTART: poll returns at once */
+    sigaction(SIGCHLD, &sa, NULL);
 }

@@ -37,6 +37,8 @@ usage: moonlab run SCRIPT.lua [--set key=value ...] [--out FILE.h5] [--seed N] [
   plot FILE.h5       learning curves, error against a swept parameter and the spread over
                      folds, drawn with gnuplot into OUT (moonlab plot --help for the options)
 
+Batch queue of scripts: moonlab queue add|run|status|logs|retry|rm (moonlab queue --help)
+
 Docs: README.md, docs/api.md (script API), docs/results.md (result file schema).]]
 
 local function stderr(fmt, ...)
@@ -148,11 +150,13 @@ local function git_commit(dir)
     if head then
       local ref = head:match("^ref: (%S+)")
       if not ref then return head:match("^(%x+)") or "" end
-      local sha = read_file(gitdir .. "/" .. ref)
+      -- a worktree's branches live in the common directory of the main checkout
+      local common = (read_file(gitdir .. "/commondir") or ""):match("%S+")
+      if common and common:sub(1, 1) ~= "/" then common = gitdir .. "/" .. common end
+      local sha = read_file(gitdir .. "/" .. ref) or (common and read_file(common .. "/" .. ref))
       if sha then return sha:match("^(%x+)") or "" end
-      local common = read_file(gitdir .. "/commondir")
       local packed = read_file(gitdir .. "/packed-refs")
-        or (common and read_file(gitdir .. "/" .. common:match("%S+") .. "/packed-refs"))
+        or (common and read_file(common .. "/packed-refs"))
       if packed then
         for line in packed:gmatch("[^\n]+") do
           local h, r = line:match("^(%x+) (%S+)$")
@@ -319,7 +323,7 @@ local function collect(path)
 end
 
 function cli.main(argv)
-  if argv[1] == "show" or argv[1] == "plot" then
+  if argv[1] == "show" or argv[1] == "plot" or argv[1] == "queue" then
     return require("moonlab." .. argv[1]).main(table.move(argv, 2, #argv, 1, {}))
   end
   local o, err = parse_args(argv)

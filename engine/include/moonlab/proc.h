@@ -20,6 +20,10 @@ typedef struct ml_proc {
  * stdin pipe and a message pipe on descriptor 3, 0 for neither. */
 int ml_proc_spawn(ml_proc_t *p, const char *const *argv, int pipes, const char *log);
 
+/* ml_proc_spawn with the child's working directory set to dir (NULL: this process's). */
+int ml_proc_spawn_in(ml_proc_t *p, const char *const *argv, int pipes, const char *log,
+                     const char *dir);
+
 /* How a child ended: state 0 running, 1 exited (code = exit status), 2 killed (code = the
  * signal). With block = 0 this never waits. */
 typedef struct ml_proc_status {
@@ -78,5 +82,17 @@ int ml_proc_list_dir(const char *path, int (*fn)(const char *name, void *ud), vo
 
 /* The running executable's path (from /proc/self/exe). */
 int ml_proc_self_exe(char *buf, int64_t cap);
+
+/* A text naming process pid on this machine across pid reuse and reboots ("<boot id>:<start
+ * time>"), written to buf (cap bytes): 1 when the process exists and has not finished (a
+ * zombie has), 0 otherwise. */
+int ml_proc_token(pid_t pid, char *buf, int64_t cap);
+
+/* This process's working directory. */
+int ml_proc_cwd(char *buf, int64_t cap);
+
+/* Let the exit of a child end an ml_proc_poll wait early (a SIGCHLD handler that does
+ * nothing), so a parent polling with a timeout notices finished children at once. */
+void ml_proc_wake_on_child_exit(void);
 
 #endif
