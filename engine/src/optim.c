@@ -71,8 +71,9 @@ int ml_optim_set_state(ml_optim_t *o, int64_t t, const float *m, const float *v,
     int rc = ensure_state(o, n);
     if (rc)
         return rc;
-    memcpy(o->m, m, (size_t)n * sizeof(float));
-    if (o->v)
+    if (n > 0 && o->m)
+        memcpy(o->m, m, (size_t)n * sizeof(float));
+    if (n > 0 && o->v && v)
         memcpy(o->v, v, (size_t)n * sizeof(float));
     o->t = t;
     return ML_OK;
