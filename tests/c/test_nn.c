@@ -551,7 +551,8 @@ static void test_new_errors(void)
 static void test_names(void)
 {
     static const char *const names[ML_LAYER_NKINDS] = {
-        "linear", "relu", "sigmoid", "tanh", "softmax", "log_softmax", "dropout", "identity", "recurrent", "embedding"};
+        "linear", "relu", "sigmoid", "tanh", "softmax", "log_softmax", "dropout", "identity", "recurrent", "embedding",
+        "one_hot", "repeat"};
     for (int k = 0; k < ML_LAYER_NKINDS; k++) {
         CHECK(strcmp(ml_layer_name((ml_layer_kind_t)k), names[k]) == 0);
         CHECK(ml_layer_kind_from_name(names[k]) == k);

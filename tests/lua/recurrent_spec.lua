@@ -24,7 +24,7 @@ describe("recurrent layers", function()
   it("name the layer and the shapes on a wrong input", function()
     local m = nn.sequential { nn.lstm { ["in"] = 3, hidden = 6 } }
     assert.has_error(function() m:forward(T.zeros(4, 3)) end,
-      "model:forward: forward: input is (4,3), the model expects (B,T,3)")
+      "model:forward: forward: input is (4,3), layer 1 (lstm) expects (B,T,3)")
     assert.has_error(function() nn.sequential { nn.linear(3, 4), nn.lstm { hidden = 2 } } end,
       "sequential: layer 2 (recurrent): a recurrent layer reads sequences (B,T,D); put it first or after other sequence layers")
     assert.has_error(function() nn.lstm { layers = 2 } end, "lstm: 'hidden' must be a positive integer")
