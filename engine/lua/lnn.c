@@ -231,7 +231,7 @@ static void push_recurrent_params(lua_State *L, const ml_layer_t *ly)
             continue;
         ml_tensor_t v = {0};
         v.ndim = 2;
-        v.shape[0] = R->nlayers * R->dirs;
+        v.shape[0] = (int64_t)R->nlayers * R->dirs;
         v.shape[1] = H;
         v.stride[0] = H;
         v.stride[1] = 1;

@@ -170,7 +170,7 @@ int64_t ml_stream_windows_count(int64_t n, int64_t B, int64_t k)
     if (W < 1)
         ml__fail(ML_EARG, "stream: %lld ids make %lld streams of %lld, too short for one window of "
                  "%lld steps and its targets (at least B·(k+1) = %lld ids)",
-                 (long long)n, (long long)B, (long long)L, (long long)k, (long long)(B * (k + 1)));
+                 (long long)n, (long long)B, (long long)L, (long long)k, (long long)B * ((long long)k + 1));
     return W;
 }
 
@@ -189,7 +189,7 @@ int ml_stream_windows(ml_tensor_t *x, ml_tensor_t *y, const ml_tensor_t *ids, in
         if (out[i]->ndim != 2 || out[i]->shape[0] != W * B || out[i]->shape[1] != k ||
             !ml_tensor_is_contiguous(out[i]))
             return ml__fail(ML_ESHAPE, "stream: %s is %s, expected contiguous (%lld,%lld)",
-                            i ? "y" : "x", ml_shape_str(a, sizeof a, out[i]), (long long)(W * B),
+                            i ? "y" : "x", ml_shape_str(a, sizeof a, out[i]), (long long)W * B,
                             (long long)k);
     const int64_t L = ids->shape[0] / B, s = ids->stride[0];
     for (int64_t w = 0; w < W; w++)

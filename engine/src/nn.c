@@ -246,9 +246,7 @@ int ml_model_new(ml_model_t **out, int nlayers, const ml_layer_spec_t *specs)
                 rc = LAYER_FAIL(rc, i, L, "%s", ml_errmsg());
             else if (!(L->spec.p >= 0.0f && L->spec.p < 1.0f))
                 rc = LAYER_FAIL(ML_EARG, i, L, "dropout must be in [0, 1), got %g", (double)L->spec.p);
-            else if (L->spec.state_from)
-                rc = link_states(m, i);
-            if (!rc)
+            else if (!L->spec.state_from || (rc = link_states(m, i)) == ML_OK)
                 L->rnn->dropout = L->spec.p;
             if (ids)
                 m->layers[i - 1].fused = 1;
@@ -317,7 +315,7 @@ static int init_recurrent(ml_layer_t *L, uint64_t seed)
             return rc;
     }
     if (R->learn_state) { /* learnable initial states start at zero, PyTorch's default state */
-        int64_t n = R->nlayers * R->dirs * H;
+        int64_t n = (int64_t)R->nlayers * R->dirs * H;
         memset(R->h0p, 0, (size_t)n * sizeof(float));
         if (R->c0p)
             memset(R->c0p, 0, (size_t)n * sizeof(float));
@@ -570,7 +568,7 @@ static const char *layer_label(const ml_layer_t *L)
 /* Lengths of this forward: (B) or (B, 1), integers 1..T, for a model that reads sequences. */
 static int take_lengths(ml_model_t *m, const ml_tensor_t *x, const ml_tensor_t *lengths)
 {
-    char a[64], b[64];
+    char a[64];
     m->has_len = 0;
     if (!lengths)
         return ML_OK;
@@ -580,10 +578,12 @@ static int take_lengths(ml_model_t *m, const ml_tensor_t *x, const ml_tensor_t *
                         layer_label(first));
     const int64_t B = x->shape[0], T = x->shape[1];
     if (!((lengths->ndim == 1 && lengths->shape[0] == B) ||
-          (lengths->ndim == 2 && lengths->shape[0] == B && lengths->shape[1] == 1)))
+          (lengths->ndim == 2 && lengths->shape[0] == B && lengths->shape[1] == 1))) {
+        char b[64];
         return ml__fail(ML_ESHAPE, "forward: lengths are %s, expected (%lld,) for the input %s",
                         ml_shape_str(a, sizeof a, lengths), (long long)B,
                         ml_shape_str(b, sizeof b, x));
+    }
     for (int64_t k = 0; k < B; k++) {
         float v = lengths->data[k * lengths->stride[0]];
         if (!(v >= 1.0f && v <= (float)T) || v != (float)(int64_t)v)

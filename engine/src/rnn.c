@@ -37,7 +37,7 @@ int64_t ml_rnn_nparams(ml_cell_t cell, int64_t in, int64_t hidden, int nlayers, 
     for (int l = 0; l < nlayers; l++)
         n += dirs * gh * ((l == 0 ? in : dirs * hidden) + hidden + 2);
     if (flags & ML_RNN_LEARN_STATE)
-        n += (cell == ML_CELL_LSTM ? 2 : 1) * nlayers * dirs * hidden;
+        n += (cell == ML_CELL_LSTM ? 2 : 1) * (int64_t)nlayers * dirs * hidden;
     return n;
 }
 

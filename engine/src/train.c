@@ -94,8 +94,8 @@ int ml_train_epoch(ml_model_t *m, ml_loss_kind_t loss, ml_reduce_t reduce, ml_op
     ml_batcher_start(b, epoch);
     while ((more = ml_batcher_next(b, batch)) == 1) {
         const ml_tensor_t *pred;
-        double l, correct;
-        int64_t n;
+        double l = 0, correct = 0; /* written by batch_loss when it succeeds */
+        int64_t n = 0;
         if ((rc = ml_model_forward_lengths(m, batch[0], b->lengths ? batch[b->lengths] : NULL,
                                            &pred)))
             break;
@@ -141,8 +141,8 @@ int ml_evaluate(ml_model_t *m, ml_loss_kind_t loss, ml_reduce_t reduce, ml_batch
     ml_batcher_start(b, 0);
     while ((more = ml_batcher_next(b, batch)) == 1) {
         const ml_tensor_t *pred;
-        double l, correct;
-        int64_t n;
+        double l = 0, correct = 0; /* written by batch_loss when it succeeds */
+        int64_t n = 0;
         if ((rc = ml_model_forward_lengths(m, batch[0], b->lengths ? batch[b->lengths] : NULL,
                                            &pred)))
             break;
