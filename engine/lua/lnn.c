@@ -326,6 +326,32 @@ static int m_carry_state(lua_State *L)
     return 1;
 }
 
+/* model:generate(prime, steps [, temperature [, rng]]) -> ids (B, steps): the output fed back
+ * as the next input (ml_model_generate). */
+static int m_generate(lua_State *L)
+{
+    const char *fname = "model:generate";
+    ml_model_t *m = check_model(L, 1, fname);
+    ml_tensor_t *prime = ml__check_tensor(L, 2, fname);
+    lua_Integer steps = luaL_checkinteger(L, 3);
+    lua_Number temperature = luaL_optnumber(L, 4, 0.0);
+    ml_rng_t *rng = lua_isnoneornil(L, 5) ? NULL : luaL_testudata(L, 5, ML_RNG_MT);
+    if (!lua_isnoneornil(L, 5) && !rng)
+        ml__raise(L, "%s: argument 5 must be a random stream (ml.rng), got %s", fname,
+                  luaL_typename(L, 5));
+    if (steps < 1)
+        ml__raise(L, "%s: steps must be >= 1, got %d", fname, (int)steps);
+    if (prime->ndim != 2) {
+        char s[64];
+        ml__raise(L, "%s: prime is %s, expected ids (B,P)", fname, ml_shape_str(s, sizeof s, prime));
+    }
+    int64_t shape[2] = {prime->shape[0], (int64_t)steps};
+    ml_tensor_t *out = ml__push_tensor(L, 2, shape, fname);
+    if (ml_model_generate(m, out, prime, (double)temperature, rng))
+        return ml__engine_error(L, fname);
+    return 1;
+}
+
 /* model:reset_state(): every recurrent layer back to its default initial states. */
 static int m_reset_state(lua_State *L)
 {
@@ -553,7 +579,8 @@ static const luaL_Reg methods[] = {
     {"grads", m_grads},         {"layer", m_layer},           {"info", m_info},
     {"train_epoch", m_train_epoch}, {"evaluate", m_evaluate}, {"close", m_close},
     {"set_state", m_set_state}, {"final_state", m_final_state}, {"state_grad", m_state_grad},
-    {"carry_state", m_carry_state}, {"reset_state", m_reset_state}, {NULL, NULL}};
+    {"carry_state", m_carry_state}, {"reset_state", m_reset_state}, {"generate", m_generate},
+    {NULL, NULL}};
 
 static const luaL_Reg meta[] = {
     {"__gc", m_close}, {"__close", m_close}, {"__tostring", m_tostring}, {NULL, NULL}};

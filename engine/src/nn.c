@@ -1,5 +1,6 @@
 #include "moonlab/nn.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -674,6 +675,77 @@ void ml_model_reset_state(ml_model_t *m)
     for (int i = 0; i < m->nlayers; i++)
         if (m->layers[i].rnn)
             ml_rnn_reset_state(m->layers[i].rnn);
+}
+
+/* The next id of each row from the logits z (B, V) of one step (row stride rs). */
+static void pick_ids(float *ids, const float *z, int64_t rs, int64_t B, int64_t V,
+                     double temperature, ml_rng_t *rng)
+{
+    for (int64_t b = 0; b < B; b++) {
+        const float *zb = z + b * rs;
+        int64_t best = 0;
+        for (int64_t v = 1; v < V; v++)
+            best = zb[v] > zb[best] ? v : best;
+        if (temperature > 0) { /* inverse CDF of softmax(z / temperature), stable in double */
+            double total = 0, u;
+            for (int64_t v = 0; v < V; v++)
+                total += exp(((double)zb[v] - zb[best]) / temperature);
+            u = ml_rng_double(rng) * total;
+            for (int64_t v = 0; v < V; v++) {
+                u -= exp(((double)zb[v] - zb[best]) / temperature);
+                if (u < 0) {
+                    best = v;
+                    break;
+                }
+            }
+        }
+        ids[b] = (float)best;
+    }
+}
+
+int ml_model_generate(ml_model_t *m, ml_tensor_t *out, const ml_tensor_t *prime, double temperature,
+                      ml_rng_t *rng)
+{
+    char a[64], b[64];
+    const ml_layer_kind_t first = m->layers[0].spec.kind;
+    if (first != ML_LAYER_EMBEDDING && first != ML_LAYER_ONE_HOT)
+        return ml__fail(ML_EARG, "generate: layer 1 (%s) does not read ids; feeding back needs an "
+                        "embedding or one_hot first layer", layer_label(&m->layers[0]));
+    if (!m->out_chain || m->out != m->layers[0].in)
+        return ml__fail(ML_EARG, "generate: the model gives %lld values per step%s, feeding back "
+                        "needs logits over its %lld ids on every step", (long long)m->out,
+                        m->out_chain ? "" : " (not on every step)", (long long)m->layers[0].in);
+    if (prime->ndim != 2 || prime->shape[1] < 1 || out->ndim != 2 ||
+        out->shape[0] != prime->shape[0] || out->shape[1] < 1 || !ml_tensor_is_contiguous(out))
+        return ml__fail(ML_ESHAPE, "generate: prime is %s and the output %s: expected (B,P) and "
+                        "contiguous (B,steps)", ml_shape_str(a, sizeof a, prime),
+                        ml_shape_str(b, sizeof b, out));
+    if (!(temperature >= 0) || (temperature > 0 && !rng))
+        return ml__fail(ML_EARG, "generate: temperature %g must be >= 0 (> 0 needs a stream)",
+                        temperature);
+    const int64_t B = prime->shape[0], steps = out->shape[1], V = m->out;
+    int64_t shape[2] = {B, 1};
+    ml_tensor_t next;
+    if (ml_tensor_new(&next, 2, shape))
+        return ml__fail(ML_ENOMEM, "generate: cannot allocate (%lld,1)", (long long)B);
+    const int was_train = m->train, was_carry = m->carry;
+    m->train = 0;
+    ml_model_reset_state(m);
+    ml_model_set_carry(m, 1);
+    const ml_tensor_t *y;
+    int rc = ml_model_forward(m, prime, &y);
+    for (int64_t s = 0; !rc && s < steps; s++) {
+        const int64_t T = y->shape[1];
+        pick_ids(next.data, y->data + (T - 1) * V, T * V, B, V, temperature, rng);
+        for (int64_t k = 0; k < B; k++)
+            out->data[k * steps + s] = next.data[k];
+        if (s + 1 < steps)
+            rc = ml_model_forward(m, &next, &y);
+    }
+    ml_model_set_carry(m, was_carry);
+    m->train = was_train;
+    ml_tensor_free(&next);
+    return rc;
 }
 
 static int layer_backward(ml_model_t *m, int i, const ml_tensor_t *dy, int need_dx)

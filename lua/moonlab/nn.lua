@@ -161,6 +161,20 @@ function Model:state_grad(i) return self.core:state_grad(i) end
 --- layer to its initial states (zeros, or the learned ones), dropping carried or set states.
 function Model:carry_state(on) return self.core:carry_state(on) end
 function Model:reset_state() self.core:reset_state() end
+--- model:generate(prime, steps [, {temperature = 0, rng =}]) -> ids (B, steps): for a model
+--- that reads ids (embedding or one_hot first) and gives logits over them on every step, read
+--- prime (B, P) from the initial states, then feed each picked id back as the next input
+--- (1 -> N by feeding back the output). temperature 0 picks the most likely id; > 0 samples
+--- from softmax(logits / temperature) with rng (default: the stream ml.rng("generate")).
+function Model:generate(prime, steps, o)
+  o = o or {}
+  local t = o.temperature or 0
+  local rng = o.rng
+  if t > 0 and not rng then rng = core.rng.new(run.seed("generate")) end
+  local ok, ids = pcall(self.core.generate, self.core, prime, steps, t, rng)
+  if not ok then error(ids, 2) end
+  return ids
+end
 function Model:__tostring() return tostring(self.core) end
 function Model:close() self.core:close() end
 Model.__close = Model.close

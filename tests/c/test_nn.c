@@ -929,6 +929,77 @@ static void test_model_carry(void)
     ml_model_free(m);
 }
 
+/* Feeding back: each generated id is the argmax of the last step's logits after reading the
+ * prime and the ids generated before, which one forward over the whole sequence from the
+ * initial states reproduces (causal model); sampling with a seeded stream is reproducible and
+ * temperature 0 equals argmax; the carry setting is restored; errors. */
+static void test_generate(void)
+{
+    ml_rng_t r;
+    ml_rng_seed(&r, 36);
+    ml_layer_spec_t s[3] = {lookup(ML_LAYER_EMBEDDING, 5, 3), recurrent(ML_CELL_GRU, 0, 4, 2, 1, 0),
+                            linear(0, 5, 1)};
+    ml_model_t *m = build(3, s);
+    if (!m)
+        return;
+    random_params(m, &r);
+    ml_tensor_t prime, out, whole;
+    draw_ids(&prime, 2, 3, 5, NULL, &r);
+    new2(&out, 2, 4);
+    CHECK(ml_model_generate(m, &out, &prime, 0.0, NULL) == ML_OK);
+    CHECK(m->carry == 0 && m->train == 1);
+    new2(&whole, 2, 6); /* prime + the first three generated ids */
+    for (int64_t b = 0; b < 2; b++)
+        for (int64_t t = 0; t < 6; t++)
+            whole.data[b * 6 + t] = t < 3 ? prime.data[b * 3 + t] : out.data[b * 4 + t - 3];
+    const ml_tensor_t *y;
+    m->train = 0;
+    CHECK(ml_model_forward(m, &whole, &y) == ML_OK);
+    int same = 1;
+    for (int64_t b = 0; b < 2; b++)
+        for (int64_t t = 2; t < 6; t++) { /* the step after t predicts generated id t-2 */
+            const float *z = y->data + (b * 6 + t) * 5;
+            int64_t best = 0;
+            for (int64_t v = 1; v < 5; v++)
+                best = z[v] > z[best] ? v : best;
+            same &= (float)best == out.data[b * 4 + t - 2];
+        }
+    CHECK_MSG(same, "generated ids are not the argmax of a forward over the whole sequence");
+    ml_tensor_t a, b;
+    new2(&a, 2, 4);
+    new2(&b, 2, 4);
+    ml_rng_t s1, s2;
+    ml_rng_seed(&s1, 9);
+    ml_rng_seed(&s2, 9);
+    CHECK(ml_model_generate(m, &a, &prime, 1.0, &s1) == ML_OK);
+    CHECK(ml_model_generate(m, &b, &prime, 1.0, &s2) == ML_OK);
+    CHECK(memcmp(a.data, b.data, sizeof(float) * 8) == 0);
+    CHECK_ERR(ml_model_generate(m, &a, &prime, -1.0, &s1), ML_EARG, "temperature -1");
+    ml_tensor_free(&a);
+    ml_tensor_free(&b);
+    ml_tensor_free(&prime);
+    ml_tensor_free(&out);
+    ml_tensor_free(&whole);
+    ml_model_free(m);
+    /* models that cannot feed back: no ids input, or no per-step logits over the ids */
+    ml_layer_spec_t t1[2] = {recurrent(ML_CELL_GRU, 5, 4, 1, 1, 0), linear(0, 5, 1)};
+    ml_layer_spec_t t2[3] = {lookup(ML_LAYER_ONE_HOT, 5, 0), recurrent(ML_CELL_GRU, 0, 4, 1, 0, 0),
+                             linear(0, 5, 1)};
+    ml_tensor_t p, o;
+    new2(&p, 1, 2);
+    new2(&o, 1, 2);
+    m = build(2, t1);
+    if (m)
+        CHECK_ERR(ml_model_generate(m, &o, &p, 0.0, NULL), ML_EARG, "layer 1 (gru)", "does not read ids");
+    ml_model_free(m);
+    m = build(3, t2);
+    if (m)
+        CHECK_ERR(ml_model_generate(m, &o, &p, 0.0, NULL), ML_EARG, "not on every step");
+    ml_model_free(m);
+    ml_tensor_free(&p);
+    ml_tensor_free(&o);
+}
+
 static void test_sequence_errors(void)
 {
     ml_model_t *m = NULL;
@@ -1020,6 +1091,7 @@ int main(void)
     test_gradcheck_repeat_and_seq2seq();
     test_learned_state_in_model();
     test_model_carry();
+    test_generate();
     test_sequence_errors();
     test_backward_fresh();
     test_gradcheck_recurrent();

@@ -257,6 +257,18 @@ describe("truncated backpropagation through time", function()
     assert.is_true(without < 0.95, "reset every window: " .. without)
   end)
 
+  it("feed the output back: a trained character model continues the pattern", function()
+    local ds = data.stream(pattern_stream(2000), { batch = 10, steps = 3 })
+    local m = nn.sequential({ nn.one_hot(3), nn.gru { hidden = 8, sequence = true }, nn.linear(3) }, { seed = 2 })
+    m:fit { data = ds, loss = "cross_entropy", optim = ml.optim.adam { lr = 0.02 }, epochs = 8 }
+    -- after "0 1 0" comes 2 0 1 0 2 0 1 0
+    assert.are.same({ { 2, 0, 1, 0, 2, 0, 1, 0 } }, m:generate(T.from { { 0, 1, 0 } }, 8):totable())
+    local a = m:generate(T.from { { 0 } }, 20, { temperature = 1, rng = ml.core.rng.new(3) })
+    local b = m:generate(T.from { { 0 } }, 20, { temperature = 1, rng = ml.core.rng.new(3) })
+    assert.are.same(a:totable(), b:totable())
+    assert.has_error(function() m:generate(T.from { { 0 } }, 0) end, "model:generate: steps must be >= 1, got 0")
+  end)
+
   it("refuse shuffling or another batch size with carried states", function()
     local ds = data.stream(pattern_stream(200), { batch = 10, steps = 3 })
     local m = nn.sequential { nn.one_hot(3), nn.gru { hidden = 4, sequence = true }, nn.linear(3) }

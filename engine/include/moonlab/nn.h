@@ -120,6 +120,15 @@ const int64_t *ml_model_lengths(const ml_model_t *m);
  * to its default initial state (zeros or learned), dropping carried and set states. */
 void ml_model_set_carry(ml_model_t *m, int on);
 void ml_model_reset_state(ml_model_t *m);
+/* Feeding the output back (1 -> N generation) for a model that reads ids (B, T) (an embedding
+ * or one-hot first layer) and gives logits (B, T, V) over the same ids on every step: from the
+ * initial states, read prime (B, P), then `steps` times pick the next id from the last step's
+ * logits and feed it back as a (B, 1) input, the states carried. temperature > 0 samples from
+ * softmax(logits / temperature) with rng; 0 takes the most likely id. out (B, steps) receives
+ * the ids. Evaluation mode throughout; the model's carry setting is restored, its states are
+ * left at the end of the generated text. */
+int ml_model_generate(ml_model_t *m, ml_tensor_t *out, const ml_tensor_t *prime, double temperature,
+                      ml_rng_t *rng);
 /* Backward from dy (B, out) of the last forward. Gradients accumulate into m->grads. If dx is
  * non-NULL, *dx receives the input gradient (B, in), owned by the first layer; otherwise the
  * first layer skips computing it. */
