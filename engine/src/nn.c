@@ -706,7 +706,6 @@ static void pick_ids(float *ids, const float *z, int64_t rs, int64_t B, int64_t 
 int ml_model_generate(ml_model_t *m, ml_tensor_t *out, const ml_tensor_t *prime, double temperature,
                       ml_rng_t *rng)
 {
-    char a[64], b[64];
     const ml_layer_kind_t first = m->layers[0].spec.kind;
     if (first != ML_LAYER_EMBEDDING && first != ML_LAYER_ONE_HOT)
         return ml__fail(ML_EARG, "generate: layer 1 (%s) does not read ids; feeding back needs an "
@@ -716,10 +715,12 @@ int ml_model_generate(ml_model_t *m, ml_tensor_t *out, const ml_tensor_t *prime,
                         "needs logits over its %lld ids on every step", (long long)m->out,
                         m->out_chain ? "" : " (not on every step)", (long long)m->layers[0].in);
     if (prime->ndim != 2 || prime->shape[1] < 1 || out->ndim != 2 ||
-        out->shape[0] != prime->shape[0] || out->shape[1] < 1 || !ml_tensor_is_contiguous(out))
+        out->shape[0] != prime->shape[0] || out->shape[1] < 1 || !ml_tensor_is_contiguous(out)) {
+        char a[64], b[64];
         return ml__fail(ML_ESHAPE, "generate: prime is %s and the output %s: expected (B,P) and "
                         "contiguous (B,steps)", ml_shape_str(a, sizeof a, prime),
                         ml_shape_str(b, sizeof b, out));
+    }
     if (!(temperature >= 0) || (temperature > 0 && !rng))
         return ml__fail(ML_EARG, "generate: temperature %g must be >= 0 (> 0 needs a stream)",
                         temperature);
@@ -732,7 +733,7 @@ int ml_model_generate(ml_model_t *m, ml_tensor_t *out, const ml_tensor_t *prime,
     m->train = 0;
     ml_model_reset_state(m);
     ml_model_set_carry(m, 1);
-    const ml_tensor_t *y;
+    const ml_tensor_t *y = prime; /* set by every successful forward */
     int rc = ml_model_forward(m, prime, &y);
     for (int64_t s = 0; !rc && s < steps; s++) {
         const int64_t T = y->shape[1];
