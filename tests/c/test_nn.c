@@ -1,7 +1,10 @@
 /* Layers and the sequential model: finite-difference gradient checks for every layer kind
  * (inputs and parameters) and for a stacked model, the forward/backward contract (accumulation,
  * optional dx, modes), dropout statistics, initialisation, the weight-decay mask, and the
- * errors with their messages.
+ * errors with their messages. Sequence models: lengths flowing through embedding, recurrent and
+ * head layers, one-hot input (fused and dense), repeat (1 -> N), an encoder-decoder whose
+ * decoder starts from the encoder's states (N -> M), learnable states, carried states, and
+ * feeding the output back (generate).
  *
  * Gradient checks. The objective is J = sum_ij y_ij * R_ij with a fixed random R, so dJ/dy = R
  * is what backward receives. Central differences in double around float parameters with

@@ -2,7 +2,12 @@
  * checks of inputs, initial states and every parameter; the forward pass against a
  * double-precision implementation of the equations in rnn.h; final states; the accumulate and
  * overwrite contract of ml_rnn_backward; BLIS-sized stacks (correctness and bit-identical results
- * at 1 and 2 threads); and the errors with their messages.
+ * at 1 and 2 threads); and the errors with their messages. Then the extensions, each by finite
+ * differences too: variable lengths (every cell, stacked, both directions, both output modes;
+ * against the reference, and a padded batch against each sequence run alone, NaN padding
+ * included), learnable initial states, gradients flowing into the final states, truncated BPTT
+ * over carried windows (the gradient stops at the window's start), and ids input (against the
+ * same stack fed one-hot vectors).
  *
  * Gradient checks. J = sum(y ⊙ R) for a fixed random R shaped like the output, so dJ/dy = R is
  * what backward receives: every step carries loss in sequence mode. Parameters U(-0.5, 0.5),
