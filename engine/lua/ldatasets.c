@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "lcommon.h"
+#include "moonlab/data.h"
 #include "moonlab/datasets.h"
 #include "moonlab/error.h"
 
@@ -206,11 +207,34 @@ static int d_decode(lua_State *L)
     return 1;
 }
 
+/* datasets.windows(ids, B, k) -> x, y (W·B, k): truncated-BPTT windows of one id stream cut
+ * into B parallel streams (ml_stream_windows). */
+static int d_windows(lua_State *L)
+{
+    const char *fname = "datasets.windows";
+    ml_tensor_t *ids = ml__check_tensor(L, 1, fname);
+    lua_Integer B = luaL_checkinteger(L, 2), k = luaL_checkinteger(L, 3);
+    if (ids->ndim != 1) {
+        char s[64];
+        ml__raise(L, "%s: ids are %s, expected one stream (N)", fname, ml_shape_str(s, sizeof s, ids));
+    }
+    int64_t W = ml_stream_windows_count(ids->shape[0], (int64_t)B, (int64_t)k);
+    if (W < 1)
+        return ml__engine_error(L, fname);
+    int64_t shape[2] = {W * (int64_t)B, (int64_t)k};
+    ml_tensor_t *x = ml__push_tensor(L, 2, shape, fname);
+    ml_tensor_t *y = ml__push_tensor(L, 2, shape, fname);
+    if (ml_stream_windows(x, y, ids, (int64_t)B, (int64_t)k))
+        return ml__engine_error(L, fname);
+    return 2;
+}
+
 int ml__open_datasets(lua_State *L)
 {
     static const luaL_Reg fns[] = {{"idx", d_idx},       {"csv", d_csv},
                                    {"text", d_text},     {"encode", d_encode},
-                                   {"decode", d_decode}, {NULL, NULL}};
+                                   {"decode", d_decode}, {"windows", d_windows},
+                                   {NULL, NULL}};
     luaL_newlib(L, fns);
     return 1;
 }

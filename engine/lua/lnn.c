@@ -95,6 +95,12 @@ static int m_new(lua_State *L)
             s->sequence = ml__opt_bool(L, li, "sequence", 0, "sequential");
             s->p = (float)ml__opt_number(L, li, "dropout", 0.0, "sequential");
             s->bidirectional = ml__opt_bool(L, li, "bidirectional", 0, "sequential");
+            s->learn_state = ml__opt_bool(L, li, "learn_initial_state", 0, "sequential");
+            lua_Integer from = ml__opt_integer(L, li, "state_from", 0, "sequential");
+            if (from < 0 || from > n)
+                return luaL_error(L, "sequential: layer %d: state_from = %d is not a layer of the model",
+                                  i + 1, (int)from);
+            s->state_from = (int)from;
         }
         lua_pop(L, 1);
     }
@@ -127,13 +133,14 @@ static int m_train_mode(lua_State *L)
     return 1;
 }
 
-/* model:forward(x) -> y, a copy the caller owns. */
+/* model:forward(x [, lengths]) -> y, a copy the caller owns. */
 static int m_forward(lua_State *L)
 {
     ml_model_t *m = check_model(L, 1, "model:forward");
     ml_tensor_t *x = ml__check_tensor(L, 2, "model:forward");
+    ml_tensor_t *len = ml__opt_tensor(L, 3, "model:forward");
     const ml_tensor_t *y;
-    if (ml_model_forward(m, x, &y))
+    if (ml_model_forward_lengths(m, x, len, &y))
         return ml__engine_error(L, "model:forward");
     lua_pushvalue(L, 2);
     lua_setiuservalue(L, 1, UV_INPUT);
@@ -216,6 +223,27 @@ static void push_recurrent_params(lua_State *L, const ml_layer_t *ly)
             lua_settable(L, -3);
         }
     }
+    /* learnable initial states: h0, c0 as (layers·dirs, H), PyTorch's state order */
+    float *sv[2] = {R->h0p, R->c0p}, *sg[2] = {R->dh0p, R->dc0p};
+    const char *sn[2] = {"h0", "c0"};
+    for (int k = 0; k < 2; k++) {
+        if (!sv[k])
+            continue;
+        ml_tensor_t v = {0};
+        v.ndim = 2;
+        v.shape[0] = (int64_t)R->nlayers * R->dirs;
+        v.shape[1] = H;
+        v.stride[0] = H;
+        v.stride[1] = 1;
+        lua_createtable(L, 0, 2);
+        v.data = sv[k];
+        ml__push_foreign_view(L, &v, 1);
+        lua_setfield(L, -2, "value");
+        v.data = sg[k];
+        ml__push_foreign_view(L, &v, 1);
+        lua_setfield(L, -2, "grad");
+        lua_setfield(L, -2, sn[k]);
+    }
 }
 
 /* model:layer(i) -> {kind=, in=, out=, nparams=, weight=view, bias=view, dweight=, dbias=} */
@@ -246,6 +274,10 @@ static int m_layer(lua_State *L)
         lua_setfield(L, -2, "kind");
         lua_pushinteger(L, ly->rnn->nlayers);
         lua_setfield(L, -2, "layers");
+        lua_pushboolean(L, ly->rnn->dirs == 2);
+        lua_setfield(L, -2, "bidirectional");
+        lua_pushinteger(L, ly->rnn->hidden);
+        lua_setfield(L, -2, "hidden");
     }
     if (ly->spec.kind == ML_LAYER_LINEAR || ly->spec.kind == ML_LAYER_EMBEDDING) {
         const ml_tensor_t *views[4] = {&ly->w, &ly->b, &ly->dw, &ly->db};
@@ -314,7 +346,52 @@ static int m_set_state(lua_State *L)
     ml_tensor_t *h0 = ml__opt_tensor(L, 3, "model:set_state");
     ml_tensor_t *c0 = ml__opt_tensor(L, 4, "model:set_state");
     if (ml_rnn_set_state(r, h0, c0))
-        return ml__engine_error(L, "model:set_state");
+        return luaL_error(L, "model:set_state: layer %d: %s", (int)lua_tointeger(L, 2), ml_errmsg());
+    return 0;
+}
+
+/* model:carry_state(on): recurrent layers start each forward from the previous one's final
+ * states (detached); returns the previous setting. */
+static int m_carry_state(lua_State *L)
+{
+    ml_model_t *m = check_model(L, 1, "model:carry_state");
+    int was = m->carry;
+    if (!lua_isnoneornil(L, 2))
+        ml_model_set_carry(m, lua_toboolean(L, 2));
+    lua_pushboolean(L, was);
+    return 1;
+}
+
+/* model:generate(prime, steps [, temperature [, rng]]) -> ids (B, steps): the output fed back
+ * as the next input (ml_model_generate). */
+static int m_generate(lua_State *L)
+{
+    const char *fname = "model:generate";
+    ml_model_t *m = check_model(L, 1, fname);
+    ml_tensor_t *prime = ml__check_tensor(L, 2, fname);
+    lua_Integer steps = luaL_checkinteger(L, 3);
+    lua_Number temperature = luaL_optnumber(L, 4, 0.0);
+    ml_rng_t *rng = lua_isnoneornil(L, 5) ? NULL : luaL_testudata(L, 5, ML_RNG_MT);
+    if (!lua_isnoneornil(L, 5) && !rng)
+        ml__raise(L, "%s: argument 5 must be a random stream (ml.rng), got %s", fname,
+                  luaL_typename(L, 5));
+    if (steps < 1)
+        ml__raise(L, "%s: steps must be >= 1, got %d", fname, (int)steps);
+    if (prime->ndim != 2) {
+        char s[64];
+        ml__raise(L, "%s: prime is %s, expected ids (B,P)", fname, ml_shape_str(s, sizeof s, prime));
+    }
+    int64_t shape[2] = {prime->shape[0], (int64_t)steps};
+    ml_tensor_t *out = ml__push_tensor(L, 2, shape, fname);
+    if (ml_model_generate(m, out, prime, (double)temperature, rng))
+        return ml__engine_error(L, fname);
+    return 1;
+}
+
+/* model:reset_state(): every recurrent layer back to its default initial states. */
+static int m_reset_state(lua_State *L)
+{
+    ml_model_reset_state(check_model(L, 1, "model:reset_state"));
     return 0;
 }
 
@@ -377,8 +454,9 @@ static ml_optim_t *check_optim(lua_State *L, int idx, const char *fname)
 }
 
 typedef struct data_args {
-    const ml_tensor_t *ts[3];
+    const ml_tensor_t *ts[4];
     int nt;
+    int weights, lengths; /* their index in ts, 0 = none */
     const int64_t *rows; /* selected rows (an index set), or NULL for all */
     int64_t nrows;
     ml_loss_kind_t loss;
@@ -391,8 +469,18 @@ static void read_data_args(lua_State *L, data_args_t *a, const char *fname)
     static const char *const reductions[] = {"mean", "weighted_mean", "sum", NULL};
     a->ts[0] = ml__field_tensor(L, 2, "x", 1, fname);
     a->ts[1] = ml__field_tensor(L, 2, "y", 1, fname);
-    a->ts[2] = ml__field_tensor(L, 2, "weights", 0, fname);
-    a->nt = a->ts[2] ? 3 : 2;
+    const ml_tensor_t *w = ml__field_tensor(L, 2, "weights", 0, fname);
+    const ml_tensor_t *len = ml__field_tensor(L, 2, "lengths", 0, fname);
+    a->nt = 2;
+    a->weights = a->lengths = 0;
+    if (w) {
+        a->weights = a->nt;
+        a->ts[a->nt++] = w;
+    }
+    if (len) {
+        a->lengths = a->nt;
+        a->ts[a->nt++] = len;
+    }
     a->rows = NULL;
     a->nrows = 0;
     if (lua_getfield(L, 2, "rows") != LUA_TNIL)
@@ -454,6 +542,8 @@ static int m_train_epoch(lua_State *L)
     ml_batcher_t b;
     ml_epoch_stats_t st;
     int rc = ml_batcher_init(&b, a.nt, a.ts, a.batch, shuffle, 0, (uint64_t)seed);
+    b.weights = a.weights;
+    b.lengths = a.lengths;
     if (!rc && a.rows)
         rc = ml_batcher_select(&b, a.rows, a.nrows);
     if (!rc)
@@ -482,6 +572,8 @@ static int m_evaluate(lua_State *L)
     ml_batcher_t b;
     ml_epoch_stats_t st;
     int rc = ml_batcher_init(&b, a.nt, a.ts, a.batch, 0, 0, 0);
+    b.weights = a.weights;
+    b.lengths = a.lengths;
     if (!rc && a.rows)
         rc = ml_batcher_select(&b, a.rows, a.nrows);
     if (!rc)
@@ -522,7 +614,9 @@ static const luaL_Reg methods[] = {
     {"backward", m_backward},   {"zero_grad", m_zero_grad},   {"params", m_params},
     {"grads", m_grads},         {"layer", m_layer},           {"info", m_info},
     {"train_epoch", m_train_epoch}, {"evaluate", m_evaluate}, {"close", m_close},
-    {"set_state", m_set_state}, {"rng_state", m_rng_state}, {"set_rng_state", m_set_rng_state}, {"final_state", m_final_state}, {"state_grad", m_state_grad},
+    {"set_state", m_set_state}, {"rng_state", m_rng_state}, {"set_rng_state", m_set_rng_state},
+    {"final_state", m_final_state}, {"state_grad", m_state_grad},
+    {"carry_state", m_carry_state}, {"reset_state", m_reset_state}, {"generate", m_generate},
     {NULL, NULL}};
 
 static const luaL_Reg meta[] = {

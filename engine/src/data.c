@@ -39,6 +39,8 @@ int ml_batcher_init(ml_batcher_t *b, int nt, const ml_tensor_t *const *ts, int64
     b->shuffle = shuffle;
     b->drop_last = drop_last;
     b->seed = seed;
+    b->weights = nt > 2 ? 2 : 0;
+    b->lengths = 0;
     if (shuffle) {
         b->order = malloc((size_t)(b->n > 0 ? b->n : 1) * sizeof *b->order);
         if (!b->order)
@@ -155,4 +157,49 @@ void ml_batcher_free(ml_batcher_t *b)
     free(b->rows);
     free(b->pick);
     memset(b, 0, sizeof *b);
+}
+
+int64_t ml_stream_windows_count(int64_t n, int64_t B, int64_t k)
+{
+    if (B < 1 || k < 1) {
+        ml__fail(ML_EARG, "stream: %lld streams of windows of %lld steps: both must be >= 1",
+                 (long long)B, (long long)k);
+        return 0;
+    }
+    int64_t L = n / B, W = L > 0 ? (L - 1) / k : 0;
+    if (W < 1)
+        ml__fail(ML_EARG, "stream: %lld ids make %lld streams of %lld, too short for one window of "
+                 "%lld steps and its targets (at least B·(k+1) = %lld ids)",
+                 (long long)n, (long long)B, (long long)L, (long long)k, (long long)B * ((long long)k + 1));
+    return W;
+}
+
+int ml_stream_windows(ml_tensor_t *x, ml_tensor_t *y, const ml_tensor_t *ids, int64_t B,
+                      int64_t k)
+{
+    char a[64];
+    if (ids->ndim != 1)
+        return ml__fail(ML_ESHAPE, "stream: ids are %s, expected one stream (N)",
+                        ml_shape_str(a, sizeof a, ids));
+    int64_t W = ml_stream_windows_count(ids->shape[0], B, k);
+    if (W < 1)
+        return ML_EARG;
+    const ml_tensor_t *out[2] = {x, y};
+    for (int i = 0; i < 2; i++)
+        if (out[i]->ndim != 2 || out[i]->shape[0] != W * B || out[i]->shape[1] != k ||
+            !ml_tensor_is_contiguous(out[i]))
+            return ml__fail(ML_ESHAPE, "stream: %s is %s, expected contiguous (%lld,%lld)",
+                            i ? "y" : "x", ml_shape_str(a, sizeof a, out[i]), (long long)W * B,
+                            (long long)k);
+    const int64_t L = ids->shape[0] / B, s = ids->stride[0];
+    for (int64_t w = 0; w < W; w++)
+        for (int64_t j = 0; j < B; j++) {
+            const float *src = ids->data + (j * L + w * k) * s;
+            float *xr = x->data + (w * B + j) * k, *yr = y->data + (w * B + j) * k;
+            for (int64_t t = 0; t < k; t++) {
+                xr[t] = src[t * s];
+                yr[t] = src[(t + 1) * s];
+            }
+        }
+    return ML_OK;
 }

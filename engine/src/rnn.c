@@ -1,6 +1,7 @@
 #include "moonlab/rnn.h"
 
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "moonlab/error.h"
@@ -29,11 +30,14 @@ int ml_rnn_gates(ml_cell_t cell)
     return cell == ML_CELL_LSTM ? 4 : cell == ML_CELL_GRU ? 3 : 1;
 }
 
-int64_t ml_rnn_nparams(ml_cell_t cell, int64_t in, int64_t hidden, int nlayers, int bidirectional)
+int64_t ml_rnn_nparams(ml_cell_t cell, int64_t in, int64_t hidden, int nlayers, int flags)
 {
-    int64_t gh = ml_rnn_gates(cell) * hidden, n = 0, dirs = bidirectional ? 2 : 1;
+    int64_t gh = ml_rnn_gates(cell) * hidden, n = 0;
+    int64_t dirs = (flags & ML_RNN_BIDIRECTIONAL) ? 2 : 1;
     for (int l = 0; l < nlayers; l++)
         n += dirs * gh * ((l == 0 ? in : dirs * hidden) + hidden + 2);
+    if (flags & ML_RNN_LEARN_STATE)
+        n += (cell == ML_CELL_LSTM ? 2 : 1) * (int64_t)nlayers * dirs * hidden;
     return n;
 }
 
@@ -60,6 +64,8 @@ int ml_rnn_init(ml_rnn_t *r, ml_cell_t cell, int64_t in, int64_t hidden, int nla
     r->nlayers = nlayers;
     r->last_only = (flags & ML_RNN_LAST) != 0;
     r->dirs = (flags & ML_RNN_BIDIRECTIONAL) ? 2 : 1;
+    r->learn_state = (flags & ML_RNN_LEARN_STATE) != 0;
+    r->ids = (flags & ML_RNN_IDS) != 0;
     for (int k = 0; k < nsub(r); k++)
         r->layers[k].in = k < r->dirs ? in : r->dirs * hidden;
     return ML_OK;
@@ -79,6 +85,15 @@ void ml_rnn_bind(ml_rnn_t *r, float *params, float *grads)
             off += sizes[k];
         }
     }
+    if (r->learn_state) {
+        int64_t n = nsub(r) * r->hidden;
+        r->h0p = params + off;
+        r->dh0p = grads + off;
+        if (r->cell == ML_CELL_LSTM) {
+            r->c0p = params + off + n;
+            r->dc0p = grads + off + n;
+        }
+    }
 }
 
 void ml_rnn_free(ml_rnn_t *r)
@@ -94,6 +109,10 @@ void ml_rnn_free(ml_rnn_t *r)
                            &r->h0, &r->c0, &r->hn, &r->cn,      &r->dh0,     &r->dc0, &r->dseq};
     for (int k = 0; k < 14; k++)
         ml_tensor_free(ts[k]);
+    free(r->tok);
+    free(r->len);
+    r->tok = r->len = NULL;
+    r->tok_cap = r->len_cap = 0;
 }
 
 
@@ -117,9 +136,10 @@ static int ensure_buffers(ml_rnn_t *r, int64_t T, int64_t B)
     const int64_t S = nsub(r), DH = r->dirs * H;
     for (int k = 0; k < S && !rc; k++) {
         ml_rnn_layer_t *L = &r->layers[k];
-        rc = ensure3(&L->x, T, B, L->in) || ensure3(&L->gates, T, B, GH) ||
+        const int dense = !(r->ids && k < r->dirs); /* ids input keeps no (T,B,D) blocks */
+        rc = (dense && ensure3(&L->x, T, B, L->in)) || ensure3(&L->gates, T, B, GH) ||
              ensure3(&L->dgates, T, B, GH) || ensure3(&L->h, T + 1, B, H) ||
-             ensure3(&L->dx, T, B, L->in);
+             (dense && ensure3(&L->dx, T, B, L->in));
         if (!rc && r->cell == ML_CELL_LSTM)
             rc = ensure3(&L->c, T + 1, B, H);
         if (!rc && r->cell == ML_CELL_GRU)
@@ -137,6 +157,14 @@ static int ensure_buffers(ml_rnn_t *r, int64_t T, int64_t B)
         rc = ensure3(&r->hn, S, B, H) || ensure3(&r->dh0, S, B, H);
     if (!rc && r->cell == ML_CELL_LSTM)
         rc = ensure3(&r->cn, S, B, H) || ensure3(&r->dc0, S, B, H);
+    if (!rc && r->ids && r->tok_cap < r->dirs * T * B) {
+        int64_t *p = realloc(r->tok, (size_t)(r->dirs * T * B) * sizeof *p);
+        rc = p == NULL;
+        if (p) {
+            r->tok = p;
+            r->tok_cap = r->dirs * T * B;
+        }
+    }
     if (rc)
         return ml__fail(ML_ENOMEM, "%s: cannot allocate buffers for T=%lld, B=%lld",
                         ml_cell_name(r->cell), (long long)T, (long long)B);
@@ -182,15 +210,58 @@ static void gru_cell(float *restrict gr, float *restrict gz, float *restrict gn,
     }
 }
 
-/* One layer over all steps: L->x holds the time-major input, results go to L->h (and L->c). */
+/* Steps of sequence b: its length, or T. */
+static inline int64_t steps_of(const int64_t *len, int64_t b, int64_t T)
+{
+    return len ? len[b] : T;
+}
+
+/* Initial state of sub-layer s into dst (B, H): the set state, else the learnable one, else
+ * zeros. */
+static void initial_state(float *dst, const ml_tensor_t *set, int has, const float *learned,
+                          int s, int64_t B, int64_t H)
+{
+    if (has)
+        memcpy(dst, set->data + s * B * H, (size_t)(B * H) * sizeof *dst);
+    else if (learned)
+        for (int64_t b = 0; b < B; b++)
+            memcpy(dst + b * H, learned + s * H, (size_t)H * sizeof *dst);
+    else
+        memset(dst, 0, (size_t)(B * H) * sizeof *dst);
+}
+
+/* Input projection of every step for ids input: row (t, b) is column id of W_ih (the product of
+ * a one-hot vector with W_ihᵀ), zeros on padded steps (id -1). */
+static void gather_columns(float *gates, const float *w_ih, const int64_t *tok, int64_t rows,
+                           int64_t GH, int64_t D)
+{
+    for (int64_t row = 0; row < rows; row++) {
+        float *restrict g = gates + row * GH;
+        const int64_t id = tok[row];
+        if (id < 0) {
+            memset(g, 0, (size_t)GH * sizeof *g);
+            continue;
+        }
+        const float *restrict w = w_ih + id;
+        for (int64_t j = 0; j < GH; j++)
+            g[j] = w[j * D];
+    }
+}
+
+/* One layer over all steps: L->x holds the time-major input (or r->tok the ids), results go to
+ * L->h (and L->c). */
 static void layer_forward(ml_rnn_t *r, int l, int64_t T, int64_t B)
 {
     ml_rnn_layer_t *L = &r->layers[l];
     const int64_t H = r->hidden, G = ml_rnn_gates(r->cell), GH = G * H, D = L->in;
     const ml_cell_t cell = r->cell;
+    const int64_t *len = r->has_len ? r->len : NULL;
     float *gates = L->gates.data, *h = L->h.data, *c = L->c.data, *tmp = r->tmp.data;
     /* Input projection of every step at once: (T*B, D) @ W_ihᵀ. */
-    ml_k_gemm(gates, GH, 1, L->x.data, D, 1, L->w_ih, 1, D, T * B, GH, D, 1.0f, 0.0f);
+    if (r->ids && l < r->dirs)
+        gather_columns(gates, L->w_ih, r->tok + l * T * B, T * B, GH, D);
+    else
+        ml_k_gemm(gates, GH, 1, L->x.data, D, 1, L->w_ih, 1, D, T * B, GH, D, 1.0f, 0.0f);
     /* Biases: b_ih everywhere; b_hh too except GRU's candidate part, which r gates. */
     const int64_t hh_bias = cell == ML_CELL_GRU ? 2 * H : GH;
     for (int64_t row = 0; row < T * B; row++) {
@@ -200,16 +271,9 @@ static void layer_forward(ml_rnn_t *r, int l, int64_t T, int64_t B)
         for (int64_t j = 0; j < hh_bias; j++)
             g[j] += L->b_hh[j];
     }
-    if (r->has_h0)
-        memcpy(h, r->h0.data + l * B * H, (size_t)(B * H) * sizeof *h);
-    else
-        memset(h, 0, (size_t)(B * H) * sizeof *h);
-    if (cell == ML_CELL_LSTM) {
-        if (r->has_c0)
-            memcpy(c, r->c0.data + l * B * H, (size_t)(B * H) * sizeof *c);
-        else
-            memset(c, 0, (size_t)(B * H) * sizeof *c);
-    }
+    initial_state(h, &r->h0, r->has_h0, r->learn_state ? r->h0p : NULL, l, B, H);
+    if (cell == ML_CELL_LSTM)
+        initial_state(c, &r->c0, r->has_c0, r->learn_state ? r->c0p : NULL, l, B, H);
     for (int64_t t = 0; t < T; t++) {
         float *restrict g = gates + t * B * GH;
         const float *restrict hp = h + t * B * H;
@@ -224,6 +288,13 @@ static void layer_forward(ml_rnn_t *r, int l, int64_t T, int64_t B)
             float *restrict gb = g + b * GH;
             const float *restrict hpb = hp + b * H;
             float *restrict hcb = hc + b * H;
+            if (len && t >= len[b]) { /* padded: the states carry over */
+                memcpy(hcb, hpb, (size_t)H * sizeof *hcb);
+                if (cell == ML_CELL_LSTM)
+                    memcpy(c + (t + 1) * B * H + b * H, c + t * B * H + b * H,
+                           (size_t)H * sizeof *c);
+                continue;
+            }
             switch (cell) {
             case ML_CELL_RNN_TANH:
                 for (int64_t j = 0; j < H; j++)
@@ -248,11 +319,24 @@ static void layer_forward(ml_rnn_t *r, int l, int64_t T, int64_t B)
     }
 }
 
-/* dst[t] = src[T-1-t] for T blocks of n floats. */
-static void reverse_time(float *dst, const float *src, int64_t T, int64_t n)
+/* The backward direction's input: dst[t] = src[T-1-t] for T blocks of B rows of n floats, or
+ * with lengths, row b of dst[t] = row b of src[n_b-1-t] for t < n_b and zeros after. */
+static void reverse_time(float *dst, const float *src, int64_t T, int64_t B, int64_t n,
+                         const int64_t *len)
 {
+    if (!len) {
+        for (int64_t t = 0; t < T; t++)
+            memcpy(dst + t * B * n, src + (T - 1 - t) * B * n, (size_t)(B * n) * sizeof(float));
+        return;
+    }
     for (int64_t t = 0; t < T; t++)
-        memcpy(dst + t * n, src + (T - 1 - t) * n, (size_t)n * sizeof(float));
+        for (int64_t b = 0; b < B; b++) {
+            float *d = dst + (t * B + b) * n;
+            if (t < len[b])
+                memcpy(d, src + ((len[b] - 1 - t) * B + b) * n, (size_t)n * sizeof(float));
+            else
+                memset(d, 0, (size_t)n * sizeof(float));
+        }
 }
 
 static int dropping(const ml_rnn_t *r)
@@ -260,36 +344,117 @@ static int dropping(const ml_rnn_t *r)
     return r->train && r->dropout > 0.0f && r->rng != NULL;
 }
 
-int ml_rnn_forward(ml_rnn_t *r, const ml_tensor_t *x, const ml_tensor_t **y)
+/* Everything about the input and lengths is checked before anything is changed: a refused
+ * forward leaves r as it was. */
+static int check_input(const ml_rnn_t *r, const ml_tensor_t *x, const int64_t *lengths)
 {
-    if (x->ndim != 3 || x->shape[2] != r->in || x->shape[1] < 1) {
-        char s[64];
-        return ml__fail(ML_ESHAPE, "%s: input is %s, expected (B,T,%lld) with T >= 1",
-                        ml_cell_name(r->cell), ml_shape_str(s, sizeof s, x), (long long)r->in);
+    char s[64];
+    const char *name = ml_cell_name(r->cell);
+    if (r->ids) {
+        if (x->ndim != 2 || x->shape[1] < 1)
+            return ml__fail(ML_ESHAPE, "%s: input is %s, expected ids (B,T) with T >= 1", name,
+                            ml_shape_str(s, sizeof s, x));
+    } else if (x->ndim != 3 || x->shape[2] != r->in || x->shape[1] < 1) {
+        return ml__fail(ML_ESHAPE, "%s: input is %s, expected (B,T,%lld) with T >= 1", name,
+                        ml_shape_str(s, sizeof s, x), (long long)r->in);
     }
-    const int64_t B = x->shape[0], T = x->shape[1], H = r->hidden;
+    const int64_t B = x->shape[0], T = x->shape[1];
     if ((r->has_h0 && r->h0.shape[1] != B) || (r->has_c0 && r->c0.shape[1] != B))
-        return ml__fail(ML_ESHAPE, "%s: initial state is for a batch of %lld, the input has %lld",
-                        ml_cell_name(r->cell), (long long)(r->has_h0 ? r->h0 : r->c0).shape[1],
-                        (long long)B);
-    int rc = ensure_buffers(r, T, B);
-    if (rc)
-        return rc;
-    r->T = T;
-    r->B = B;
-    r->dropped = dropping(r);
-    /* batch-first input -> time-major rows */
+        return ml__fail(ML_ESHAPE, "%s: initial state is for a batch of %lld, the input has %lld%s",
+                        name, (long long)(r->has_h0 ? r->h0 : r->c0).shape[1], (long long)B,
+                        r->carry ? " (carried from the previous batch: reset the state, or "
+                                   "keep the batch size)"
+                                 : "");
+    for (int64_t b = 0; lengths && b < B; b++)
+        if (lengths[b] < 1 || lengths[b] > T)
+            return ml__fail(ML_EARG, "%s: length %lld of sequence %lld is outside 1..%lld (input %s)",
+                            name, (long long)lengths[b], (long long)b + 1, (long long)T,
+                            ml_shape_str(s, sizeof s, x));
+    for (int64_t b = 0; r->ids && b < B; b++)
+        for (int64_t t = 0; t < steps_of(lengths, b, T); t++) {
+            float v = x->data[b * x->stride[0] + t * x->stride[1]];
+            if (!(v >= 0.0f && v < (float)r->in) || v != (float)(int64_t)v)
+                return ml__fail(ML_EARG, "%s: id %g at (%lld,%lld) is not an integer in 0..%lld",
+                                name, (double)v, (long long)b + 1, (long long)t + 1,
+                                (long long)r->in - 1);
+        }
+    return ML_OK;
+}
+
+/* The input, time-major: rows of layer 0's x (zeros on padded steps), or the ids of both
+ * directions (-1 on padded steps). */
+static void load_input(ml_rnn_t *r, const ml_tensor_t *x, int64_t T, int64_t B)
+{
+    const int64_t *len = r->has_len ? r->len : NULL;
+    if (r->ids) {
+        int64_t *fwd = r->tok, *bwd = r->tok + T * B;
+        for (int64_t t = 0; t < T; t++)
+            for (int64_t b = 0; b < B; b++) {
+                int64_t n = steps_of(len, b, T);
+                fwd[t * B + b] = t < n ? (int64_t)x->data[b * x->stride[0] + t * x->stride[1]] : -1;
+            }
+        for (int64_t t = 0; r->dirs == 2 && t < T; t++)
+            for (int64_t b = 0; b < B; b++) {
+                int64_t n = steps_of(len, b, T);
+                bwd[t * B + b] = t < n ? fwd[(n - 1 - t) * B + b] : -1;
+            }
+        return;
+    }
     float *xt = r->layers[0].x.data;
     for (int64_t t = 0; t < T; t++)
         for (int64_t b = 0; b < B; b++) {
             const float *src = x->data + b * x->stride[0] + t * x->stride[1];
             float *dst = xt + (t * B + b) * r->in;
-            if (x->stride[2] == 1)
+            if (len && t >= len[b])
+                memset(dst, 0, (size_t)r->in * sizeof *dst);
+            else if (x->stride[2] == 1)
                 memcpy(dst, src, (size_t)r->in * sizeof *dst);
             else
                 for (int64_t d = 0; d < r->in; d++)
                     dst[d] = src[d * x->stride[2]];
         }
+}
+
+static int keep_lengths(ml_rnn_t *r, const int64_t *lengths, int64_t B)
+{
+    r->has_len = 0;
+    if (!lengths)
+        return ML_OK;
+    if (r->len_cap < B) {
+        int64_t *p = realloc(r->len, (size_t)B * sizeof *p);
+        if (!p)
+            return ml__fail(ML_ENOMEM, "%s: cannot keep %lld lengths", ml_cell_name(r->cell),
+                            (long long)B);
+        r->len = p;
+        r->len_cap = B;
+    }
+    memcpy(r->len, lengths, (size_t)B * sizeof *lengths);
+    r->has_len = 1;
+    return ML_OK;
+}
+
+static int copy_state(ml_rnn_t *r, ml_tensor_t *dst, int *has, const ml_tensor_t *src,
+                      const char *what);
+
+int ml_rnn_forward(ml_rnn_t *r, const ml_tensor_t *x, const int64_t *lengths,
+                   const ml_tensor_t **y)
+{
+    int rc = check_input(r, x, lengths);
+    if (rc)
+        return rc;
+    const int64_t B = x->shape[0], T = x->shape[1], H = r->hidden;
+    r->T = 0; /* until this forward is through, there is nothing to go back through */
+    rc = ensure_buffers(r, T, B);
+    if (!rc)
+        rc = keep_lengths(r, lengths, B);
+    if (rc)
+        return rc;
+    const int64_t *len = r->has_len ? r->len : NULL;
+    r->B = B;
+    r->dropped = dropping(r);
+    r->used_h0p = r->learn_state && !r->has_h0;
+    r->used_c0p = r->learn_state && !r->has_c0 && r->cell == ML_CELL_LSTM;
+    load_input(r, x, T, B);
     const int dirs = r->dirs;
     const int64_t DH = dirs * H;
     for (int l = 0; l < r->nlayers; l++) {
@@ -297,7 +462,7 @@ int ml_rnn_forward(ml_rnn_t *r, const ml_tensor_t *x, const ml_tensor_t **y)
         ml_rnn_layer_t *F = &r->layers[first];
         if (l > 0) { /* the layer below's outputs, through dropout when training */
             int64_t n = T * B * DH;
-            if (dropping(r)) {
+            if (r->dropped) {
                 float keep = 1.0f - r->dropout, scale = 1.0f / keep;
                 float *mask = F->mask.data;
                 for (int64_t k = 0; k < n; k++)
@@ -308,8 +473,9 @@ int ml_rnn_forward(ml_rnn_t *r, const ml_tensor_t *x, const ml_tensor_t **y)
                 memcpy(F->x.data, r->seq.data, (size_t)n * sizeof(float));
             }
         }
-        if (dirs == 2) /* the backward direction reads the same input in reverse time */
-            reverse_time(r->layers[first + 1].x.data, F->x.data, T, B * F->in);
+        /* the backward direction reads the same input in reverse time (ids: already done) */
+        if (dirs == 2 && !(r->ids && l == 0))
+            reverse_time(r->layers[first + 1].x.data, F->x.data, T, B, F->in, len);
         for (int d = 0; d < dirs; d++) {
             int k = l * dirs + d;
             ml_rnn_layer_t *L = &r->layers[k];
@@ -318,39 +484,67 @@ int ml_rnn_forward(ml_rnn_t *r, const ml_tensor_t *x, const ml_tensor_t **y)
             if (r->cell == ML_CELL_LSTM)
                 memcpy(r->cn.data + k * B * H, L->c.data + T * B * H, (size_t)(B * H) * sizeof(float));
         }
-        /* outputs at step t: [forward h_t, backward h_t]; the backward stack's step T-1-t */
+        /* outputs at step t: [forward h_t, backward h_t], the backward stack's step n_b-1-t;
+         * zeros on padded steps */
         for (int64_t t = 0; t < T; t++)
             for (int d = 0; d < dirs; d++) {
-                const float *h = r->layers[l * dirs + d].h.data + (d ? T - t : t + 1) * B * H;
-                for (int64_t b = 0; b < B; b++)
-                    memcpy(r->seq.data + (t * B + b) * DH + d * H, h + b * H,
-                           (size_t)H * sizeof(float));
+                const float *h = r->layers[l * dirs + d].h.data;
+                for (int64_t b = 0; b < B; b++) {
+                    float *dst = r->seq.data + (t * B + b) * DH + d * H;
+                    const int64_t n = steps_of(len, b, T);
+                    if (t >= n)
+                        memset(dst, 0, (size_t)H * sizeof(float));
+                    else
+                        memcpy(dst, h + ((d ? n - t : t + 1) * B + b) * H,
+                               (size_t)H * sizeof(float));
+                }
             }
     }
     if (r->last_only) {
-        memcpy(r->y.data, r->seq.data + (T - 1) * B * DH, (size_t)(B * DH) * sizeof(float));
+        if (!len)
+            memcpy(r->y.data, r->seq.data + (T - 1) * B * DH, (size_t)(B * DH) * sizeof(float));
+        else
+            for (int64_t b = 0; b < B; b++)
+                memcpy(r->y.data + b * DH, r->seq.data + ((len[b] - 1) * B + b) * DH,
+                       (size_t)DH * sizeof(float));
     } else {
         for (int64_t b = 0; b < B; b++)
             for (int64_t t = 0; t < T; t++)
                 memcpy(r->y.data + (b * T + t) * DH, r->seq.data + (t * B + b) * DH,
                        (size_t)DH * sizeof(float));
     }
+    if (r->carry) { /* the next forward starts here: values only, so BPTT stops at its start */
+        rc = copy_state(r, &r->h0, &r->has_h0, &r->hn, "carried h");
+        if (!rc && r->cell == ML_CELL_LSTM)
+            rc = copy_state(r, &r->c0, &r->has_c0, &r->cn, "carried c");
+        if (rc)
+            return rc;
+    }
+    r->T = T;
     *y = &r->y;
     return ML_OK;
 }
 
-/* Gradients of one layer from dh (T, B, H) on its outputs; writes L->dgates (and dgates_h),
- * parameter gradients, and L->dx when need_dx. */
-static void layer_backward(ml_rnn_t *r, int l, const float *dh, int64_t T, int64_t B,
-                           int overwrite, int need_dx)
+/* Gradients of one layer from dh (T, B, H) on its outputs (zero on padded steps) and, if given,
+ * dhn/dcn (B, H) on its final states; writes L->dgates (and dgates_h), parameter gradients, and
+ * L->dx when need_dx. */
+static void layer_backward(ml_rnn_t *r, int l, const float *dh, const float *dhn,
+                           const float *dcn, int64_t T, int64_t B, int overwrite, int need_dx)
 {
     ml_rnn_layer_t *L = &r->layers[l];
     const int64_t H = r->hidden, GH = ml_rnn_gates(r->cell) * H, D = L->in;
     const ml_cell_t cell = r->cell;
+    const int64_t *len = r->has_len ? r->len : NULL;
     float *restrict dh_next = r->dh_next.data, *restrict dc_next = r->dc_next.data;
     float *restrict dht = r->tmp.data; /* (B, H) view of the scratch */
-    memset(dh_next, 0, (size_t)(B * H) * sizeof(float));
-    memset(dc_next, 0, (size_t)(B * H) * sizeof(float));
+    if (dhn)
+        memcpy(dh_next, dhn, (size_t)(B * H) * sizeof(float));
+    else
+        memset(dh_next, 0, (size_t)(B * H) * sizeof(float));
+    if (dcn)
+        memcpy(dc_next, dcn, (size_t)(B * H) * sizeof(float));
+    else
+        memset(dc_next, 0, (size_t)(B * H) * sizeof(float));
     float *dgh_all = cell == ML_CELL_GRU ? L->dgates_h.data : L->dgates.data;
     for (int64_t t = T - 1; t >= 0; t--) {
         const float *restrict g = L->gates.data + t * B * GH;
@@ -363,6 +557,12 @@ static void layer_backward(ml_rnn_t *r, int l, const float *dh, int64_t T, int64
             const float *restrict gb = g + b * GH;
             float *restrict dgb = dg + b * GH;
             const float *restrict d = dht + b * H;
+            if (len && t >= len[b]) { /* padded: no gradient here; the state's passes through */
+                memset(dgb, 0, (size_t)GH * sizeof *dgb);
+                if (cell == ML_CELL_GRU)
+                    memset(L->dgates_h.data + t * B * GH + b * GH, 0, (size_t)GH * sizeof *dgb);
+                continue;
+            }
             switch (cell) {
             case ML_CELL_RNN_TANH:
                 for (int64_t j = 0; j < H; j++)
@@ -375,16 +575,16 @@ static void layer_backward(ml_rnn_t *r, int l, const float *dh, int64_t T, int64
             case ML_CELL_LSTM: {
                 const float *restrict cp = L->c.data + t * B * H + b * H;
                 const float *restrict cc = L->c.data + (t + 1) * B * H + b * H;
-                float *restrict dcn = dc_next + b * H;
+                float *restrict dcn_b = dc_next + b * H;
                 for (int64_t j = 0; j < H; j++) {
                     float i = gb[j], f = gb[H + j], gg = gb[2 * H + j], o = gb[3 * H + j];
                     float tc = ml_vtanhf(cc[j]);
-                    float dc = d[j] * o * (1.0f - tc * tc) + dcn[j];
+                    float dc = d[j] * o * (1.0f - tc * tc) + dcn_b[j];
                     dgb[j] = dc * gg * i * (1.0f - i);
                     dgb[H + j] = dc * cp[j] * f * (1.0f - f);
                     dgb[2 * H + j] = dc * i * (1.0f - gg * gg);
                     dgb[3 * H + j] = d[j] * tc * o * (1.0f - o);
-                    dcn[j] = dc * f;
+                    dcn_b[j] = dc * f;
                 }
                 break;
             }
@@ -416,6 +616,9 @@ static void layer_backward(ml_rnn_t *r, int l, const float *dh, int64_t T, int64
         } else {
             ml_k_gemm(dh_next, H, 1, dgh, GH, 1, L->w_hh, H, 1, B, H, GH, 1.0f, 0.0f);
         }
+        for (int64_t b = 0; len && b < B; b++) /* padded: H_{t+1} = H_t */
+            if (t >= len[b])
+                memcpy(dh_next + b * H, dht + b * H, (size_t)H * sizeof(float));
     }
     /* what flowed out of step 0 is the initial states' gradient */
     memcpy(r->dh0.data + l * B * H, dh_next, (size_t)(B * H) * sizeof(float));
@@ -423,7 +626,22 @@ static void layer_backward(ml_rnn_t *r, int l, const float *dh, int64_t T, int64
         memcpy(r->dc0.data + l * B * H, dc_next, (size_t)(B * H) * sizeof(float));
     const float beta = overwrite ? 0.0f : 1.0f;
     /* weight gradients over all steps: dW_ih = dGᵀ X, dW_hh = dG_hᵀ H_prev */
-    ml_k_gemm(L->dw_ih, D, 1, L->dgates.data, 1, GH, L->x.data, D, 1, GH, D, T * B, 1.0f, beta);
+    if (r->ids && l < r->dirs) { /* X one-hot: each row's gradient lands in column id */
+        if (overwrite)
+            memset(L->dw_ih, 0, (size_t)(GH * D) * sizeof(float));
+        const int64_t *tok = r->tok + l * T * B;
+        for (int64_t row = 0; row < T * B; row++) {
+            if (tok[row] < 0)
+                continue;
+            const float *restrict dgr = L->dgates.data + row * GH;
+            float *restrict w = L->dw_ih + tok[row];
+            for (int64_t j = 0; j < GH; j++)
+                w[j * D] += dgr[j];
+        }
+    } else {
+        ml_k_gemm(L->dw_ih, D, 1, L->dgates.data, 1, GH, L->x.data, D, 1, GH, D, T * B, 1.0f,
+                  beta);
+    }
     ml_k_gemm(L->dw_hh, H, 1, dgh_all, 1, GH, L->h.data, H, 1, GH, H, T * B, 1.0f, beta);
     if (overwrite) {
         memset(L->db_ih, 0, (size_t)GH * sizeof(float));
@@ -436,55 +654,110 @@ static void layer_backward(ml_rnn_t *r, int l, const float *dh, int64_t T, int64
                   0.0f);
 }
 
+/* The learnable initial states' gradients: the sum over the batch of the initial states'. */
+static void learned_state_grad(ml_rnn_t *r, float *dp, const float *dstate, int used,
+                               int overwrite)
+{
+    const int64_t H = r->hidden, B = r->B;
+    if (overwrite)
+        memset(dp, 0, (size_t)(nsub(r) * H) * sizeof(float));
+    if (!used)
+        return;
+    for (int s = 0; s < nsub(r); s++)
+        for (int64_t b = 0; b < B; b++)
+            ml_k_axpy(dp + s * H, dstate + (s * B + b) * H, 1.0f, H);
+}
+
+static int check_grad_shape(const ml_rnn_t *r, const ml_tensor_t *t, const ml_tensor_t *like,
+                            const char *what)
+{
+    int ok = t->ndim == like->ndim && ml_tensor_is_contiguous(t);
+    for (int i = 0; ok && i < t->ndim; i++)
+        ok = t->shape[i] == like->shape[i];
+    if (!ok) {
+        char a[64], b[64];
+        return ml__fail(ML_ESHAPE, "%s: %s is %s, expected %s (contiguous)", ml_cell_name(r->cell),
+                        what, ml_shape_str(a, sizeof a, t), ml_shape_str(b, sizeof b, like));
+    }
+    return ML_OK;
+}
+
 int ml_rnn_backward(ml_rnn_t *r, const ml_tensor_t *dy, int overwrite, const ml_tensor_t **dx)
+{
+    return ml_rnn_backward_states(r, dy, NULL, NULL, overwrite, dx);
+}
+
+int ml_rnn_backward_states(ml_rnn_t *r, const ml_tensor_t *dy, const ml_tensor_t *dhn,
+                           const ml_tensor_t *dcn, int overwrite, const ml_tensor_t **dx)
 {
     const int64_t T = r->T, B = r->B, H = r->hidden;
     if (!r->y.data || T == 0)
         return ml__fail(ML_ESTATE, "%s: no forward pass to go back through", ml_cell_name(r->cell));
-    int ok = dy->ndim == r->y.ndim && ml_tensor_is_contiguous(dy);
-    for (int i = 0; ok && i < dy->ndim; i++)
-        ok = dy->shape[i] == r->y.shape[i];
-    if (!ok) {
-        char a[64], b[64];
-        return ml__fail(ML_ESHAPE, "%s: output gradient is %s, the output was %s (contiguous)",
-                        ml_cell_name(r->cell), ml_shape_str(a, sizeof a, dy),
-                        ml_shape_str(b, sizeof b, &r->y));
-    }
+    int rc = check_grad_shape(r, dy, &r->y, "output gradient");
+    if (!rc && dhn)
+        rc = check_grad_shape(r, dhn, &r->hn, "final hidden state gradient");
+    if (!rc && dcn && r->cell != ML_CELL_LSTM)
+        rc = ml__fail(ML_EARG, "%s: only an LSTM has a cell state", ml_cell_name(r->cell));
+    if (!rc && dcn)
+        rc = check_grad_shape(r, dcn, &r->cn, "final cell state gradient");
+    if (rc)
+        return rc;
     const int dirs = r->dirs;
     const int64_t DH = dirs * H;
+    const int64_t *len = r->has_len ? r->len : NULL;
     float *dseq = r->dseq.data, *dh = r->dh.data;
     if (r->last_only) {
         memset(dseq, 0, (size_t)(T * B * DH) * sizeof(float));
-        memcpy(dseq + (T - 1) * B * DH, dy->data, (size_t)(B * DH) * sizeof(float));
+        for (int64_t bb = 0; bb < B; bb++)
+            memcpy(dseq + ((steps_of(len, bb, T) - 1) * B + bb) * DH, dy->data + bb * DH,
+                   (size_t)DH * sizeof(float));
     } else {
         for (int64_t bb = 0; bb < B; bb++)
-            for (int64_t t = 0; t < T; t++)
-                memcpy(dseq + (t * B + bb) * DH, dy->data + (bb * T + t) * DH,
-                       (size_t)DH * sizeof(float));
+            for (int64_t t = 0; t < T; t++) {
+                float *dst = dseq + (t * B + bb) * DH;
+                if (len && t >= len[bb]) /* a padded output is a constant zero */
+                    memset(dst, 0, (size_t)DH * sizeof(float));
+                else
+                    memcpy(dst, dy->data + (bb * T + t) * DH, (size_t)DH * sizeof(float));
+            }
     }
     for (int l = r->nlayers - 1; l >= 0; l--) {
-        int need_dx = l > 0 || dx != NULL;
+        int need_dx = l > 0 || (dx != NULL && !r->ids);
         for (int d = 0; d < dirs; d++) {
             /* this direction's share of the output gradient, in its own time order (one
              * direction: all of it, as it is) */
             if (dirs > 1)
                 for (int64_t t = 0; t < T; t++)
-                    for (int64_t bb = 0; bb < B; bb++)
-                        memcpy(dh + (t * B + bb) * H,
-                               dseq + ((d ? T - 1 - t : t) * B + bb) * DH + d * H,
-                               (size_t)H * sizeof(float));
-            layer_backward(r, l * dirs + d, dirs > 1 ? dh : dseq, T, B, overwrite, need_dx);
+                    for (int64_t bb = 0; bb < B; bb++) {
+                        const int64_t n = steps_of(len, bb, T);
+                        float *dst = dh + (t * B + bb) * H;
+                        if (t >= n)
+                            memset(dst, 0, (size_t)H * sizeof(float));
+                        else
+                            memcpy(dst, dseq + ((d ? n - 1 - t : t) * B + bb) * DH + d * H,
+                                   (size_t)H * sizeof(float));
+                    }
+            const int k = l * dirs + d;
+            layer_backward(r, k, dirs > 1 ? dh : dseq, dhn ? dhn->data + k * B * H : NULL,
+                           dcn ? dcn->data + k * B * H : NULL, T, B, overwrite, need_dx);
         }
         if (!need_dx)
             continue;
         /* the input gradient of the layer: forward part + time-reversed backward part */
         const int first = l * dirs;
         ml_rnn_layer_t *F = &r->layers[first];
-        int64_t n = B * F->in;
+        const int64_t Din = F->in, n = B * Din;
         if (dirs == 2) {
             const float *rev = r->layers[first + 1].dx.data;
-            for (int64_t t = 0; t < T; t++)
-                ml_k_axpy(F->dx.data + t * n, rev + (T - 1 - t) * n, 1.0f, n);
+            if (!len)
+                for (int64_t t = 0; t < T; t++)
+                    ml_k_axpy(F->dx.data + t * n, rev + (T - 1 - t) * n, 1.0f, n);
+            else
+                for (int64_t t = 0; t < T; t++)
+                    for (int64_t bb = 0; bb < B; bb++)
+                        if (t < len[bb])
+                            ml_k_axpy(F->dx.data + (t * B + bb) * Din,
+                                      rev + ((len[bb] - 1 - t) * B + bb) * Din, 1.0f, Din);
         }
         if (l > 0) { /* becomes the gradient of the layer below's outputs */
             const float *mask = F->mask.data;
@@ -492,15 +765,24 @@ int ml_rnn_backward(ml_rnn_t *r, const ml_tensor_t *dy, int overwrite, const ml_
                 dseq[k] = r->dropped ? F->dx.data[k] * mask[k] : F->dx.data[k];
         }
     }
+    if (r->learn_state) {
+        learned_state_grad(r, r->dh0p, r->dh0.data, r->used_h0p, overwrite);
+        if (r->cell == ML_CELL_LSTM)
+            learned_state_grad(r, r->dc0p, r->dc0.data, r->used_c0p, overwrite);
+    }
     if (dx) {
         int64_t shape[3] = {B, T, r->in};
-        if (ml_tensor_ensure(&r->dx, 3, shape))
+        if (ml_tensor_ensure(&r->dx, r->ids ? 2 : 3, shape))
             return ml__fail(ML_ENOMEM, "%s: cannot allocate the input gradient", ml_cell_name(r->cell));
-        const float *src = r->layers[0].dx.data;
-        for (int64_t bb = 0; bb < B; bb++)
-            for (int64_t t = 0; t < T; t++)
-                memcpy(r->dx.data + (bb * T + t) * r->in, src + (t * B + bb) * r->in,
-                       (size_t)r->in * sizeof(float));
+        if (r->ids) { /* ids have no gradient */
+            memset(r->dx.data, 0, (size_t)(B * T) * sizeof(float));
+        } else {
+            const float *src = r->layers[0].dx.data;
+            for (int64_t bb = 0; bb < B; bb++)
+                for (int64_t t = 0; t < T; t++)
+                    memcpy(r->dx.data + (bb * T + t) * r->in, src + (t * B + bb) * r->in,
+                           (size_t)r->in * sizeof(float));
+        }
         *dx = &r->dx;
     }
     return ML_OK;
@@ -545,6 +827,16 @@ int ml_rnn_set_state(ml_rnn_t *r, const ml_tensor_t *h0, const ml_tensor_t *c0)
     if (!rc)
         rc = copy_state(r, &r->c0, &r->has_c0, c0, "c0");
     return rc;
+}
+
+void ml_rnn_set_carry(ml_rnn_t *r, int on)
+{
+    r->carry = on != 0;
+}
+
+void ml_rnn_reset_state(ml_rnn_t *r)
+{
+    r->has_h0 = r->has_c0 = 0;
 }
 
 void ml_rnn_final_state(const ml_rnn_t *r, const ml_tensor_t **hn, const ml_tensor_t **cn)

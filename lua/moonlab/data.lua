@@ -5,11 +5,14 @@ local run = require "moonlab.run"
 
 local data = { synthetic = {} }
 
---- data.dataset(x, y [, weights])
-function data.dataset(x, y, weights)
+--- data.dataset(x, y [, weights]) or data.dataset(x, y, {weights =, lengths =})
+--- lengths (N): for sequences x (N, T, ...) padded to T steps, each one's real steps (1..T).
+function data.dataset(x, y, extra)
   if not core.tensor.is_tensor(x) or not core.tensor.is_tensor(y) then
     error("dataset: x and y must be tensors", 2)
   end
+  local weights, lengths = extra, nil
+  if type(extra) == "table" then weights, lengths = extra.weights, extra.lengths end
   local n = x:size(1)
   if y:size(1) ~= n or (weights and weights:size(1) ~= n) then
     error(string.format("dataset: x has %d rows but y has %d%s", n, y:size(1),
@@ -17,7 +20,18 @@ function data.dataset(x, y, weights)
   end
   if not x:all_finite() then error("dataset: x has NaN or Inf values", 2) end
   if not y:all_finite() then error("dataset: y has NaN or Inf values", 2) end
-  return { x = x, y = y, weights = weights, n = n }
+  if lengths ~= nil then
+    if not core.tensor.is_tensor(lengths) or lengths:dim() ~= 1 or lengths:size(1) ~= n then
+      error(string.format("dataset: lengths must be a tensor (%d) of sequence lengths", n), 2)
+    end
+    if x:dim() < 2 then error("dataset: lengths given, but x is not a batch of sequences", 2) end
+    local T = x:size(2)
+    if n > 0 and (lengths:min() < 1 or lengths:max() > T) then
+      error(string.format("dataset: lengths must be in 1..%d (T of x), got %g..%g", T,
+        lengths:min(), lengths:max()), 2)
+    end
+  end
+  return { x = x, y = y, weights = weights, lengths = lengths, n = n }
 end
 
 --- Index sets: row numbers (1-based) of a dataset, as splits return them.
@@ -36,20 +50,40 @@ function data.subset(ds, idx)
     error(string.format("subset: row %d is outside the dataset's 1..%d", idx:max(), limit), 2)
   end
   local rows = ds.rows and ds.rows:take(idx) or idx
-  return { x = ds.x, y = ds.y, weights = ds.weights, rows = rows, n = #rows }
+  return { x = ds.x, y = ds.y, weights = ds.weights, lengths = ds.lengths, rows = rows, n = #rows }
 end
 
 --- A dataset with its own contiguous copies of the rows (a subset made concrete).
 function data.materialize(ds)
   if not ds.rows then return ds end
   local g = core.index.gather
-  return data.dataset(g(ds.x, ds.rows), g(ds.y, ds.rows), ds.weights and g(ds.weights, ds.rows))
+  return data.dataset(g(ds.x, ds.rows), g(ds.y, ds.rows), {
+    weights = ds.weights and g(ds.weights, ds.rows), lengths = ds.lengths and g(ds.lengths, ds.rows) })
 end
 
 --- Rows first..last (1-based, inclusive) of a dataset, as views.
 function data.rows(ds, first, last)
-  return data.dataset(ds.x:slice(1, first, last), ds.y:slice(1, first, last),
-    ds.weights and ds.weights:slice(1, first, last))
+  return data.dataset(ds.x:slice(1, first, last), ds.y:slice(1, first, last), {
+    weights = ds.weights and ds.weights:slice(1, first, last),
+    lengths = ds.lengths and ds.lengths:slice(1, first, last) })
+end
+
+--- data.stream(ids, {batch = B, steps = k}) -> a dataset for truncated BPTT over one long id
+--- sequence (a character language model's text): the ids are cut into B parallel streams,
+--- each read in windows of k steps; x (W·B, k) holds the windows, y the ids one step later.
+--- Its batches of B rows, in order, are window w of every stream, w = 1..W, so model:fit
+--- carries the recurrent states from one batch to the next (ds.stream = {batch, steps,
+--- windows} tells it to). The last ids (fewer than B·(k+1)) are left out.
+function data.stream(ids, o)
+  if not core.tensor.is_tensor(ids) then error("stream: ids must be a tensor (N)", 2) end
+  if type(o) ~= "table" or math.type(o.batch) ~= "integer" or math.type(o.steps) ~= "integer" then
+    error("stream: expected {batch = streams, steps = window length} (integers)", 2)
+  end
+  local ok, x, y = pcall(core.datasets.windows, ids, o.batch, o.steps)
+  if not ok then error(x, 2) end
+  local ds = data.dataset(x, y)
+  ds.stream = { batch = o.batch, steps = o.steps, windows = x:size(1) // o.batch }
+  return ds
 end
 
 --- data.synthetic.polynomial{n =, weights = {w1, w2, ...}, bias =, noise =, seed =}

@@ -35,6 +35,9 @@ end
 --- nn.lstm{hidden = 128, layers = 2, sequence = false [, in = D]}, nn.gru{...},
 --- nn.rnn{..., nonlinearity = "tanh" | "relu"}. sequence = false gives the last step (B, H),
 --- true every step (B, T, H). Parameters: model:layer(i).params.weight_ih_l0 etc.
+--- learn_initial_state = true: h0 (and c0) are parameters (layers·dirs, H) shared by every
+--- sequence (params.h0, params.c0). state_from = i: start from layer i's final states
+--- (an encoder's), the gradient flowing back into them.
 local function recurrent(kind)
   return function(o)
     if type(o) ~= "table" then error(kind .. ": expected a table {hidden = H, ...}", 2) end
@@ -60,6 +63,52 @@ function nn.embedding(vocab, size)
   return { kind = "embedding", ["in"] = vocab, out = size }
 end
 
+--- nn.one_hot(vocab): ids (B, T) to one-hot vectors (B, T, vocab). Directly before a recurrent
+--- layer nothing is built: that layer reads the ids and gathers the columns of W_ih they select
+--- (the same numbers as the dense vectors). It must be the first layer; it has no parameters.
+function nn.one_hot(vocab)
+  if type(vocab) == "table" then vocab = vocab.vocab end
+  return { kind = "one_hot", ["in"] = vocab }
+end
+
+--- nn.repeat_steps(steps): a vector (B, F) to the same vector at each of `steps` steps
+--- (B, steps, F), for 1->N models and for decoders (nn.encoder_decoder).
+function nn.repeat_steps(steps)
+  if type(steps) == "table" then steps = steps.steps end
+  return { kind = "repeat", out = steps }
+end
+
+--- nn.encoder_decoder{encoder = nn.gru{hidden = H, ...}, decoder = nn.gru{hidden = H, ...},
+---   steps = M [, input = nn.embedding(V, E) | nn.one_hot(V)] [, output = {layer, ...} or layer]}
+--- -> the list of layers of an N -> M model for nn.sequential: [input,] the encoder (its last
+--- step), repeated over M steps, the decoder over them (every step) starting from the
+--- encoder's final states, [output layers]. The decoder reads the encoder's summary at every
+--- step; its states start where the encoder's ended (the gradient flows back into them). The
+--- encoder and decoder need states of the same shape (layers, directions, hidden; LSTM with LSTM).
+function nn.encoder_decoder(o)
+  if type(o) ~= "table" or type(o.encoder) ~= "table" or type(o.decoder) ~= "table" then
+    error("encoder_decoder: expected {encoder = nn.gru{...}, decoder = nn.gru{...}, steps = M}", 2)
+  end
+  if math.type(o.steps) ~= "integer" or o.steps < 1 then
+    error("encoder_decoder: 'steps' must be a positive integer, got " .. tostring(o.steps), 2)
+  end
+  local layers = {}
+  if o.input then layers[#layers + 1] = o.input end
+  local enc, dec = {}, {}
+  for k, v in pairs(o.encoder) do enc[k] = v end
+  for k, v in pairs(o.decoder) do dec[k] = v end
+  enc.sequence = false
+  layers[#layers + 1] = enc
+  layers[#layers + 1] = nn.repeat_steps(o.steps)
+  dec.sequence = true
+  dec.state_from = #layers - 1
+  layers[#layers + 1] = dec
+  local out = o.output
+  if out and out.kind then out = { out } end
+  for _, l in ipairs(out or {}) do layers[#layers + 1] = l end
+  return layers
+end
+
 local Model = {}
 Model.__index = Model
 nn.Model = Model
@@ -81,14 +130,15 @@ function nn.sequential(layers, opts)
   return setmetatable({ core = c, layers = layers, seed = seed }, Model)
 end
 
-function Model:forward(x) return self.core:forward(x) end
+--- model:forward(x [, lengths]): lengths (B) are each sequence's number of real steps.
+function Model:forward(x, lengths) return self.core:forward(x, lengths) end
 function Model:backward(dy, want_dx) return self.core:backward(dy, want_dx) end
 function Model:zero_grad() self.core:zero_grad() end
---- Forward pass in evaluation mode (dropout off).
-function Model:predict(x)
+--- Forward pass in evaluation mode (dropout off); lengths as for forward.
+function Model:predict(x, lengths)
   local was = self.core:train_mode()
   self.core:train_mode(false)
-  local ok, y = pcall(self.core.forward, self.core, x)
+  local ok, y = pcall(self.core.forward, self.core, x, lengths)
   self.core:train_mode(was)
   if not ok then error(y, 2) end
   return y
@@ -105,6 +155,26 @@ function Model:info() return self.core:info() end
 function Model:set_state(i, h0, c0) self.core:set_state(i, h0, c0) end
 function Model:final_state(i) return self.core:final_state(i) end
 function Model:state_grad(i) return self.core:state_grad(i) end
+--- Truncated BPTT by hand: carry_state(true) makes every recurrent layer start each forward
+--- from the previous forward's final states, as values (detached: a backward stops at the
+--- window's first step); returns the previous setting. reset_state() returns every recurrent
+--- layer to its initial states (zeros, or the learned ones), dropping carried or set states.
+function Model:carry_state(on) return self.core:carry_state(on) end
+function Model:reset_state() self.core:reset_state() end
+--- model:generate(prime, steps [, {temperature = 0, rng =}]) -> ids (B, steps): for a model
+--- that reads ids (embedding or one_hot first) and gives logits over them on every step, read
+--- prime (B, P) from the initial states, then feed each picked id back as the next input
+--- (1 -> N by feeding back the output). temperature 0 picks the most likely id; > 0 samples
+--- from softmax(logits / temperature) with rng (default: the stream ml.rng("generate")).
+function Model:generate(prime, steps, o)
+  o = o or {}
+  local t = o.temperature or 0
+  local rng = o.rng
+  if t > 0 and not rng then rng = core.rng.new(run.seed("generate")) end
+  local ok, ids = pcall(self.core.generate, self.core, prime, steps, t, rng)
+  if not ok then error(ids, 2) end
+  return ids
+end
 function Model:__tostring() return tostring(self.core) end
 function Model:close() self.core:close() end
 Model.__close = Model.close
@@ -117,11 +187,18 @@ function Model:named_parameters()
     if l.params then
       local pn = {}
       for name in pairs(l.params) do pn[#pn + 1] = name end
-      table.sort(pn, function(a, b)
-        local la, lb = tonumber(a:match("%d+$")), tonumber(b:match("%d+$"))
-        if la ~= lb then return la < lb end
+      -- PyTorch's order: by layer, forward before _reverse, then the learnable states
+      local function key(name)
+        if name == "h0" or name == "c0" then return 1e9, name == "h0" and 1 or 2 end
+        local base, l, rev = name:match("^(.-)_l(%d+)(.*)$")
         local order = { weight_ih = 1, weight_hh = 2, bias_ih = 3, bias_hh = 4 }
-        return order[a:match("^(.-)_l%d+$")] < order[b:match("^(.-)_l%d+$")]
+        return tonumber(l) * 2 + (rev ~= "" and 1 or 0), order[base]
+      end
+      table.sort(pn, function(a, b)
+        local a1, a2 = key(a)
+        local b1, b2 = key(b)
+        if a1 ~= b1 then return a1 < b1 end
+        return a2 < b2
       end)
       for _, name in ipairs(pn) do
         out[i .. "." .. name] = l.params[name].value
@@ -147,13 +224,24 @@ local function dataset_args(ds, where)
   return ds
 end
 
---- model:evaluate(ds, loss [, {batch =, reduce =}]) -> {loss =, accuracy =, samples =}
+--- model:evaluate(ds, loss [, {batch =, reduce =, carry_state =}]) -> {loss =, accuracy =, samples =}
+--- A stream dataset (data.stream) is read in its batches of windows with the states carried
+--- from batch to batch (from the initial states), unless carry_state = false.
 function Model:evaluate(ds, loss, opts)
   dataset_args(ds, "evaluate")
   opts = opts or {}
+  local carry = opts.carry_state
+  if carry == nil then carry = ds.stream ~= nil end
+  local batch = opts.batch or (ds.stream and ds.stream.batch) or 1024
+  if carry and ds.stream and batch ~= ds.stream.batch then
+    error("evaluate: a stream dataset is read in batches of its " .. ds.stream.batch
+      .. " streams; got batch = " .. tostring(batch), 2)
+  end
+  local was = self.core:carry_state(carry)
   local ok, r = pcall(self.core.evaluate, self.core, {
-    x = ds.x, y = ds.y, weights = ds.weights, rows = ds.rows, loss = loss,
-    reduce = opts.reduce, batch = opts.batch or 1024 })
+    x = ds.x, y = ds.y, weights = ds.weights, lengths = ds.lengths, rows = ds.rows, loss = loss,
+    reduce = opts.reduce, batch = batch })
+  self.core:carry_state(was)
   if not ok then error(r, 2) end
   return r
 end
@@ -161,7 +249,7 @@ end
 local function check_opts(o)
   local known = { data = 1, loss = 1, optim = 1, batch = 1, epochs = 1, shuffle = 1, seed = 1,
     clip = 1, schedule = 1, eval = 1, on_epoch = 1, log = 1, nonfinite = 1, reduce = 1,
-    eval_batch = 1, checkpoint = 1 }
+    eval_batch = 1, checkpoint = 1, carry_state = 1 }
   for k in pairs(o) do
     if not known[k] then error("fit: unknown option '" .. tostring(k) .. "'", 3) end
   end
@@ -244,15 +332,32 @@ end
 
 --- model:fit{data =, loss =, optim =, epochs =, batch = 32, shuffle = true, seed =,
 ---           clip =, schedule =, eval = {name = dataset, ...}, on_epoch = fn(row),
----           log = run, nonfinite = "stop", checkpoint = {path =, every = 1, seconds =}}
----           -> history (list of per-epoch rows)
+---           log = run, nonfinite = "stop", carry_state =,
+---           checkpoint = {path =, every = 1, seconds =}} -> history (list of per-epoch rows)
 --- Each row: epoch, loss (mean training loss the optimizer saw), accuracy (classification),
 --- <name>_loss / <name>_accuracy for every eval set, lr, grad_norm, seconds.
+--- Sequences with ds.lengths: only real steps count in per-step losses. A stream dataset
+--- (data.stream) trains by truncated BPTT: its batches of windows in order, the recurrent
+--- states carried from batch to batch (detached) and reset at each epoch's start;
+--- carry_state = false turns the carrying off, carry_state = true turns it on for any data
+--- read in order (shuffle = false).
 --- With checkpoint, the state is saved to <path>-<k>.h5 (k counts the fits using that table)
 --- every `every` epochs or `seconds` seconds, and a fit that finds its file resumes from it.
 function Model:fit(o)
   check_opts(o)
   local ds = dataset_args(o.data, "fit")
+  local stream = ds.stream
+  local carry = o.carry_state
+  if carry == nil then carry = stream ~= nil end
+  if carry and o.shuffle then
+    error("fit: carried states need the batches in order; shuffle must be false", 2)
+  end
+  local batch = o.batch or (stream and stream.batch) or 32
+  if carry and stream and batch ~= stream.batch then
+    error("fit: a stream dataset is read in batches of its " .. stream.batch
+      .. " streams; got batch = " .. tostring(batch), 2)
+  end
+  local shuffle = o.shuffle ~= false and not carry
   local seed = o.seed or (self.seed ~ 0x5eed)
   local base_lr = o.optim:lr()
   local classify = o.loss == "cross_entropy" or o.loss == "bce_logits"
@@ -280,10 +385,12 @@ function Model:fit(o)
   for epoch = first, o.epochs do
     if o.schedule then o.optim:lr(optim.schedule_lr(o.schedule, base_lr, epoch)) end
     local t0 = core.clock()
+    local was = self.core:carry_state(carry)
     local st, msg, why = self.core:train_epoch{
-      x = ds.x, y = ds.y, weights = ds.weights, rows = ds.rows, loss = o.loss, reduce = o.reduce,
-      optim = o.optim, batch = o.batch or 32, shuffle = o.shuffle ~= false, seed = seed,
-      epoch = epoch, clip = o.clip, allow_nonfinite = o.nonfinite == "continue" }
+      x = ds.x, y = ds.y, weights = ds.weights, lengths = ds.lengths, rows = ds.rows,
+      loss = o.loss, reduce = o.reduce, optim = o.optim, batch = batch, shuffle = shuffle,
+      seed = seed, epoch = epoch, clip = o.clip, allow_nonfinite = o.nonfinite == "continue" }
+    self.core:carry_state(was)
     if not st then
       if why == "nonfinite" then
         error("fit: " .. msg .. " (lower the learning rate, clip gradients, or pass nonfinite = \"continue\")", 2)

@@ -1,7 +1,10 @@
 /* Layers and the sequential model: finite-difference gradient checks for every layer kind
  * (inputs and parameters) and for a stacked model, the forward/backward contract (accumulation,
  * optional dx, modes), dropout statistics, initialisation, the weight-decay mask, and the
- * errors with their messages.
+ * errors with their messages. Sequence models: lengths flowing through embedding, recurrent and
+ * head layers, one-hot input (fused and dense), repeat (1 -> N), an encoder-decoder whose
+ * decoder starts from the encoder's states (N -> M), learnable states, carried states, and
+ * feeding the output back (generate).
  *
  * Gradient checks. The objective is J = sum_ij y_ij * R_ij with a fixed random R, so dJ/dy = R
  * is what backward receives. Central differences in double around float parameters with
@@ -61,6 +64,7 @@ typedef struct {
     const ml_tensor_t *x;
     const float *R;
     int reseed; /* dropout: same mask in every evaluation */
+    const ml_tensor_t *len; /* sequence lengths, or NULL */
 } objective_t;
 
 static double objective(void *p)
@@ -69,7 +73,7 @@ static double objective(void *p)
     const ml_tensor_t *y;
     if (o->reseed)
         ml_rng_seed(&o->m->rng, DROPOUT_SEED);
-    if (ml_model_forward(o->m, o->x, &y) != ML_OK)
+    if (ml_model_forward_lengths(o->m, o->x, o->len, &y) != ML_OK)
         return NAN;
     double J = 0;
     int64_t n = ml_tensor_numel(y);
@@ -78,15 +82,19 @@ static double objective(void *p)
     return J;
 }
 
-/* Analytic input and parameter gradients of J at x, then compare both with central
- * differences. */
-static void gradcheck(const char *what, ml_model_t *m, ml_tensor_t *x, int reseed, ml_rng_t *r)
+/* Analytic input and parameter gradients of J at x (with lengths len, or NULL), then compare
+ * both with central differences (the input only when it is not ids). */
+static void gradcheck_len(const char *what, ml_model_t *m, ml_tensor_t *x, const ml_tensor_t *len,
+                          int check_dx, int reseed, ml_rng_t *r)
 {
     const ml_tensor_t *y, *dx;
     int64_t B = x->shape[0], nx = ml_tensor_numel(x);
     if (reseed)
         ml_rng_seed(&m->rng, DROPOUT_SEED);
-    CHECK(ml_model_forward(m, x, &y) == ML_OK);
+    int rc = ml_model_forward_lengths(m, x, len, &y);
+    CHECK_MSG(rc == ML_OK, "%s: %s", what, ml_errmsg());
+    if (rc)
+        return;
     CHECK(y->shape[0] == B);
     ml_tensor_t R;
     CHECK(ml_tensor_new(&R, y->ndim, y->shape) == ML_OK);
@@ -100,15 +108,21 @@ static void gradcheck(const char *what, ml_model_t *m, ml_tensor_t *x, int resee
     float *g_copy = malloc((size_t)(m->nparams > 0 ? m->nparams : 1) * sizeof(float));
     memcpy(g_copy, m->grads, (size_t)m->nparams * sizeof(float));
 
-    objective_t o = {m, x, R.data, reseed};
+    objective_t o = {m, x, R.data, reseed, len};
     char label[96];
     snprintf(label, sizeof label, "%s dx", what);
-    gc_check_array(label, x->data, dx_copy, nx, EPS, ATOL, RTOL, objective, &o);
+    if (check_dx)
+        gc_check_array(label, x->data, dx_copy, nx, EPS, ATOL, RTOL, objective, &o);
     snprintf(label, sizeof label, "%s dparams", what);
     gc_check_array(label, m->params, g_copy, m->nparams, EPS, ATOL, RTOL, objective, &o);
     free(dx_copy);
     free(g_copy);
     ml_tensor_free(&R);
+}
+
+static void gradcheck(const char *what, ml_model_t *m, ml_tensor_t *x, int reseed, ml_rng_t *r)
+{
+    gradcheck_len(what, m, x, NULL, 1, reseed, r);
 }
 
 static ml_model_t *build(int n, const ml_layer_spec_t *specs)
@@ -551,7 +565,8 @@ static void test_new_errors(void)
 static void test_names(void)
 {
     static const char *const names[ML_LAYER_NKINDS] = {
-        "linear", "relu", "sigmoid", "tanh", "softmax", "log_softmax", "dropout", "identity", "recurrent", "embedding"};
+        "linear", "relu", "sigmoid", "tanh", "softmax", "log_softmax", "dropout", "identity", "recurrent", "embedding",
+        "one_hot", "repeat"};
     for (int k = 0; k < ML_LAYER_NKINDS; k++) {
         CHECK(strcmp(ml_layer_name((ml_layer_kind_t)k), names[k]) == 0);
         CHECK(ml_layer_kind_from_name(names[k]) == k);
@@ -641,8 +656,446 @@ static void test_backward_fresh(void)
     ml_model_free(m);
 }
 
+/* ---- sequence models: lengths, one-hot, repeat, encoder-decoder, learnable states ---- */
+
+static ml_layer_spec_t recurrent(ml_cell_t cell, int64_t in, int64_t hidden, int layers,
+                                 int sequence, int bidirectional)
+{
+    ml_layer_spec_t s = layer(ML_LAYER_RECURRENT);
+    s.cell = cell;
+    s.in = in;
+    s.hidden = hidden;
+    s.layers = layers;
+    s.sequence = sequence;
+    s.bidirectional = bidirectional;
+    return s;
+}
+
+static ml_layer_spec_t lookup(ml_layer_kind_t kind, int64_t vocab, int64_t size)
+{
+    ml_layer_spec_t s = layer(kind);
+    s.in = vocab;
+    s.out = size;
+    return s;
+}
+
+/* ids (B,T) in 0..V-1 as floats; padded steps (t >= len) hold -1, which no layer may read. */
+static void draw_ids(ml_tensor_t *ids, int64_t B, int64_t T, int64_t V, const float *len,
+                     ml_rng_t *r)
+{
+    new2(ids, B, T);
+    for (int64_t b = 0; b < B; b++)
+        for (int64_t t = 0; t < T; t++)
+            ids->data[b * T + t] =
+                len && t >= (int64_t)len[b] ? -1.0f : (float)((int64_t)(ml_rng_float(r) * V) % V);
+}
+
+/* Lengths flow through a model: an embedding (padded ids never read), a bidirectional GRU over
+ * every step, tanh and a linear head on every step (outputs at padded steps are zero and their
+ * R does not reach any gradient); a dense sequence into a two-layer LSTM's last step and a head.
+ * Finite differences of inputs (where real) and every parameter. */
+static void test_gradcheck_lengths(void)
+{
+    ml_rng_t r;
+    ml_rng_seed(&r, 31);
+    ml_tensor_t len;
+    new1(&len, 3);
+    const float lens[3] = {4, 1, 3};
+    memcpy(len.data, lens, sizeof lens);
+
+    ml_layer_spec_t a[4] = {lookup(ML_LAYER_EMBEDDING, 6, 3),
+                            recurrent(ML_CELL_GRU, 0, 3, 1, 1, 1), layer(ML_LAYER_TANH),
+                            linear(0, 2, 1)};
+    ml_model_t *m = build(4, a);
+    if (m) {
+        random_params(m, &r);
+        ml_tensor_t ids;
+        draw_ids(&ids, 3, 4, 6, lens, &r);
+        gradcheck_len("embedding + bidirectional gru + tanh + linear, lengths", m, &ids, &len, 0,
+                      0, &r);
+        const ml_tensor_t *y;
+        CHECK(ml_model_forward_lengths(m, &ids, &len, &y) == ML_OK);
+        int zero = 1;
+        for (int64_t t = 1; t < 4; t++) /* sequence 2 has one step */
+            for (int64_t c = 0; c < 2; c++)
+                zero &= y->data[(1 * 4 + t) * 2 + c] == 0.0f;
+        CHECK_MSG(zero, "outputs of padded steps are not zero");
+        CHECK(ml_model_lengths(m) != NULL && ml_model_lengths(m)[2] == 3);
+        CHECK(ml_model_forward(m, &ids, &y) != ML_OK); /* without lengths the -1 are read */
+        CHECK(ml_model_lengths(m) == NULL);
+        ml_tensor_free(&ids);
+        ml_model_free(m);
+    }
+
+    ml_layer_spec_t b[2] = {recurrent(ML_CELL_LSTM, 2, 3, 2, 0, 0), linear(0, 2, 1)};
+    m = build(2, b);
+    if (m) {
+        random_params(m, &r);
+        ml_tensor_t x;
+        int64_t shape[3] = {3, 4, 2};
+        CHECK(ml_tensor_new(&x, 3, shape) == ML_OK);
+        ml_rng_normal(&r, x.data, 24, 0.0f, 1.0f);
+        gradcheck_len("lstm L=2 last step + linear, lengths", m, &x, &len, 1, 0, &r);
+        ml_tensor_free(&x);
+        ml_model_free(m);
+    }
+    ml_tensor_free(&len);
+}
+
+/* A one-hot layer before a recurrent layer builds no vectors (the recurrent layer reads the
+ * ids); with an identity between them the model builds the dense (B,T,V) one-hot input. Both
+ * give the same outputs bit for bit and the same gradients (to summation order), with lengths;
+ * finite differences through the fused path; the one-hot layer's dense output itself. */
+static void test_one_hot(void)
+{
+    ml_rng_t r;
+    ml_rng_seed(&r, 32);
+    const float lens[3] = {4, 2, 3};
+    ml_tensor_t len;
+    new1(&len, 3);
+    memcpy(len.data, lens, sizeof lens);
+    ml_layer_spec_t f[3] = {lookup(ML_LAYER_ONE_HOT, 5, 0), recurrent(ML_CELL_LSTM, 0, 3, 2, 1, 1),
+                            linear(0, 2, 1)};
+    ml_layer_spec_t d[4] = {lookup(ML_LAYER_ONE_HOT, 5, 0), layer(ML_LAYER_IDENTITY),
+                            recurrent(ML_CELL_LSTM, 0, 3, 2, 1, 1), linear(0, 2, 1)};
+    ml_model_t *fm = build(3, f), *dm = build(4, d);
+    if (fm && dm) {
+        CHECK(fm->layers[0].fused && !dm->layers[0].fused && fm->layers[1].rnn->ids);
+        CHECK(fm->nparams == dm->nparams);
+        random_params(fm, &r);
+        memcpy(dm->params, fm->params, (size_t)fm->nparams * sizeof(float));
+        ml_tensor_t ids, R;
+        draw_ids(&ids, 3, 4, 5, lens, &r);
+        const ml_tensor_t *yf, *yd;
+        CHECK(ml_model_forward_lengths(fm, &ids, &len, &yf) == ML_OK);
+        CHECK(ml_model_forward_lengths(dm, &ids, &len, &yd) == ML_OK);
+        CHECK(ml_tensor_numel(yf) == 24 &&
+              memcmp(yf->data, yd->data, 24 * sizeof(float)) == 0);
+        /* the dense one-hot vectors: 1 at the id, zeros elsewhere and on padded steps */
+        const ml_tensor_t *oh = &dm->layers[0].y;
+        CHECK(oh->ndim == 3 && oh->shape[2] == 5);
+        int ok = 1;
+        for (int64_t b = 0; b < 3; b++)
+            for (int64_t t = 0; t < 4; t++)
+                for (int64_t v = 0; v < 5; v++)
+                    ok &= oh->data[(b * 4 + t) * 5 + v] ==
+                          (t < (int64_t)lens[b] && v == (int64_t)ids.data[b * 4 + t] ? 1.0f : 0.0f);
+        CHECK_MSG(ok, "dense one-hot vectors wrong");
+        CHECK(ml_tensor_new(&R, 3, yf->shape) == ML_OK);
+        ml_rng_normal(&r, R.data, 24, 0.0f, 1.0f);
+        CHECK(ml_model_backward_fresh(fm, &R, NULL) == ML_OK);
+        CHECK(ml_model_backward_fresh(dm, &R, NULL) == ML_OK);
+        double e = 0;
+        for (int64_t i = 0; i < fm->nparams; i++)
+            e = fmax(e, fabs(fm->grads[i] - dm->grads[i]) / (1e-6 + 1e-5 * fabs(dm->grads[i])));
+        CHECK_MSG(e <= 1.0, "fused one-hot gradients off the dense ones by %.3g tolerances", e);
+        gradcheck_len("one_hot + bidirectional lstm L=2 + linear, lengths", fm, &ids, &len, 0, 0, &r);
+        /* an id out of range is named by the one-hot layer, on real steps only */
+        ids.data[1 * 4 + 1] = 5.0f;
+        CHECK_ERR(ml_model_forward_lengths(fm, &ids, &len, &yf), ML_EARG, "layer 1 (one_hot)",
+                  "id 5 at (2,2)", "0..4");
+        ml_tensor_free(&ids);
+        ml_tensor_free(&R);
+    }
+    ml_model_free(fm);
+    ml_model_free(dm);
+    ml_tensor_free(&len);
+}
+
+/* 1 -> N and N -> M: a vector through a linear layer, repeated over 3 steps into a GRU; an LSTM
+ * encoder (last step, lengths) whose output is repeated over M = 3 decoder steps and whose
+ * final states start the decoder LSTM (state_from): the decoder's initial-state gradients flow
+ * back into the encoder. Finite differences of inputs and every parameter, and the forward of
+ * the seeded decoder against the same decoder started by hand from the encoder's states. */
+static void test_gradcheck_repeat_and_seq2seq(void)
+{
+    ml_rng_t r;
+    ml_rng_seed(&r, 33);
+    ml_layer_spec_t rep = layer(ML_LAYER_REPEAT);
+    rep.out = 3;
+    ml_layer_spec_t a[4] = {linear(2, 3, 1), rep, recurrent(ML_CELL_GRU, 0, 4, 1, 1, 0),
+                            linear(0, 2, 1)};
+    ml_model_t *m = build(4, a);
+    if (m) {
+        random_params(m, &r);
+        ml_tensor_t x;
+        new2(&x, 3, 2);
+        ml_rng_normal(&r, x.data, 6, 0.0f, 1.0f);
+        gradcheck("linear + repeat(3) + gru + linear", m, &x, 0, &r);
+        const ml_tensor_t *y;
+        CHECK(ml_model_forward(m, &x, &y) == ML_OK);
+        CHECK(y->ndim == 3 && y->shape[0] == 3 && y->shape[1] == 3 && y->shape[2] == 2);
+        ml_tensor_free(&x);
+        ml_model_free(m);
+    }
+
+    ml_layer_spec_t dec = recurrent(ML_CELL_LSTM, 0, 4, 2, 1, 0);
+    dec.state_from = 1;
+    ml_layer_spec_t s[4] = {recurrent(ML_CELL_LSTM, 2, 4, 2, 0, 0), rep, dec, linear(0, 3, 1)};
+    m = build(4, s);
+    if (m) {
+        CHECK(m->layers[0].state_to == 3 && !m->out_chain);
+        random_params(m, &r);
+        ml_tensor_t x, len;
+        int64_t shape[3] = {3, 4, 2};
+        CHECK(ml_tensor_new(&x, 3, shape) == ML_OK);
+        ml_rng_normal(&r, x.data, 24, 0.0f, 1.0f);
+        new1(&len, 3);
+        len.data[0] = 4;
+        len.data[1] = 2;
+        len.data[2] = 3;
+        gradcheck_len("lstm encoder (lengths) -> repeat(3) -> lstm decoder from its states", m,
+                      &x, &len, 1, 0, &r);
+        /* the decoder really starts from the encoder's final states */
+        const ml_tensor_t *y, *hn, *cn;
+        CHECK(ml_model_forward_lengths(m, &x, &len, &y) == ML_OK);
+        CHECK(y->shape[1] == 3); /* M steps, not the input's T */
+        float *want = malloc((size_t)ml_tensor_numel(&m->layers[2].y) * sizeof(float));
+        memcpy(want, m->layers[2].y.data, (size_t)ml_tensor_numel(&m->layers[2].y) * sizeof(float));
+        ml_rnn_final_state(m->layers[0].rnn, &hn, &cn);
+        ml_rnn_t *d = m->layers[2].rnn;
+        const ml_tensor_t *yd;
+        CHECK(ml_rnn_set_state(d, NULL, NULL) == ML_OK);
+        CHECK(ml_rnn_forward(d, &m->layers[1].y, NULL, &yd) == ML_OK);
+        CHECK(memcmp(want, yd->data, (size_t)ml_tensor_numel(yd) * sizeof(float)) != 0);
+        CHECK(ml_rnn_set_state(d, hn, cn) == ML_OK);
+        CHECK(ml_rnn_forward(d, &m->layers[1].y, NULL, &yd) == ML_OK);
+        CHECK(memcmp(want, yd->data, (size_t)ml_tensor_numel(yd) * sizeof(float)) == 0);
+        free(want);
+        ml_tensor_free(&x);
+        ml_tensor_free(&len);
+        ml_model_free(m);
+    }
+}
+
+/* Learnable initial states in a model: finite differences over every parameter (they are
+ * among them, after the stack's weights); ml_model_init sets them to zero; they do not decay. */
+static void test_learned_state_in_model(void)
+{
+    ml_rng_t r;
+    ml_rng_seed(&r, 34);
+    ml_layer_spec_t rec = recurrent(ML_CELL_LSTM, 2, 3, 2, 1, 1);
+    rec.learn_state = 1;
+    ml_layer_spec_t s[2] = {rec, linear(0, 2, 1)};
+    ml_model_t *m = build(2, s);
+    if (!m)
+        return;
+    const ml_rnn_t *R = m->layers[0].rnn;
+    CHECK(m->layers[0].nparams == ml_rnn_nparams(ML_CELL_LSTM, 2, 3, 2, ML_RNN_BIDIRECTIONAL) + 2 * 4 * 3);
+    CHECK(ml_model_init(m, 5) == ML_OK);
+    int zero = 1;
+    for (int64_t k = 0; k < 12; k++)
+        zero &= R->h0p[k] == 0.0f && R->c0p[k] == 0.0f && m->decay[R->h0p - m->params + k] == 0.0f;
+    CHECK_MSG(zero, "learnable states not zero after init, or decayed");
+    random_params(m, &r);
+    ml_tensor_t x;
+    int64_t shape[3] = {2, 3, 2};
+    CHECK(ml_tensor_new(&x, 3, shape) == ML_OK);
+    ml_rng_normal(&r, x.data, 12, 0.0f, 1.0f);
+    gradcheck("bidirectional lstm L=2 with learnable initial states + linear", m, &x, 0, &r);
+    ml_tensor_free(&x);
+    ml_model_free(m);
+}
+
+/* Carry mode at model level: the second window continues from the first window's final states
+ * of every recurrent layer; reset_state starts over. */
+static void test_model_carry(void)
+{
+    ml_rng_t r;
+    ml_rng_seed(&r, 35);
+    ml_layer_spec_t s[3] = {recurrent(ML_CELL_GRU, 2, 3, 1, 1, 0),
+                            recurrent(ML_CELL_LSTM, 0, 3, 1, 1, 0), linear(0, 1, 1)};
+    ml_model_t *m = build(3, s);
+    if (!m)
+        return;
+    random_params(m, &r);
+    ml_tensor_t x;
+    int64_t shape[3] = {2, 3, 2};
+    CHECK(ml_tensor_new(&x, 3, shape) == ML_OK);
+    ml_rng_normal(&r, x.data, 12, 0.0f, 1.0f);
+    const ml_tensor_t *y;
+    CHECK(ml_model_forward(m, &x, &y) == ML_OK);
+    float first[6], again[6];
+    memcpy(first, y->data, sizeof first);
+    ml_model_set_carry(m, 1);
+    CHECK(m->layers[0].rnn->carry && m->layers[1].rnn->carry);
+    CHECK(ml_model_forward(m, &x, &y) == ML_OK); /* from zeros: nothing carried yet */
+    CHECK(memcmp(first, y->data, sizeof first) == 0);
+    CHECK(ml_model_forward(m, &x, &y) == ML_OK); /* from the first window's states */
+    memcpy(again, y->data, sizeof again);
+    CHECK(memcmp(first, again, sizeof first) != 0);
+    ml_model_reset_state(m);
+    CHECK(ml_model_forward(m, &x, &y) == ML_OK);
+    CHECK(memcmp(first, y->data, sizeof first) == 0);
+    ml_model_set_carry(m, 0);
+    ml_tensor_free(&x);
+    ml_model_free(m);
+}
+
+/* Feeding back: each generated id is the argmax of the last step's logits after reading the
+ * prime and the ids generated before, which one forward over the whole sequence from the
+ * initial states reproduces (causal model); sampling with a seeded stream is reproducible and
+ * temperature 0 equals argmax; the carry setting is restored; errors. */
+static void test_generate(void)
+{
+    ml_rng_t r;
+    ml_rng_seed(&r, 36);
+    ml_layer_spec_t s[3] = {lookup(ML_LAYER_EMBEDDING, 5, 3), recurrent(ML_CELL_GRU, 0, 4, 2, 1, 0),
+                            linear(0, 5, 1)};
+    ml_model_t *m = build(3, s);
+    if (!m)
+        return;
+    random_params(m, &r);
+    ml_tensor_t prime, out, whole;
+    draw_ids(&prime, 2, 3, 5, NULL, &r);
+    new2(&out, 2, 4);
+    CHECK(ml_model_generate(m, &out, &prime, 0.0, NULL) == ML_OK);
+    CHECK(m->carry == 0 && m->train == 1);
+    new2(&whole, 2, 6); /* prime + the first three generated ids */
+    for (int64_t b = 0; b < 2; b++)
+        for (int64_t t = 0; t < 6; t++)
+            whole.data[b * 6 + t] = t < 3 ? prime.data[b * 3 + t] : out.data[b * 4 + t - 3];
+    const ml_tensor_t *y;
+    m->train = 0;
+    CHECK(ml_model_forward(m, &whole, &y) == ML_OK);
+    int same = 1;
+    for (int64_t b = 0; b < 2; b++)
+        for (int64_t t = 2; t < 6; t++) { /* the step after t predicts generated id t-2 */
+            const float *z = y->data + (b * 6 + t) * 5;
+            int64_t best = 0;
+            for (int64_t v = 1; v < 5; v++)
+                best = z[v] > z[best] ? v : best;
+            same &= (float)best == out.data[b * 4 + t - 2];
+        }
+    CHECK_MSG(same, "generated ids are not the argmax of a forward over the whole sequence");
+    ml_tensor_t a, b;
+    new2(&a, 2, 4);
+    new2(&b, 2, 4);
+    ml_rng_t s1, s2;
+    ml_rng_seed(&s1, 9);
+    ml_rng_seed(&s2, 9);
+    CHECK(ml_model_generate(m, &a, &prime, 1.0, &s1) == ML_OK);
+    CHECK(ml_model_generate(m, &b, &prime, 1.0, &s2) == ML_OK);
+    CHECK(memcmp(a.data, b.data, sizeof(float) * 8) == 0);
+    CHECK_ERR(ml_model_generate(m, &a, &prime, -1.0, &s1), ML_EARG, "temperature -1");
+    ml_tensor_free(&a);
+    ml_tensor_free(&b);
+    ml_tensor_free(&prime);
+    ml_tensor_free(&out);
+    ml_tensor_free(&whole);
+    ml_model_free(m);
+    /* models that cannot feed back: no ids input, or no per-step logits over the ids */
+    ml_layer_spec_t t1[2] = {recurrent(ML_CELL_GRU, 5, 4, 1, 1, 0), linear(0, 5, 1)};
+    ml_layer_spec_t t2[3] = {lookup(ML_LAYER_ONE_HOT, 5, 0), recurrent(ML_CELL_GRU, 0, 4, 1, 0, 0),
+                             linear(0, 5, 1)};
+    ml_tensor_t p, o;
+    new2(&p, 1, 2);
+    new2(&o, 1, 2);
+    m = build(2, t1);
+    if (m)
+        CHECK_ERR(ml_model_generate(m, &o, &p, 0.0, NULL), ML_EARG, "layer 1 (gru)", "does not read ids");
+    ml_model_free(m);
+    m = build(3, t2);
+    if (m)
+        CHECK_ERR(ml_model_generate(m, &o, &p, 0.0, NULL), ML_EARG, "not on every step");
+    ml_model_free(m);
+    ml_tensor_free(&p);
+    ml_tensor_free(&o);
+}
+
+static void test_sequence_errors(void)
+{
+    ml_model_t *m = NULL;
+    ml_layer_spec_t rep = layer(ML_LAYER_REPEAT);
+    rep.out = 3;
+    ml_layer_spec_t a[2] = {recurrent(ML_CELL_GRU, 2, 3, 1, 1, 0), rep};
+    CHECK_ERR(ml_model_new(&m, 2, a), ML_EARG, "layer 2 (repeat)", "vectors (B,F)");
+    rep.out = 0;
+    ml_layer_spec_t b[2] = {linear(2, 3, 1), rep};
+    CHECK_ERR(ml_model_new(&m, 2, b), ML_EARG, "layer 2 (repeat)", "steps 0");
+    ml_layer_spec_t c[2] = {linear(2, 3, 1), lookup(ML_LAYER_ONE_HOT, 4, 0)};
+    CHECK_ERR(ml_model_new(&m, 2, c), ML_EARG, "layer 2 (one_hot)", "must come first");
+    ml_layer_spec_t d[1] = {lookup(ML_LAYER_ONE_HOT, 0, 0)};
+    CHECK_ERR(ml_model_new(&m, 1, d), ML_EARG, "layer 1 (one_hot)", "vocabulary 0");
+    /* state_from: an earlier recurrent layer with states of the same shape, feeding one layer */
+    ml_layer_spec_t dec = recurrent(ML_CELL_LSTM, 0, 4, 1, 1, 0);
+    rep.out = 2;
+    dec.state_from = 3;
+    ml_layer_spec_t e[3] = {recurrent(ML_CELL_LSTM, 2, 4, 1, 0, 0), rep, dec};
+    CHECK_ERR(ml_model_new(&m, 3, e), ML_EARG, "layer 3 (recurrent)", "state_from = 3");
+    e[2].state_from = 2;
+    CHECK_ERR(ml_model_new(&m, 3, e), ML_EARG, "state_from = 2", "not an earlier recurrent layer");
+    e[2].state_from = 1;
+    e[2].cell = ML_CELL_GRU;
+    CHECK_ERR(ml_model_new(&m, 3, e), ML_EARG, "layer 1", "lstm", "gru");
+    e[2].cell = ML_CELL_LSTM;
+    e[2].hidden = 5;
+    CHECK_ERR(ml_model_new(&m, 3, e), ML_EARG, "4 units", "5");
+    e[2].hidden = 4;
+    e[2].learn_state = 1;
+    CHECK_ERR(ml_model_new(&m, 3, e), ML_EARG, "exclude each other");
+    e[2].learn_state = 0;
+    ml_layer_spec_t twice[5] = {e[0], e[1], e[2], rep, e[2]};
+    twice[3] = layer(ML_LAYER_IDENTITY);
+    CHECK_ERR(ml_model_new(&m, 5, twice), ML_EARG, "layer 5", "layer 1 already seeds layer 3");
+    CHECK(m == NULL);
+
+    /* lengths: size, zero, beyond T, not integers, for a model that reads no sequence */
+    ml_layer_spec_t f[2] = {recurrent(ML_CELL_LSTM, 3, 4, 1, 0, 0), linear(0, 1, 1)};
+    m = build(2, f);
+    if (m) {
+        ml_tensor_t x, len;
+        int64_t shape[3] = {2, 5, 3};
+        CHECK(ml_tensor_new(&x, 3, shape) == ML_OK);
+        new1(&len, 3);
+        const ml_tensor_t *y;
+        CHECK_ERR(ml_model_forward_lengths(m, &x, &len, &y), ML_ESHAPE, "lengths are (3,)",
+                  "expected (2,)", "(2,5,3)");
+        ml_tensor_free(&len);
+        new1(&len, 2);
+        len.data[0] = 5;
+        len.data[1] = 0;
+        CHECK_ERR(ml_model_forward_lengths(m, &x, &len, &y), ML_EARG, "layer 1 (lstm)",
+                  "length 0 of sequence 2", "1..5", "(2,5,3)");
+        len.data[1] = 6;
+        CHECK_ERR(ml_model_forward_lengths(m, &x, &len, &y), ML_EARG, "length 6 of sequence 2");
+        len.data[1] = 2.5f;
+        CHECK_ERR(ml_model_forward_lengths(m, &x, &len, &y), ML_EARG, "length 2.5");
+        len.data[1] = 2;
+        CHECK(ml_model_forward_lengths(m, &x, &len, &y) == ML_OK);
+        ml_tensor_t bad;
+        int64_t bshape[3] = {2, 5, 4};
+        CHECK(ml_tensor_new(&bad, 3, bshape) == ML_OK);
+        CHECK_ERR(ml_model_forward(m, &bad, &y), ML_ESHAPE, "(2,5,4)", "layer 1 (lstm)", "(B,T,3)");
+        ml_tensor_free(&bad);
+        ml_tensor_free(&x);
+        ml_tensor_free(&len);
+        ml_model_free(m);
+    }
+    ml_layer_spec_t g[1] = {linear(3, 1, 1)};
+    m = build(1, g);
+    if (m) {
+        ml_tensor_t x, len;
+        new2(&x, 2, 3);
+        new1(&len, 2);
+        const ml_tensor_t *y;
+        CHECK_ERR(ml_model_forward_lengths(m, &x, &len, &y), ML_EARG, "lengths given",
+                  "layer 1 (linear) does not read sequences");
+        ml_tensor_free(&x);
+        ml_tensor_free(&len);
+        ml_model_free(m);
+    }
+}
+
 int main(void)
 {
+    test_gradcheck_lengths();
+    test_one_hot();
+    test_gradcheck_repeat_and_seq2seq();
+    test_learned_state_in_model();
+    test_model_carry();
+    test_generate();
+    test_sequence_errors();
     test_backward_fresh();
     test_gradcheck_recurrent();
     test_gradcheck_linear();

@@ -1,12 +1,15 @@
-"""Reference values from PyTorch 1.13 (Debian python3-torch) for the busted spec
-tests/lua/reference_spec.lua: outputs, losses and every gradient of small MLPs and of
-recurrent stacks (RNN tanh/ReLU, GRU, LSTM; 1-2 layers; last-step and every-step outputs),
-and a few optimizer trajectories, for fixed weights and inputs.
+"""Reference values from PyTorch 1.13 (Debian python3-torch, `apt-get install python3-torch`).
 
-Regenerate (only needed when a case is added):
-    /usr/bin/python3 tests/ref/make_reference.py > tests/ref/reference.lua
-The output is a Lua file returning one table; the spec builds the same models in moonlab,
-copies the weights in, and compares."""
+1. For the busted spec tests/lua/reference_spec.lua: outputs, losses and every gradient of
+   small MLPs and a few optimizer trajectories, for fixed weights and inputs, written to stdout
+   as a Lua file returning one table.
+2. For the C test tests/c/test_rnn_reference.c: recurrent networks, written by
+   tests/ref/recurrent_reference.py to the HDF5 file tests/ref/recurrent.h5 (see there).
+
+Regenerate both (only needed when a case is added):
+    cd tests/ref && /usr/bin/python3 make_reference.py > reference.lua
+The spec and the C test build the same models in moonlab, copy the weights in, and compare;
+neither needs PyTorch."""
 import torch
 
 torch.manual_seed(1234)
@@ -76,38 +79,6 @@ def optim_case(kind, steps=4, **kw):
     return {"kind": kind, "opts": kw, "p0": p0, "grads": grads, "p": p}
 
 
-def rnn_case(cell, D, H, layers, B, T, sequence, nonlinearity="tanh", initial=False,
-             bidirectional=False):
-    cls = {"rnn": torch.nn.RNN, "gru": torch.nn.GRU, "lstm": torch.nn.LSTM}[cell]
-    kw = {"nonlinearity": nonlinearity} if cell == "rnn" else {}
-    net = cls(D, H, num_layers=layers, batch_first=True, bidirectional=bidirectional, **kw)
-    dirs = 2 if bidirectional else 1
-    x = torch.randn(B, T, D, requires_grad=True)
-    state = None
-    if initial:
-        h0 = torch.randn(layers * dirs, B, H, requires_grad=True)
-        c0 = torch.randn(layers * dirs, B, H, requires_grad=True)
-        state = (h0, c0) if cell == "lstm" else h0
-    out, final = net(x, state)
-    y = out if sequence else out[:, -1, :]
-    R = torch.randn(*y.shape)
-    (y * R).sum().backward()
-    params = {name: {"value": p, "grad": p.grad} for name, p in net.named_parameters()}
-    kind = "rnn_relu" if cell == "rnn" and nonlinearity == "relu" else cell
-    case = {"cell": kind, "in": D, "hidden": H, "layers": layers, "sequence": sequence,
-            "bidirectional": bidirectional, "x": x, "dx": x.grad, "y": y, "dy": R,
-            "params": params}
-    hn, cn = final if cell == "lstm" else (final, None)
-    case["hn"] = hn
-    if cn is not None:
-        case["cn"] = cn
-    if initial:
-        case["h0"], case["dh0"] = h0, h0.grad
-        if cell == "lstm":
-            case["c0"], case["dc0"] = c0, c0.grad
-    return case
-
-
 cases = {
     "mlp_ce_relu": mlp_case([6, 5, 4], "relu", "cross_entropy", 7),
     "mlp_mse_tanh": mlp_case([3, 8, 8, 2], "tanh", "mse", 5),
@@ -123,42 +94,12 @@ optims = {
     "adam": optim_case("adam", lr=0.01, betas=(0.8, 0.99), eps=1e-8, weight_decay=0.1),
     "adamw": optim_case("adamw", lr=0.01, weight_decay=0.2),
 }
-def embedding_case(V, E, H, B, T):
-    emb = torch.nn.Embedding(V, E)
-    gru = torch.nn.GRU(E, H, batch_first=True)
-    head = torch.nn.Linear(H, 3)
-    ids = torch.randint(0, V, (B, T))
-    out, _ = gru(emb(ids))
-    y = head(out)  # (B, T, 3): a loss on every step
-    tgt = torch.randint(0, 3, (B, T))
-    loss = torch.nn.functional.cross_entropy(y.reshape(B * T, 3), tgt.reshape(-1))
-    loss.backward()
-    params = {"1.weight": {"value": emb.weight, "grad": emb.weight.grad}}
-    for name, p in gru.named_parameters():
-        params["2." + name] = {"value": p, "grad": p.grad}
-    params["3.weight"] = {"value": head.weight, "grad": head.weight.grad}
-    params["3.bias"] = {"value": head.bias, "grad": head.bias.grad}
-    return {"vocab": V, "size": E, "hidden": H, "ids": ids.double(), "y": y,
-            "target": tgt.double(), "value": loss.item(), "params": params}
-
-
-embeddings = {"embedding_gru_per_step_ce": embedding_case(7, 4, 5, 3, 6)}
-
-rnns = {
-    "rnn_tanh_2layers_last": rnn_case("rnn", 3, 5, 2, 4, 6, False),
-    "rnn_relu_sequence": rnn_case("rnn", 4, 3, 1, 3, 5, True, "relu"),
-    "gru_2layers_sequence": rnn_case("gru", 3, 4, 2, 2, 5, True),
-    "gru_last": rnn_case("gru", 2, 6, 1, 3, 4, False),
-    "lstm_2layers_last": rnn_case("lstm", 3, 4, 2, 3, 7, False),
-    "lstm_sequence": rnn_case("lstm", 5, 3, 1, 2, 4, True),
-    "rnn_initial_state": rnn_case("rnn", 3, 4, 2, 3, 4, True, initial=True),
-    "gru_initial_state": rnn_case("gru", 2, 3, 2, 2, 5, False, initial=True),
-    "lstm_initial_state": rnn_case("lstm", 3, 4, 2, 3, 6, True, initial=True),
-    "lstm_bidirectional_2layers": rnn_case("lstm", 3, 4, 2, 3, 5, True, initial=True,
-                                           bidirectional=True),
-    "gru_bidirectional_last": rnn_case("gru", 2, 3, 1, 2, 4, False, bidirectional=True),
-    "rnn_bidirectional_2layers_last": rnn_case("rnn", 3, 2, 2, 3, 4, False, initial=True,
-                                               bidirectional=True),
-}
 print("-- Generated by tests/ref/make_reference.py with PyTorch %s; do not edit." % torch.__version__)
-print("return " + lua({"mlp": cases, "optim": optims, "rnn": rnns, "embedding": embeddings}))
+print("return " + lua({"mlp": cases, "optim": optims}))
+
+if __name__ == "__main__":
+    import os
+    import sys
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    import recurrent_reference
+    recurrent_reference.main()

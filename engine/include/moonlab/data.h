@@ -20,6 +20,9 @@ typedef struct ml_batcher {
     int64_t *order;                          /* (n) epoch order, owned, when shuffling */
     int64_t *rows;                           /* (n) selected source rows, owned; NULL = all */
     int64_t *pick;                           /* (batch) source rows of the current batch */
+    int weights, lengths;                    /* index of the per-sample weights and of the
+                                                sequence lengths among the tensors, 0 = none
+                                                (init: weights = 2 when there are 3 tensors) */
 } ml_batcher_t;
 
 int ml_batcher_init(ml_batcher_t *b, int nt, const ml_tensor_t *const *ts, int64_t batch,
@@ -33,5 +36,18 @@ void ml_batcher_start(ml_batcher_t *b, int64_t epoch);
 /* Next batch: returns 1 and points out[i] at batch tensor i, or 0 at the end of the epoch. */
 int ml_batcher_next(ml_batcher_t *b, const ml_tensor_t **out);
 void ml_batcher_free(ml_batcher_t *b);
+
+/* Windows for truncated backpropagation through time over one long stream of ids (N): the
+ * stream is cut into B parallel streams of L = floor(N / B) consecutive ids (stream b holds
+ * ids[b·L, b·L + L)), each read as W = floor((L - 1) / k) windows of k steps. Row w·B + b of x
+ * (W·B, k) is window w of stream b, and the same row of y holds the ids one step later (the
+ * next-id targets). Batches of B consecutive rows, unshuffled, are then window w of every stream
+ * in turn, so a model that carries its states from batch to batch reads each stream without a
+ * gap. The ids left over (fewer than B·k + B) are not used.
+ * ml_stream_windows_count gives W (0: the stream is too short, with the error message set). */
+int64_t ml_stream_windows_count(int64_t n, int64_t B, int64_t k);
+/* x and y must be (W·B, k), contiguous; ids (N) any stride. */
+int ml_stream_windows(ml_tensor_t *x, ml_tensor_t *y, const ml_tensor_t *ids, int64_t B,
+                      int64_t k);
 
 #endif

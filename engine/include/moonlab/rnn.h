@@ -20,10 +20,22 @@
  * block. The input projection of all steps is one GEMM, each step's recurrent term one fused GEMM
  * over all gates, and the weight gradients two GEMMs over all steps.
  *
+ * Variable lengths: with per-sequence lengths n_b (1 <= n_b <= T), sequence b has steps
+ * 0..n_b-1 (PyTorch's pack_padded_sequence). On a padded step the states carry over unchanged,
+ * the output is zero and no gradient enters or leaves (the gate gradients there are zero and
+ * the state gradients pass through), so the final states are each sequence's states at its own
+ * last step; the last-step output is step n_b-1; the backward direction reads steps n_b-1..0.
+ * Without lengths nothing of this runs (no extra pass).
+ *
+ * Ids input (ML_RNN_IDS): the first layer reads ids (B, T), integers 0..D-1 held as floats, as
+ * one-hot vectors of size D without building them: the input projection of a step is column id
+ * of W_ih, gathered, and dW_ih receives each step's gate gradient in that column.
+ *
  * Memory (floats, per layer, sized on first use and reused; nothing is allocated in the time
  * loop): T·B·D_l (input, time-major) + T·B·G·H (gate activations) + T·B·G·H (gate gradients) +
  * (T+1)·B·H (hidden states) [+ (T+1)·B·H cell states for LSTM, + T·B·H recurrent candidate term
- * and T·B·G·H hidden-side gradients for GRU], plus T·B·D_l for the input gradient. */
+ * and T·B·G·H hidden-side gradients for GRU], plus T·B·D_l for the input gradient (neither of
+ * the two T·B·D_l blocks for the first layer with ids input, which keeps 2·T·B ids instead). */
 #ifndef MOONLAB_RNN_H
 #define MOONLAB_RNN_H
 
@@ -53,6 +65,10 @@ typedef struct ml_rnn_layer {
 /* ml_rnn_init flags */
 #define ML_RNN_LAST 1          /* output the last step (B, dirs·H) instead of every step */
 #define ML_RNN_BIDIRECTIONAL 2 /* a second direction reads each layer's input backwards */
+#define ML_RNN_LEARN_STATE 4   /* learnable initial states: h0 (and c0 for LSTM), each
+                                  (layers·dirs, H), shared by every sequence of a batch, as
+                                  parameters after the weights */
+#define ML_RNN_IDS 8           /* the input is ids (B, T) read as one-hot vectors of size D */
 
 typedef struct ml_rnn {
     ml_cell_t cell;
@@ -81,37 +97,65 @@ typedef struct ml_rnn {
     int train;                     /* dropout only when set (the model's training mode) */
     ml_rng_t *rng;                 /* dropout masks (the model's stream) */
     int dropped;                   /* the last forward applied dropout */
+    int ids;                       /* ML_RNN_IDS: the input is ids (B, T) */
+    int64_t *tok;                  /* ids mode: (dirs, T, B) ids time-major, each direction in
+                                      its own time order, -1 on padded steps (owned) */
+    int64_t tok_cap;
+    int64_t *len;                  /* (B) lengths of the last forward, when it had them (owned) */
+    int64_t len_cap;
+    int has_len;
+    int learn_state;               /* ML_RNN_LEARN_STATE */
+    float *h0p, *c0p;              /* learnable initial states (layers·dirs, H) (views into the
+                                      model's buffer; c0p for LSTM) */
+    float *dh0p, *dc0p;            /* their gradients */
+    int used_h0p, used_c0p;        /* the last forward started from them */
+    int carry;                     /* each forward starts from the previous one's final states */
 } ml_rnn_t;
 
 /* Gates per cell (1, 1, 3, 4). */
 int ml_rnn_gates(ml_cell_t cell);
 /* Parameters of a stack: sum over layers and directions of G·H·(D_l + H + 2), D_l = dirs·H
- * above the first layer. */
-int64_t ml_rnn_nparams(ml_cell_t cell, int64_t in, int64_t hidden, int nlayers, int bidirectional);
-/* Set up r (no buffers yet); flags: ML_RNN_LAST, ML_RNN_BIDIRECTIONAL. */
+ * above the first layer, plus layers·dirs·H (·2 for LSTM) with ML_RNN_LEARN_STATE. flags as
+ * for ml_rnn_init (only ML_RNN_BIDIRECTIONAL and ML_RNN_LEARN_STATE matter). */
+int64_t ml_rnn_nparams(ml_cell_t cell, int64_t in, int64_t hidden, int nlayers, int flags);
+/* Set up r (no buffers yet); flags: ML_RNN_LAST, ML_RNN_BIDIRECTIONAL, ML_RNN_LEARN_STATE,
+ * ML_RNN_IDS. */
 int ml_rnn_init(ml_rnn_t *r, ml_cell_t cell, int64_t in, int64_t hidden, int nlayers,
                 int flags);
 /* Point the layers' parameters and gradients into params/grads (nparams each, in the order
- * documented above). */
+ * documented above; the learnable states h0 then c0 last). */
 void ml_rnn_bind(ml_rnn_t *r, float *params, float *grads);
 void ml_rnn_free(ml_rnn_t *r);
 
-/* x (B, T, D), any strides -> *y: (B, T, dirs·H) or (B, dirs·H) (the last step: the backward
- * direction's part there has read only that step, as PyTorch's output[:, -1]), owned by r. */
-int ml_rnn_forward(ml_rnn_t *r, const ml_tensor_t *x, const ml_tensor_t **y);
+/* x (B, T, D), any strides, or ids (B, T) with ML_RNN_IDS; lengths (B) in 1..T or NULL (every
+ * sequence has T steps) -> *y: (B, T, dirs·H) or (B, dirs·H) (the last step: the backward
+ * direction's part there has read only that step, as PyTorch's output[:, -1]), owned by r.
+ * The lengths are copied; the backward pass uses them. */
+int ml_rnn_forward(ml_rnn_t *r, const ml_tensor_t *x, const int64_t *lengths,
+                   const ml_tensor_t **y);
 /* dy shaped like the output (contiguous); parameter gradients accumulate (+=, or are written
- * when overwrite is set); *dx (B, T, D) if dx is non-NULL. */
+ * when overwrite is set); *dx (B, T, D) if dx is non-NULL (zeros (B, T) for ids input). */
 int ml_rnn_backward(ml_rnn_t *r, const ml_tensor_t *dy, int overwrite, const ml_tensor_t **dx);
+/* The same with gradients flowing into the final states too: dhn (and dcn for LSTM), shaped
+ * (layers·dirs, B, H) like ml_rnn_final_state's, or NULL for none. */
+int ml_rnn_backward_states(ml_rnn_t *r, const ml_tensor_t *dy, const ml_tensor_t *dhn,
+                           const ml_tensor_t *dcn, int overwrite, const ml_tensor_t **dx);
 
 /* Initial states for the following forward passes: h0 (and, for LSTM, c0) shaped
- * (layers·dirs, B, H), copied; NULL returns that state to zeros. The batch size of the next forward
- * must match. */
+ * (layers·dirs, B, H), copied; NULL returns that state to its default (zeros, or the learnable
+ * state). The batch size of the next forward must match. */
 int ml_rnn_set_state(ml_rnn_t *r, const ml_tensor_t *h0, const ml_tensor_t *c0);
+/* Carry mode (truncated BPTT over consecutive windows of long streams): when on, every forward
+ * starts from the previous forward's final states, copied as values, so a backward pass stops
+ * at the window's first step (the states are detached). */
+void ml_rnn_set_carry(ml_rnn_t *r, int on);
+/* Return both initial states to their default (as ml_rnn_set_state(r, NULL, NULL)). */
+void ml_rnn_reset_state(ml_rnn_t *r);
 /* Final states (layers, B, H) of the last forward (c only for LSTM, else NULL), owned by r. */
 void ml_rnn_final_state(const ml_rnn_t *r, const ml_tensor_t **hn, const ml_tensor_t **cn);
 /* Gradients of the loss with respect to the initial states, (layers, B, H), from the last
  * backward (c only for LSTM, else NULL), owned by r. Gradients flowing into the final states
- * are not part of the objective (as when PyTorch's h_n is not used). */
+ * are part of the objective only through ml_rnn_backward_states. */
 void ml_rnn_state_grad(const ml_rnn_t *r, const ml_tensor_t **dh0, const ml_tensor_t **dc0);
 
 const char *ml_cell_name(ml_cell_t cell);

@@ -16,9 +16,13 @@ typedef struct ml_epoch_stats {
     int64_t samples;
 } ml_epoch_stats_t;
 
-/* Batcher tensors: 0 = X (N, in), 1 = target, optional 2 = weights (N). clip <= 0 disables
- * global-norm clipping. A non-finite loss stops the epoch with ML_ENAN naming the step unless
- * allow_nonfinite is set. */
+/* Batcher tensors: 0 = X (N, in), 1 = target, and per-sample weights (N) or per-step weights
+ * (N, T) and sequence lengths (N) where the batcher's weights and lengths say. With lengths and
+ * sequence outputs only real steps enter the loss (the mean is over real steps). clip <= 0
+ * disables global-norm clipping. A non-finite loss stops the epoch with ML_ENAN naming the
+ * step unless allow_nonfinite is set. With the model in carry mode (ml_model_set_carry) the
+ * recurrent states are reset before the first batch and carried from batch to batch (truncated
+ * BPTT over consecutive windows; ml_stream_windows), in training and evaluation alike. */
 int ml_train_epoch(ml_model_t *m, ml_loss_kind_t loss, ml_reduce_t reduce, ml_optim_t *opt,
                    ml_batcher_t *b, int64_t epoch, double clip, int allow_nonfinite,
                    ml_epoch_stats_t *st);
