@@ -88,10 +88,17 @@ static int one_per_row(const ml_tensor_t *t)
     return t->ndim == 1 || (t->ndim == 2 && t->shape[1] == 1);
 }
 
-/* Scratch for one row; NULL only if allocation fails. */
+/* n zero-filled elements of `size` bytes (at least one, so a size of 0 is never asked for);
+ * NULL only if allocation fails. Zero-filled so that no path reads garbage. */
+static void *zalloc(int64_t n, size_t size)
+{
+    return calloc((size_t)(n > 0 ? n : 1), size);
+}
+
+/* Scratch for one row. */
 static float *row_scratch(int64_t d)
 {
-    return malloc((size_t)(d > 0 ? d : 1) * sizeof(float));
+    return zalloc(d, sizeof(float));
 }
 
 static int oom(const char *fname)
@@ -109,10 +116,11 @@ static int is_class_value(float v)
 int ml_shift_labels(int64_t *out, const ml_shift_rows_t *y, int64_t nclasses, const char *fname,
                     const char *what)
 {
-    char s[64];
-    if (!one_per_row(y->t))
+    if (!one_per_row(y->t)) {
+        char s[64];
         return ml__fail(ML_ESHAPE, "%s: %s is %s; class labels are one number per row, (N) or "
                         "(N,1)", fname, what, ml_shape_str(s, sizeof s, y->t));
+    }
     for (int64_t i = 0; i < y->n; i++) {
         float v = row_value(y->t, src_row(y, i));
         if (!is_class_value(v))
@@ -146,7 +154,6 @@ int ml_shift_is_classes(const ml_shift_rows_t *y, int64_t *nclasses)
 int ml_shift_predicted(int64_t *out, int64_t *nclasses_out, const ml_shift_rows_t *p,
                        int64_t nclasses, const char *fname, const char *what)
 {
-    char s[64];
     if (one_per_row(p->t)) {
         int rc = ml_shift_labels(out, p, nclasses, fname, what);
         if (rc)
@@ -161,9 +168,11 @@ int ml_shift_predicted(int64_t *out, int64_t *nclasses_out, const ml_shift_rows_
             *nclasses_out = c;
         return ML_OK;
     }
-    if (p->t->ndim != 2)
+    if (p->t->ndim != 2) {
+        char s[64];
         return ml__fail(ML_ESHAPE, "%s: %s is %s; expected labels (N) or scores (N,C)", fname,
                         what, ml_shape_str(s, sizeof s, p->t));
+    }
     int64_t C = p->t->shape[1];
     if (nclasses > 0 && C != nclasses)
         return ml__fail(ML_ESHAPE, "%s: %s has %lld score columns for %lld classes", fname, what,
@@ -294,7 +303,7 @@ static int64_t emit_counts(int64_t *out, const int64_t *count, int64_t n)
 /* Walker's alias table for draws proportional to w (n, sum > 0): prob (n), alias (n). */
 static int alias_build(double *prob, int64_t *alias, const double *w, int64_t n)
 {
-    int64_t *small = malloc((size_t)n * sizeof *small), *large = malloc((size_t)n * sizeof *large);
+    int64_t *small = zalloc(n, sizeof *small), *large = zalloc(n, sizeof *large);
     if (!small || !large) {
         free(small);
         free(large);
@@ -361,7 +370,7 @@ int ml_shift_select_logistic(int64_t *out, int64_t *nout, const ml_shift_rows_t 
         return ml__fail(ML_EARG, "%s: size = %lld is negative", fname, (long long)size);
     if (size > 0 && n == 0)
         return ml__fail(ML_EARG, "%s: size = %lld from an empty dataset", fname, (long long)size);
-    double *p = malloc((size_t)(n > 0 ? n : 1) * sizeof *p);
+    double *p = zalloc(n, sizeof *p);
     float *scratch = row_scratch(D);
     if (!p || !scratch) {
         free(p);
@@ -399,9 +408,9 @@ int ml_shift_select_logistic(int64_t *out, int64_t *nout, const ml_shift_rows_t 
         free(p);
         return ml__fail(ML_EARG, "%s: every row has selection probability 0", fname);
     }
-    double *prob = malloc((size_t)n * sizeof *prob);
-    int64_t *alias = malloc((size_t)n * sizeof *alias);
-    int64_t *count = calloc((size_t)n, sizeof *count);
+    double *prob = zalloc(n, sizeof *prob);
+    int64_t *alias = zalloc(n, sizeof *alias);
+    int64_t *count = zalloc(n, sizeof *count);
     if (!prob || !alias || !count || alias_build(prob, alias, p, n)) {
         free(p);
         free(prob);
@@ -505,7 +514,6 @@ int ml_shift_corrupt(ml_tensor_t *out, uint8_t *picked, int64_t *changed,
                      double fraction, int64_t height, int64_t width, uint64_t seed,
                      const char *fname)
 {
-    char s0[64], s1[64];
     *changed = 0;
     int rc = ml_shift_check_view(x, fname, "x");
     if (!rc)
@@ -518,10 +526,12 @@ int ml_shift_corrupt(ml_tensor_t *out, uint8_t *picked, int64_t *changed,
     int same = out->ndim == x->t->ndim && out->shape[0] == n && ml_tensor_is_contiguous(out);
     for (int d = 1; same && d < out->ndim; d++)
         same = out->shape[d] == x->t->shape[d];
-    if (!same)
+    if (!same) {
+        char s0[64], s1[64];
         return ml__fail(ML_ESHAPE, "%s: output is %s for %lld rows of %s", fname,
                         ml_shape_str(s0, sizeof s0, out), (long long)n,
                         ml_shape_str(s1, sizeof s1, x->t));
+    }
     int64_t H = 0, W = 0;
     if (kind == ML_CORRUPT_BLUR) {
         if (height > 0 || width > 0) {
@@ -547,21 +557,22 @@ int ml_shift_corrupt(ml_tensor_t *out, uint8_t *picked, int64_t *changed,
         float *o = out->data + i * D;
         for (int64_t j = 0; j < D; j++) {
             if (!(r[j] >= 0.0f && r[j] <= 1.0f)) {
+                double bad = r[j]; /* r may point into scratch */
                 free(scratch);
                 return ml__fail(ML_EARG, "%s: x row %lld holds %g at value %lld; corruptions "
                                 "take images with values in [0, 1] (scale pixels by 1/255)",
-                                fname, (long long)i + 1, (double)r[j], (long long)j + 1);
+                                fname, (long long)i + 1, bad, (long long)j + 1);
             }
             o[j] = r[j];
         }
     }
     int64_t k = (int64_t)llround(fraction * (double)n);
     k = k > n ? n : k;
-    int64_t *perm = malloc((size_t)(n > 0 ? n : 1) * sizeof *perm);
-    uint8_t *mark = calloc((size_t)(n > 0 ? n : 1), 1);
+    int64_t *perm = zalloc(n, sizeof *perm);
+    uint8_t *mark = zalloc(n, 1);
     int64_t R = kind == ML_CORRUPT_BLUR ? (int64_t)ceil(3.0 * level) : 0;
     R = R < 1 ? 1 : R;
-    double *kern = malloc((size_t)(2 * R + 1) * sizeof *kern);
+    double *kern = zalloc(2 * R + 1, sizeof *kern);
     float *tmp = row_scratch(D);
     if (!perm || !mark || !kern || !tmp) {
         free(scratch);
@@ -663,8 +674,8 @@ void ml_shift_class_counts(int64_t *counts, const double *priors, int64_t nclass
 static int group_by_class(int64_t **order, int64_t **start, const int64_t *labels, int64_t n,
                           int64_t C)
 {
-    *order = malloc((size_t)(n > 0 ? n : 1) * sizeof **order);
-    *start = calloc((size_t)C + 1, sizeof **start);
+    *order = zalloc(n, sizeof **order);
+    *start = zalloc(C + 1, sizeof **start);
     if (!*order || !*start) {
         free(*order);
         free(*start);
@@ -674,7 +685,7 @@ static int group_by_class(int64_t **order, int64_t **start, const int64_t *label
         (*start)[labels[i] + 1]++;
     for (int64_t c = 0; c < C; c++)
         (*start)[c + 1] += (*start)[c];
-    int64_t *fill = malloc((size_t)C * sizeof *fill);
+    int64_t *fill = zalloc(C, sizeof *fill);
     if (!fill) {
         free(*order);
         free(*start);
@@ -717,9 +728,9 @@ int ml_shift_resample(int64_t *out, int64_t *nout, const int64_t *labels, int64_
     int64_t *order, *start;
     if (group_by_class(&order, &start, labels, n, C))
         return oom(fname);
-    int64_t *counts = malloc((size_t)C * sizeof *counts);
-    int64_t *mult = calloc((size_t)(n > 0 ? n : 1), sizeof *mult);
-    int64_t *perm = malloc((size_t)(n > 0 ? n : 1) * sizeof *perm);
+    int64_t *counts = zalloc(C, sizeof *counts);
+    int64_t *mult = zalloc(n, sizeof *mult);
+    int64_t *perm = zalloc(n, sizeof *perm);
     if (!counts || !mult || !perm) {
         free(order);
         free(start);
@@ -838,9 +849,9 @@ int ml_shift_knock_out(int64_t *out, int64_t *nout, const int64_t *labels, int64
     for (int64_t i = 0; i < n; i++)
         have += labels[i] == k;
     int64_t drop = (int64_t)llround(fraction * (double)have);
-    int64_t *rows = malloc((size_t)(have > 0 ? have : 1) * sizeof *rows);
-    int64_t *perm = malloc((size_t)(have > 0 ? have : 1) * sizeof *perm);
-    uint8_t *gone = calloc((size_t)(n > 0 ? n : 1), 1);
+    int64_t *rows = zalloc(have, sizeof *rows);
+    int64_t *perm = zalloc(have, sizeof *perm);
+    uint8_t *gone = zalloc(n, 1);
     if (!rows || !perm || !gone) {
         free(rows);
         free(perm);
@@ -965,7 +976,7 @@ int ml_shift_mean_shift(double *diff, double *norm, const ml_shift_rows_t *befor
     if (ml_shift_width(after) != D)
         return ml__fail(ML_ESHAPE, "%s: rows of %lld and %lld values", fname, (long long)D,
                         (long long)ml_shift_width(after));
-    double *acc = calloc((size_t)(D > 0 ? D : 1), sizeof *acc);
+    double *acc = zalloc(D, sizeof *acc);
     float *scratch = row_scratch(D);
     if (!acc || !scratch) {
         free(acc);
@@ -1029,7 +1040,7 @@ double ml_stat_ks2_exact_sf(int64_t n, int64_t m, int64_t h)
     if (n < 1 || m < 1)
         return 1.0;
     /* u[j] = (paths from (0,0) to (i,j) that keep |i m - j n| < h) / C(i + j, j). */
-    double *u = malloc((size_t)(m + 1) * sizeof *u);
+    double *u = zalloc(m + 1, sizeof *u);
     if (!u)
         return NAN;
     u[0] = 1.0;
@@ -1223,8 +1234,8 @@ int ml_shift_ks_test(double *stat, double *p, double *p_adjusted, const ml_shift
     if (a->n < 1 || b->n < 1)
         return ml__fail(ML_EARG, "%s: %lld source and %lld target rows; both must be non-empty",
                         fname, (long long)a->n, (long long)b->n);
-    double *ca = malloc((size_t)(D * a->n) * sizeof *ca);
-    double *cb = malloc((size_t)(D * b->n) * sizeof *cb);
+    double *ca = zalloc(D * a->n, sizeof *ca);
+    double *cb = zalloc(D * b->n, sizeof *cb);
     float *scratch = row_scratch(D);
     if (!ca || !cb || !scratch) {
         free(ca);
@@ -1376,8 +1387,8 @@ int ml_shift_mmd_test(double *mmd2, double *p, double *sigma, const ml_shift_row
                         "heuristic)", fname, bandwidth);
     ml_tensor_t X = {0}, K = {0};
     int64_t xs[2] = {N, D}, ks[2] = {N, N};
-    double *sq = malloc((size_t)N * sizeof *sq), *r = malloc((size_t)N * sizeof *r);
-    int64_t *perm = malloc((size_t)N * sizeof *perm), *g = malloc((size_t)N * sizeof *g);
+    double *sq = zalloc(N, sizeof *sq), *r = zalloc(N, sizeof *r);
+    int64_t *perm = zalloc(N, sizeof *perm), *g = zalloc(N, sizeof *g);
     if (!sq || !r || !perm || !g || ml_tensor_new(&X, 2, xs) || ml_tensor_new(&K, 2, ks)) {
         rc = oom(fname);
         goto done;
@@ -1416,7 +1427,7 @@ int ml_shift_mmd_test(double *mmd2, double *p, double *sigma, const ml_shift_row
     double sg = bandwidth;
     if (sg == 0) {
         int64_t np = N * (N - 1) / 2, k = 0;
-        float *pairs = malloc((size_t)np * sizeof *pairs);
+        float *pairs = zalloc(np, sizeof *pairs);
         if (!pairs) {
             rc = oom(fname);
             goto done;
@@ -1559,9 +1570,9 @@ int ml_shift_logreg(double *coef, int *iters, const ml_shift_rows_t *x0,
         return ml__fail(ML_EARG, "%s: max_iter = %d, tol = %g", fname, max_iter, tol);
     logreg_t lr = {{x0, x1}, x0->n + x1->n, D, l2, row_scratch(D)};
     int64_t P = D + 1, n = lr.n, n0 = x0->n;
-    double *z = malloc((size_t)n * sizeof *z), *c = malloc((size_t)n * sizeof *c);
-    double *dd = malloc((size_t)n * sizeof *dd), *xp = malloc((size_t)n * sizeof *xp);
-    double *buf = malloc((size_t)(6 * P) * sizeof *buf);
+    double *z = zalloc(n, sizeof *z), *c = zalloc(n, sizeof *c);
+    double *dd = zalloc(n, sizeof *dd), *xp = zalloc(n, sizeof *xp);
+    double *buf = zalloc(6 * P, sizeof *buf);
     if (!lr.scratch || !z || !c || !dd || !xp || !buf) {
         rc = oom(fname);
         goto done;
@@ -1623,7 +1634,9 @@ int ml_shift_logreg(double *coef, int *iters, const ml_shift_rows_t *x0,
         /* Backtracking line search along step; X step once, then z + t X step is cheap. */
         lr_matvec(&lr, xp, step);
         double t = 1.0, ftry = f;
-        for (int ls = 0; ls < 60; ls++, t *= 0.5) {
+        for (int ls = 0; ls < 60; ls++) {
+            if (ls > 0)
+                t *= 0.5;
             for (int64_t q = 0; q < n; q++)
                 c[q] = z[q] + t * xp[q];
             for (int64_t j = 0; j < P; j++)
@@ -1692,8 +1705,8 @@ int ml_shift_domain_test(double *accuracy, int64_t *correct, int64_t *total, dou
                         "%lld rows of each to test and %lld and %lld to train; each must be >= 1",
                         fname, holdout, (long long)n, (long long)m, (long long)h,
                         (long long)(n - h), (long long)(m - h));
-    int64_t *pa = malloc((size_t)n * sizeof *pa), *pb = malloc((size_t)m * sizeof *pb);
-    double *coef = malloc((size_t)(D + 1) * sizeof *coef);
+    int64_t *pa = zalloc(n, sizeof *pa), *pb = zalloc(m, sizeof *pb);
+    double *coef = zalloc(D + 1, sizeof *coef);
     float *scratch = row_scratch(D);
     if (!pa || !pb || !coef || !scratch) {
         rc = oom(fname);
@@ -1808,7 +1821,7 @@ int ml_shift_bbse(double *w, double *confusion, double *mu, double *priors,
     if (isnan(ridge) || isinf(ridge))
         return ml__fail(ML_EARG, "%s: ridge = %g", fname, ridge);
     double lambda = ridge >= 0 ? ridge : 1.0 / (double)(n < m ? n : m);
-    double *A = malloc((size_t)(C * C) * sizeof *A), *rhs = malloc((size_t)C * sizeof *rhs);
+    double *A = zalloc(C * C, sizeof *A), *rhs = zalloc(C, sizeof *rhs);
     if (!A || !rhs) {
         free(A);
         free(rhs);
@@ -1856,13 +1869,14 @@ int ml_shift_bbse(double *w, double *confusion, double *mu, double *priors,
 int ml_shift_probabilities(double *out, const ml_shift_rows_t *scores, int logits,
                            const char *fname)
 {
-    char s[64];
     int rc = ml_shift_check_view(scores, fname, "probabilities");
     if (rc)
         return rc;
-    if (scores->t->ndim != 2)
+    if (scores->t->ndim != 2) {
+        char s[64];
         return ml__fail(ML_ESHAPE, "%s: probabilities are %s, expected (N,C)", fname,
                         ml_shape_str(s, sizeof s, scores->t));
+    }
     int64_t C = scores->t->shape[1];
     float *scratch = row_scratch(C);
     if (!scratch)
@@ -1872,18 +1886,19 @@ int ml_shift_probabilities(double *out, const ml_shift_rows_t *scores, int logit
         double *o = out + i * C, sum = 0, mx = -INFINITY;
         for (int64_t c = 0; c < C; c++) {
             if (!isfinite(r[c])) {
+                double bad = r[c]; /* r may point into scratch */
                 free(scratch);
-                return ml__fail(ML_ENAN, "%s: row %lld holds %g", fname, (long long)i + 1,
-                                (double)r[c]);
+                return ml__fail(ML_ENAN, "%s: row %lld holds %g", fname, (long long)i + 1, bad);
             }
             mx = r[c] > mx ? r[c] : mx;
         }
         for (int64_t c = 0; c < C; c++) {
             if (!logits && r[c] < 0) {
+                double bad = r[c];
                 free(scratch);
                 return ml__fail(ML_EARG, "%s: row %lld holds %g; probabilities are >= 0 (pass "
                                 "logits = true for raw model outputs)", fname, (long long)i + 1,
-                                (double)r[c]);
+                                bad);
             }
             o[c] = logits ? exp((double)r[c] - mx) : (double)r[c];
             sum += o[c];
@@ -1932,8 +1947,8 @@ int ml_shift_em(double *priors, double *posteriors, int *iters, int *converged,
         return ml__fail(ML_EARG, "%s: no target rows", fname);
     if (!(tol > 0) || max_iter < 1)
         return ml__fail(ML_EARG, "%s: tol = %g, max_iter = %d", fname, tol, max_iter);
-    double *post = malloc((size_t)(m * C) * sizeof *post);
-    double *ratio = malloc((size_t)C * sizeof *ratio), *next = malloc((size_t)C * sizeof *next);
+    double *post = zalloc(m * C, sizeof *post);
+    double *ratio = zalloc(C, sizeof *ratio), *next = zalloc(C, sizeof *next);
     if (!post || !ratio || !next) {
         free(post);
         free(ratio);
