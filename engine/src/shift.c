@@ -127,9 +127,10 @@ int ml_shift_labels(int64_t *out, const ml_shift_rows_t *y, int64_t nclasses, co
             return ml__fail(ML_EARG, "%s: %s row %lld is %g, expected a class label (a whole "
                             "number >= 0)", fname, what, (long long)i + 1, (double)v);
         if (nclasses > 0 && v >= (float)nclasses)
-            return ml__fail(ML_EARG, "%s: %s row %lld is class %lld, outside the %lld classes "
+            return ml__fail(ML_EARG, "%s: %s row %lld is class %lld, outside the %lld class%s "
                             "0..%lld", fname, what, (long long)i + 1, (long long)v,
-                            (long long)nclasses, (long long)nclasses - 1);
+                            (long long)nclasses, nclasses == 1 ? "" : "es",
+                            (long long)nclasses - 1);
         out[i] = (int64_t)v;
     }
     return ML_OK;
@@ -714,9 +715,9 @@ static int check_labels_range(const int64_t *labels, int64_t n, int64_t C, const
 {
     for (int64_t i = 0; i < n; i++)
         if (labels[i] < 0 || labels[i] >= C)
-            return ml__fail(ML_EARG, "%s: row %lld has label %lld, outside the %lld classes "
+            return ml__fail(ML_EARG, "%s: row %lld has label %lld, outside the %lld class%s "
                             "0..%lld", fname, (long long)i + 1, (long long)labels[i],
-                            (long long)C, (long long)C - 1);
+                            (long long)C, C == 1 ? "" : "es", (long long)C - 1);
     return ML_OK;
 }
 
@@ -751,10 +752,14 @@ int ml_shift_resample(int64_t *out, int64_t *nout, const int64_t *labels, int64_
         free(perm);
         return oom(fname);
     }
+    for (int64_t c = 0; c < C && !rc; c++)
+        if (priors[c] > 0 && start[c + 1] == start[c])
+            rc = ml__fail(ML_EARG, "%s: priors[%lld] = %g but class %lld has no rows", fname,
+                          (long long)c + 1, priors[c], (long long)c);
     int64_t m = size;
     if (m == 0 && replace)
         m = n;
-    if (m == 0) {
+    if (m == 0 && !rc) {
         /* The largest size whose rounded class counts every class can fill. */
         double best = (double)n;
         for (int64_t c = 0; c < C; c++)
@@ -773,7 +778,7 @@ int ml_shift_resample(int64_t *out, int64_t *nout, const int64_t *labels, int64_
         }
     }
     ml_shift_class_counts(counts, priors, C, m);
-    for (int64_t c = 0; c < C; c++) {
+    for (int64_t c = 0; c < C && !rc; c++) {
         int64_t have = start[c + 1] - start[c];
         if (counts[c] > 0 && (have == 0 || (!replace && counts[c] > have))) {
             rc = ml__fail(ML_EARG, "%s: priors[%lld] = %g asks for %lld rows of class %lld, "

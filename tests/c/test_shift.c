@@ -545,6 +545,9 @@ static void test_label_shift(void)
               "priors[3] = 0.5 asks for 50 rows of class 2, which has 30");
     CHECK_ERR(ml_shift_resample(out, &n, lab, 180, pri2, 3, 181, 0, 9, "resample"), ML_EARG,
               "size = 181 is more than the 180 rows");
+    double four[4] = {0.25, 0.25, 0.25, 0.25};
+    CHECK_ERR(ml_shift_resample(out, &n, lab, 180, four, 4, 0, 1, 9, "resample"), ML_EARG,
+              "resample: priors[4] = 0.25 but class 3 has no rows");
 
     /* tweak-one, Dirichlet */
     double tw[4];
