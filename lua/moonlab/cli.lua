@@ -135,6 +135,9 @@ local function git_commit(dir)
       local sha = read_file(gitdir .. "/" .. ref)
       if sha then return sha:match("^(%x+)") or "" end
       local common = read_file(gitdir .. "/commondir")
+      -- a worktree's branches live in the main repository's refs (its commondir)
+      local shared = common and read_file(gitdir .. "/" .. common:match("%S+") .. "/" .. ref)
+      if shared then return shared:match("^(%x+)") or "" end
       local packed = read_file(gitdir .. "/packed-refs")
         or (common and read_file(gitdir .. "/" .. common:match("%S+") .. "/packed-refs"))
       if packed then
