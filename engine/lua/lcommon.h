@@ -71,6 +71,7 @@ int ml__open_optim(lua_State *L);
 int ml__open_rng(lua_State *L);
 int ml__open_results(lua_State *L);
 int ml__open_datasets(lua_State *L);
+int ml__open_shift(lua_State *L);
 int ml__open_index(lua_State *L);
 int ml__open_split(lua_State *L);
 int ml__open_queue(lua_State *L);

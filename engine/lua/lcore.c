@@ -120,6 +120,8 @@ int luaopen_moonlab_core(lua_State *L)
     lua_setfield(L, -2, "results");
     ml__open_datasets(L);
     lua_setfield(L, -2, "datasets");
+    ml__open_shift(L);
+    lua_setfield(L, -2, "shift");
     ml__open_index(L);
     lua_setfield(L, -2, "index");
     ml__open_split(L);

@@ -1,5 +1,5 @@
 --- moonlab: the Lua side. `local ml = require "moonlab"` gives tensors, layers, losses,
---- optimizers, initializers, data, results and the run's settings and seeds.
+--- optimizers, initializers, data, splits, shift tools, results and the run's settings and seeds.
 local core = require "moonlab.core"
 
 local ml = {
@@ -12,6 +12,7 @@ local ml = {
   init = require "moonlab.initializers",
   data = require "moonlab.data",
   split = require "moonlab.split",
+  shift = require "moonlab.shift",
   results = require "moonlab.results",
 }
 
