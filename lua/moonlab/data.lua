@@ -141,6 +141,59 @@ function data.text(path)
   }
 end
 
+-- ---- HDF5: any file's numeric datasets, and saving a dataset for fast reloading ----
+
+-- Attribute names data.save writes from the dataset's own fields.
+local SAVED_FIELDS = { classes = true, name = true, layout = true }
+
+--- data.hdf5(path [, {x = "x", y = "y", weights = "weights"}]) -> dataset {x =, y =, weights =,
+--- n =, attrs = {root attributes}, classes =, name =, layout = (when the file has them)}, or
+--- nil, message. Names are dataset paths in the file ("group/x"); y and weights are read when
+--- present unless named explicitly (then they must exist; false = do not read). Every numeric
+--- type is converted to float32; the reader checks ranks, row counts and finiteness.
+function data.hdf5(path, opts)
+  if type(path) ~= "string" then error("data.hdf5: path must be a string", 2) end
+  opts = check_options(opts, "data.hdf5", { x = true, y = true, weights = true })
+  local r, err = core.h5data.read(path, opts)
+  if not r then return nil, err end
+  local ds = { x = r.x, y = r.y, weights = r.weights, n = r.x:size(1), attrs = r.attrs }
+  if type(r.attrs.classes) == "string" then
+    local classes = {}
+    for c in (r.attrs.classes .. "\n"):gmatch("(.-)\n") do classes[#classes + 1] = c end
+    ds.classes = classes
+  end
+  if type(r.attrs.name) == "string" then ds.name = r.attrs.name end
+  if type(r.attrs.layout) == "string" then ds.layout = r.attrs.layout end
+  return ds
+end
+
+--- data.save(ds, path [, {x_type = "float32", y_type = "float32", attrs = {}}]) writes the
+--- dataset (x, y, weights; a subset's rows only, in its order) to an HDF5 file, atomically
+--- (a temporary file renamed into place). Storage types: "float32", "float64", "uint8",
+--- "int32" (whole numbers in range only). The dataset's classes (joined by newlines), name and
+--- layout are kept as attributes of /, with attrs' strings and numbers. Raises on failure.
+function data.save(ds, path, opts)
+  if type(ds) ~= "table" or not core.tensor.is_tensor(ds.x) then
+    error("data.save: expected a dataset {x =, y =, ...}", 2)
+  end
+  if type(path) ~= "string" then error("data.save: path must be a string", 2) end
+  opts = check_options(opts, "data.save", { x_type = true, y_type = true, attrs = true })
+  if opts.attrs ~= nil and type(opts.attrs) ~= "table" then
+    error("data.save: option 'attrs' must be a table", 2)
+  end
+  local attrs = {}
+  for k, v in pairs(opts.attrs or {}) do attrs[k] = v end
+  for k in pairs(SAVED_FIELDS) do
+    local v = ds[k]
+    if k == "classes" and type(v) == "table" then v = table.concat(v, "\n") end
+    if type(v) == "string" and attrs[k] == nil then attrs[k] = v end
+  end
+  local ok, err = core.h5data.write(path, ds.x, ds.y, ds.weights,
+    { rows = ds.rows, x_type = opts.x_type, y_type = opts.y_type, attrs = attrs })
+  if not ok then error("data.save: " .. err, 2) end
+  return true
+end
+
 local FASHION_DIR = "/usr/share/datasets/fashion-mnist"
 local FASHION_CLASSES = { "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal",
   "Shirt", "Sneaker", "Bag", "Ankle boot" }
