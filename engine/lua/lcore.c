@@ -126,6 +126,8 @@ int luaopen_moonlab_core(lua_State *L)
     lua_setfield(L, -2, "split");
     ml__open_h5data(L);
     lua_setfield(L, -2, "h5data");
+    ml__open_setting(L);
+    lua_setfield(L, -2, "setting");
     lua_pushstring(L, ML_VERSION);
     lua_setfield(L, -2, "version");
     return 1;

@@ -68,11 +68,9 @@ local function parse_args(argv)
       local a = argv[i]
       if a == "--set" then
         local kv = value("--set")
-        local k, v = kv:match("^([%a_][%w_]*)=(.*)$")
-        if not k then
-          error({ usage = string.format("--set %s: expected key=value with a name for key", kv) })
-        end
-        o.overrides[#o.overrides + 1] = { k, run.parse_value(v) }
+        local k, v = core.setting.parse(kv)
+        if not k then error({ usage = v }) end
+        o.overrides[#o.overrides + 1] = { k, v }
       elseif a == "--out" then
         o.out = value("--out")
       elseif a == "--seed" then
@@ -135,6 +133,9 @@ local function git_commit(dir)
       local sha = read_file(gitdir .. "/" .. ref)
       if sha then return sha:match("^(%x+)") or "" end
       local common = read_file(gitdir .. "/commondir")
+      -- a worktree keeps its branch's loose ref in the common directory
+      sha = common and read_file(gitdir .. "/" .. common:match("%S+") .. "/" .. ref)
+      if sha then return sha:match("^(%x+)") or "" end
       local packed = read_file(gitdir .. "/packed-refs")
         or (common and read_file(gitdir .. "/" .. common:match("%S+") .. "/packed-refs"))
       if packed then

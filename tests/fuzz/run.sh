@@ -14,7 +14,7 @@ cd "$(dirname "$0")/../.."
 secs=${1:-30}
 shift || true
 targets=("$@")
-((${#targets[@]})) || targets=(idx csv text)
+((${#targets[@]})) || targets=(idx csv text h5data setting)
 command -v clang >/dev/null || { echo "clang not found: apt-get install clang libclang-rt-14-dev libomp-dev" >&2; exit 1; }
 
 CC=clang cmake -S . -B build-fuzz -DCMAKE_BUILD_TYPE=Release -DMOONLAB_FUZZ=ON \
