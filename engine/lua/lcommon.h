@@ -75,6 +75,8 @@ int ml__open_index(lua_State *L);
 int ml__open_split(lua_State *L);
 int ml__open_h5data(lua_State *L);
 int ml__open_setting(lua_State *L);
+int ml__open_preprocess(lua_State *L);
+int ml__open_synth(lua_State *L);
 
 int luaopen_moonlab_core(lua_State *L);
 

@@ -316,12 +316,17 @@ done:
     return rc;
 }
 
-/* One scalar string or number attribute of the root, appended to d->attrs; others skipped. */
-static herr_t collect_attr(hid_t loc, const char *aname, const H5A_info_t *ainfo, void *data)
+/* The root's attribute `aname`, when it is a scalar string or number, appended to d->attrs;
+ * anything else is skipped. Attributes are opened by name only: iterating over them
+ * (H5Aiterate, H5Aopen_by_idx) makes libhdf5 1.10 build and release a table of every
+ * attribute, which crashes inside the library on some damaged files (tests/fuzz/README). */
+static void read_attr(ml_h5data_t *d, hid_t loc, const char *aname)
 {
-    ml_h5data_t *d = data;
-    if (d->nattrs >= MAX_ATTRS)
-        return 1; /* stop: enough */
+    if (d->nattrs >= MAX_ATTRS || H5Aexists(loc, aname) <= 0)
+        return;
+    for (int i = 0; i < d->nattrs; i++)
+        if (strcmp(d->attrs[i].name, aname) == 0)
+            return;
     hid_t a = H5Aopen(loc, aname, H5P_DEFAULT);
     hid_t type = a >= 0 ? H5Aget_type(a) : H5I_INVALID_HID;
     hid_t space = a >= 0 ? H5Aget_space(a) : H5I_INVALID_HID;
@@ -389,9 +394,37 @@ done:
     close_id(&space, H5Sclose);
     close_id(&type, H5Tclose);
     close_id(&a, H5Aclose);
-    (void)ainfo;
-    return 0;
 }
+
+/* Attributes moonlab writes, then those the file lists in its "attributes" attribute (names
+ * separated by newlines, as ml_h5data_write records the caller's). */
+static void read_attrs(ml_h5data_t *d, hid_t file)
+{
+    static const char *const known[] = {"moonlab_dataset", "rows", "created_by", "attributes",
+                                        NULL};
+    for (const char *const *k = known; *k; k++)
+        read_attr(d, file, *k);
+    const char *list = NULL;
+    for (int i = 0; i < d->nattrs; i++)
+        if (strcmp(d->attrs[i].name, "attributes") == 0)
+            list = d->attrs[i].text;
+    if (!list)
+        return;
+    size_t n = strlen(list);
+    char *names = malloc(n + 1);
+    if (!names)
+        return;
+    memcpy(names, list, n + 1); /* d->attrs may move while growing */
+    for (char *p = names, *nl; p && *p; p = nl ? nl + 1 : NULL) {
+        nl = strchr(p, '\n');
+        if (nl)
+            *nl = '\0';
+        if (*p)
+            read_attr(d, file, p);
+    }
+    free(names);
+}
+
 
 static int read_file(ml_h5data_t *d, hid_t file, const char *name, const ml_h5data_spec_t *spec)
 {
@@ -424,9 +457,128 @@ static int read_file(ml_h5data_t *d, hid_t file, const char *name, const ml_h5da
             return ml__fail(ML_EFORMAT, "%s: dataset '%s' has %lld rows, '%s' has %lld", name,
                             names[k], (long long)outs[k]->shape[0], xname,
                             (long long)d->x.shape[0]);
-    hsize_t at = 0;
-    H5Aiterate2(file, H5_INDEX_NAME, H5_ITER_NATIVE, &at, collect_attr, d);
+    read_attrs(d, file);
     return ML_OK;
+}
+
+/* ---- checks before libhdf5 sees a file ----
+ * libhdf5 1.10.8 trusts the addresses in a file's superblock and root group: a damaged file
+ * can make it read through a NULL or wild pointer (found by tests/fuzz/fuzz_h5data.c; the
+ * inputs are in tests/fuzz/regressions/h5data/). What can be checked without decoding the
+ * whole format is checked here first: the superblock's fields, and that the root group's
+ * object header, symbol-table B-tree and local heap lie inside the file and carry their
+ * signatures. Deeper structures (object headers of datasets, chunk indexes) stay the
+ * library's to parse. */
+
+typedef struct {
+    const unsigned char *mem; /* the whole file in memory, or NULL: read from fd */
+    int fd;
+    uint64_t size;
+} source_t;
+
+static int src_get(const source_t *src, uint64_t off, size_t len, unsigned char *out)
+{
+    if (off > src->size || len > src->size - off)
+        return 0;
+    if (src->mem) {
+        memcpy(out, src->mem + off, len);
+        return 1;
+    }
+    ssize_t got = pread(src->fd, out, len, (off_t)off);
+    return got == (ssize_t)len;
+}
+
+static uint64_t le(const unsigned char *p, int n)
+{
+    uint64_t v = 0;
+    for (int i = n - 1; i >= 0; i--)
+        v = v << 8 | p[i];
+    return v;
+}
+
+static int undefined(uint64_t v, int n)
+{
+    return n >= 8 ? v == UINT64_MAX : v == (UINT64_C(1) << (8 * n)) - 1;
+}
+
+static int check_signature_at(const source_t *src, uint64_t base, uint64_t addr, const char *sig,
+                              const char *what, const char *name)
+{
+    unsigned char b[4];
+    if (addr >= src->size - base || !src_get(src, base + addr, 4, b))
+        return ml__fail(ML_EFORMAT, "%s: damaged HDF5 file: the root group's %s at 0x%llx lies "
+                        "outside the file (%llu bytes)", name, what, (unsigned long long)addr,
+                        (unsigned long long)src->size);
+    if (sig && memcmp(b, sig, 4) != 0)
+        return ml__fail(ML_EFORMAT, "%s: damaged HDF5 file: no %s signature at 0x%llx, where "
+                        "the root group's %s should be", name, sig, (unsigned long long)addr,
+                        what);
+    return ML_OK;
+}
+
+static int check_structure(const source_t *src, const char *name)
+{
+    static const unsigned char sig[8] = {0x89, 'H', 'D', 'F', '\r', '\n', 0x1a, '\n'};
+    unsigned char b[128];
+    uint64_t base = 0;
+    for (;; base = base ? base * 2 : 512) {
+        if (base >= src->size || !src_get(src, base, 8, b))
+            return ml__fail(ML_EFORMAT, "%s: not an HDF5 file (no HDF5 signature)", name);
+        if (memcmp(b, sig, 8) == 0)
+            break;
+    }
+    size_t have = src->size - base < sizeof b ? (size_t)(src->size - base) : sizeof b;
+    if (!src_get(src, base, have, b) || have < 12)
+        return ml__fail(ML_EFORMAT, "%s: damaged HDF5 file: truncated superblock", name);
+    int version = b[8];
+    if (version <= 1) {
+        int so = b[13], sl = b[14];
+        size_t at = version == 1 ? 28 : 24;
+        if ((so != 2 && so != 4 && so != 8) || (sl != 2 && sl != 4 && sl != 8))
+            return ml__fail(ML_EFORMAT, "%s: damaged HDF5 file: superblock gives %d-byte "
+                            "addresses and %d-byte lengths", name, so, sl);
+        if (le(b + 16, 2) == 0 || le(b + 18, 2) == 0)
+            return ml__fail(ML_EFORMAT, "%s: damaged HDF5 file: superblock gives a B-tree rank "
+                            "of 0", name);
+        size_t need = at + 4 * (size_t)so + 2 * (size_t)so + 8 + 16;
+        if (have < need)
+            return ml__fail(ML_EFORMAT, "%s: damaged HDF5 file: truncated superblock", name);
+        const unsigned char *entry = b + at + 4 * (size_t)so; /* root symbol table entry */
+        uint64_t ohdr = le(entry + so, so);
+        uint32_t cache = (uint32_t)le(entry + 2 * so, 4);
+        int rc = check_signature_at(src, base, ohdr, NULL, "object header", name);
+        if (rc || cache != 1)
+            return rc;
+        uint64_t btree = le(entry + 2 * so + 8, so), heap = le(entry + 3 * so + 8, so);
+        if ((rc = check_signature_at(src, base, btree, "TREE", "symbol table B-tree", name)) ||
+            (rc = check_signature_at(src, base, heap, "HEAP", "local heap", name)))
+            return rc;
+        unsigned char h[32];
+        size_t hn = 8 + 2 * (size_t)sl + (size_t)so;
+        if (!src_get(src, base + heap, hn, h))
+            return ml__fail(ML_EFORMAT, "%s: damaged HDF5 file: truncated local heap", name);
+        uint64_t dsize = le(h + 8, sl), free_off = le(h + 8 + sl, sl);
+        uint64_t daddr = le(h + 8 + 2 * sl, so);
+        uint64_t room = src->size - base;
+        if (h[4] != 0 || dsize == 0 || daddr >= room || dsize > room - daddr ||
+            (!undefined(free_off, sl) && free_off >= dsize))
+            return ml__fail(ML_EFORMAT, "%s: damaged HDF5 file: the root group's local heap "
+                            "(version %d, %llu bytes at 0x%llx) does not fit the file", name,
+                            h[4], (unsigned long long)dsize, (unsigned long long)daddr);
+        return ML_OK;
+    }
+    if (version == 2 || version == 3) {
+        int so = b[9];
+        if ((so != 2 && so != 4 && so != 8) || (b[10] != 2 && b[10] != 4 && b[10] != 8))
+            return ml__fail(ML_EFORMAT, "%s: damaged HDF5 file: superblock gives %d-byte "
+                            "addresses and %d-byte lengths", name, so, b[10]);
+        if (have < 12 + 4 * (size_t)so + 4)
+            return ml__fail(ML_EFORMAT, "%s: damaged HDF5 file: truncated superblock", name);
+        uint64_t ohdr = le(b + 12 + 3 * (size_t)so, so);
+        return check_signature_at(src, base, ohdr, "OHDR", "object header", name);
+    }
+    return ml__fail(ML_EFORMAT, "%s: HDF5 superblock version %d is not supported (0 to 3)", name,
+                    version);
 }
 
 /* Read-only access without file locking (a reader must not fail on file systems without
@@ -464,13 +616,16 @@ int ml_h5data_read(ml_h5data_t *d, const char *path, const ml_h5data_spec_t *spe
     if (fd < 0)
         return ml__fail(ML_EIO, "%s: cannot open: %s", path, strerror(errno));
     struct stat st;
-    int isdir = fstat(fd, &st) == 0 && S_ISDIR(st.st_mode);
+    if (fstat(fd, &st) != 0 || S_ISDIR(st.st_mode)) {
+        close(fd);
+        return ml__fail(ML_EIO, "%s: cannot read: %s", path,
+                        S_ISDIR(st.st_mode) ? "is a directory" : strerror(errno));
+    }
+    source_t src = {.fd = fd, .size = (uint64_t)st.st_size};
+    int checked = check_structure(&src, path);
     close(fd);
-    if (isdir)
-        return ml__fail(ML_EIO, "%s: cannot read: is a directory", path);
-    htri_t is_h5 = H5Fis_hdf5(path);
-    if (is_h5 <= 0)
-        return ml__fail(ML_EFORMAT, "%s: not an HDF5 file (no HDF5 signature)", path);
+    if (checked)
+        return checked;
     hid_t fapl = read_fapl();
     hid_t file = fapl >= 0 ? H5Fopen(path, H5F_ACC_RDONLY, fapl) : H5I_INVALID_HID;
     if (file < 0) {
@@ -490,6 +645,10 @@ int ml_h5data_parse(ml_h5data_t *d, const void *buf, size_t n, const char *name,
         name = "(memory)";
     if (!buf || n == 0)
         return ml__fail(ML_EFORMAT, "%s: empty file, expected HDF5", name);
+    source_t src = {.mem = buf, .size = n};
+    int checked = check_structure(&src, name);
+    if (checked)
+        return checked;
     quiet();
     /* The core driver on a copy of the image, never backed by a file. With an image, HDF5
      * refuses a name that exists on disk, so it gets one that cannot. */
@@ -716,7 +875,8 @@ static int check_save(const char *path, const ml_h5data_save_t *s, int64_t *nrow
                                 (long long)s->rows[i] + 1, (long long)n);
         n = s->nrows;
     }
-    static const char *const ours[] = {"moonlab_dataset", "rows", "created_by", NULL};
+    static const char *const ours[] = {"moonlab_dataset", "rows", "created_by", "attributes",
+                                       NULL};
     for (int i = 0; i < s->nattrs; i++) {
         const ml_h5data_attr_t *a = &s->attrs[i];
         if (!a->name || !a->name[0])
@@ -814,9 +974,24 @@ int ml_h5data_write(const char *path, const ml_h5data_save_t *s)
         rc = write_attr(&w, "rows", NULL, NULL, &w.n);
     if (!rc)
         rc = write_attr(&w, "created_by", created_by, NULL, NULL);
-    for (int i = 0; !rc && i < s->nattrs; i++)
+    size_t listlen = 1;
+    for (int i = 0; !rc && i < s->nattrs; i++) {
         rc = write_attr(&w, s->attrs[i].name, s->attrs[i].text,
                         s->attrs[i].text ? NULL : &s->attrs[i].number, NULL);
+        listlen += strlen(s->attrs[i].name) + 1;
+    }
+    /* the caller's attribute names, so that a reader can open them by name */
+    char *list = !rc && s->nattrs > 0 ? malloc(listlen) : NULL;
+    if (list) {
+        size_t used = 0;
+        for (int i = 0; i < s->nattrs; i++)
+            used += (size_t)snprintf(list + used, listlen - used, "%s%s", i ? "\n" : "",
+                                     s->attrs[i].name);
+        rc = write_attr(&w, "attributes", list, NULL, NULL);
+        free(list);
+    } else if (!rc && s->nattrs > 0) {
+        rc = ml__fail(ML_ENOMEM, "cannot save '%s': out of memory", path);
+    }
     if (!rc && H5Fflush(w.file, H5F_SCOPE_GLOBAL) < 0)
         rc = h5_fail(ML_EIO, "cannot save '%s'", path);
     if (H5Fclose(w.file) < 0 && !rc)

@@ -112,6 +112,17 @@ static void test_types(void)
     H5Awrite(a, fixed, "hello");
     H5Aclose(a);
     H5Tclose(fixed);
+    /* attributes are opened by the names the file lists, never iterated */
+    hid_t vstr = H5Tcopy(H5T_C_S1);
+    H5Tset_size(vstr, H5T_VARIABLE);
+    a = H5Acreate2(f, "attributes", vstr, s, H5P_DEFAULT, H5P_DEFAULT);
+    const char *list = "answer\nfixed\nnot-there";
+    H5Awrite(a, vstr, &list);
+    H5Aclose(a);
+    a = H5Acreate2(f, "unlisted", H5T_STD_I32LE, s, H5P_DEFAULT, H5P_DEFAULT);
+    H5Awrite(a, H5T_NATIVE_INT, &v42);
+    H5Aclose(a);
+    H5Tclose(vstr);
     H5Sclose(s);
     H5Fclose(f);
 
@@ -129,6 +140,7 @@ static void test_types(void)
     CHECK(at && !at->text && at->number == 42.0);
     at = attr(&d, "fixed");
     CHECK(at && at->text && strcmp(at->text, "hello") == 0);
+    CHECK(!attr(&d, "unlisted") && !attr(&d, "not-there") && attr(&d, "attributes"));
     ml_h5data_free(&d);
     CHECK(empty(&d));
 
@@ -160,7 +172,35 @@ static void test_types(void)
     CHECK(empty(&d));
     img[0] ^= 0xff;
     CHECK_ERR(ml_h5data_parse(&d, img, n, "sig.h5", &spec), ML_EFORMAT, "sig.h5",
-              "cannot open as HDF5");
+              "not an HDF5 file");
+    img[0] ^= 0xff;
+    /* the checks made before libhdf5 sees the file (a superblock of version 0, as HDF5 writes
+     * by default: the root group's B-tree and local heap addresses are at 0x50 and 0x58) */
+    CHECK(img[8] == 0 && img[13] == 8);
+    unsigned char saved[8];
+    memcpy(saved, img + 0x58, 8);
+    memset(img + 0x58, 0, 8);
+    img[0x58] = 0x60; /* the object header's address: no HEAP there */
+    CHECK_ERR(ml_h5data_parse(&d, img, n, "heap.h5", &spec), ML_EFORMAT, "heap.h5",
+              "no HEAP signature at 0x60", "local heap");
+    memset(img + 0x58, 0xee, 8);
+    CHECK_ERR(ml_h5data_parse(&d, img, n, "far.h5", &spec), ML_EFORMAT, "far.h5",
+              "local heap at 0xeeeeeeeeeeeeeeee lies outside the file");
+    memcpy(img + 0x58, saved, 8);
+    img[0x50] ^= 0x10;
+    CHECK_ERR(ml_h5data_parse(&d, img, n, "tree.h5", &spec), ML_EFORMAT, "tree.h5",
+              "no TREE signature");
+    img[0x50] ^= 0x10;
+    img[13] = 3;
+    CHECK_ERR(ml_h5data_parse(&d, img, n, "size.h5", &spec), ML_EFORMAT, "size.h5",
+              "3-byte addresses");
+    img[13] = 8;
+    img[8] = 7;
+    CHECK_ERR(ml_h5data_parse(&d, img, n, "v7.h5", &spec), ML_EFORMAT, "v7.h5",
+              "superblock version 7");
+    img[8] = 0;
+    CHECK(ml_h5data_parse(&d, img, n, "fixed.h5", &spec) == ML_OK);
+    ml_h5data_free(&d);
     CHECK_ERR(ml_h5data_parse(&d, img, 0, "zero.h5", &spec), ML_EFORMAT, "zero.h5", "empty");
     free(img);
 }
@@ -286,6 +326,8 @@ static void test_save(void)
     CHECK(a && a->number == 2.5);
     a = attr(&d, "created_by");
     CHECK(a && a->text && strncmp(a->text, "moonlab ", 8) == 0);
+    a = attr(&d, "attributes");
+    CHECK(a && a->text && strcmp(a->text, "source\nscale") == 0);
     ml_h5data_free(&d);
 
     /* the stored types are the ones asked for */

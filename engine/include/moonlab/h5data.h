@@ -8,8 +8,10 @@
  * 2, 4 or 8 bytes (signed or not, either byte order); everything is converted to float32
  * (integers beyond 2^24 round; a float64 value outside the float32 range is an error). x and y
  * have 1 to 4 dimensions, weights 1; all three have the same number of rows (first size).
- * Every value must be finite. The root group's scalar string and number attributes come back
- * too (how the file describes itself).
+ * Every value must be finite. Scalar string and number attributes of the root group come back
+ * too (how the file describes itself): those ml_h5data_write makes and those named in the
+ * root's "attributes" attribute (names separated by newlines). They are opened by name only,
+ * never iterated: iterating makes libhdf5 1.10.8 crash on some damaged files.
  *
  * ml_h5data_read opens a file; ml_h5data_parse opens an in-memory file image through HDF5's
  * core driver (the fuzz target feeds it bytes). `name` only labels messages. On failure the
@@ -29,7 +31,8 @@
  *   /x        (N, ...) the features, /y (N, ...) if given, /weights (N) if given; contiguous,
  *             uncompressed; float32 unless another storage type is asked for
  *   attributes of /: moonlab_dataset = 1 (format version, int64), rows = N (int64),
- *             created_by = "moonlab <version>", then the caller's attributes.
+ *             created_by = "moonlab <version>", the caller's attributes, and (when there are
+ *             any) attributes = their names separated by newlines.
  * Not thread-safe (the serial HDF5 library). */
 #ifndef MOONLAB_H5DATA_H
 #define MOONLAB_H5DATA_H
