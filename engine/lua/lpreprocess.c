@@ -1,6 +1,6 @@
 /* core.pre: preprocessing (preprocess.h) for moonlab.data's fitted transforms.
  *   core.pre.moments(x, rows|nil, global)            -> mean, std
- *   core.pre.range(x, rows|nil, global)              -> min, max
+ *   core.pre.range(x, rows|nil, global)              -> min, max, width (max - min, 1 for 0)
  *   core.pre.affine(x, rows|nil, shift, scale, span, offset, inverse) -> new tensor
  *   core.pre.label_count(labels, rows|nil)           -> classes (1 + largest label)
  *   core.pre.one_hot(labels, rows|nil, classes)      -> (n, classes)
@@ -44,7 +44,19 @@ static int p_stats(lua_State *L, int moments)
     ml_tensor_t *a = push_empty(L, fname), *b = push_empty(L, fname);
     int rc = moments ? ml_pre_moments(a, b, x, rows, n, global)
                      : ml_pre_range(a, b, x, rows, n, global);
-    return rc ? fail(L) : 2;
+    if (rc)
+        return fail(L);
+    if (moments)
+        return 2;
+    /* range also gives the width max - min, 1 where it is 0 (a constant feature maps to the
+     * range's start) */
+    ml_tensor_t *w = ml__push_tensor(L, a->ndim, a->shape, fname);
+    int64_t k = ml_tensor_numel(a);
+    for (int64_t i = 0; i < k; i++) {
+        float d = b->data[i] - a->data[i];
+        w->data[i] = d > 0.0f ? d : 1.0f;
+    }
+    return 3;
 }
 
 static int p_moments(lua_State *L) { return p_stats(L, 1); }

@@ -3,6 +3,7 @@
  *   core.synth.ar(seed, n, {phi...}, c, noise, burn)                   -> series (n, 1)
  *   core.synth.adding(seed, n, t)                                      -> x (n, t, 2), y (n, 1)
  *   core.synth.copy(seed, n, t, len, symbols)                          -> x, y (n, t + 2 len)
+ *   core.synth.steps(n)                                                -> (n, 1): 1..n
  *   core.synth.tagging(seed, n, t, vocab, ambiguous, names, p)         -> x, y (n, t),
  *                                                     best expected accuracy, best on sample
  * Bad arguments raise with the engine's message (it names the argument and value). */
@@ -107,11 +108,25 @@ static int y_tagging(lua_State *L)
     return 4;
 }
 
+/* core.synth.steps(n) -> (n, 1): 1, 2, ..., n (time steps of a series) */
+static int y_steps(lua_State *L)
+{
+    lua_Integer n = luaL_checkinteger(L, 1);
+    if (n < 1 || n > ((lua_Integer)1 << 40))
+        ml__raise(L, "steps: n = %d, needs n >= 1", (int)n);
+    int64_t shape[2] = {(int64_t)n, 1};
+    ml_tensor_t *t = ml__push_tensor(L, 2, shape, "synth.steps");
+    for (int64_t i = 0; i < (int64_t)n; i++)
+        t->data[i] = (float)(i + 1);
+    return 1;
+}
+
 int ml__open_synth(lua_State *L)
 {
     static const luaL_Reg fns[] = {{"sine", y_sine},     {"ar", y_ar},
                                    {"adding", y_adding}, {"copy", y_copy},
-                                   {"tagging", y_tagging}, {NULL, NULL}};
+                                   {"tagging", y_tagging}, {"steps", y_steps},
+                                   {NULL, NULL}};
     luaL_newlib(L, fns);
     return 1;
 }

@@ -233,8 +233,11 @@ int ml_pre_affine(ml_tensor_t *out, const ml_tensor_t *x, const int64_t *rows, i
         const float *sh = shift->data, *sc = scale->data;
         for (int64_t j = 0; j < r.f; j++) {
             double a = sh[j * step], b = sc[j * step];
+            /* the difference in float, as max - min was taken: the maximum maps exactly to
+             * the end of the range */
+            float diff = v[j] - sh[j * step];
             o[j] = inverse ? (float)((v[j] - offset) / span * b + a)
-                           : (float)((v[j] - a) / b * span + offset);
+                           : (float)((double)diff / b * span + offset);
         }
     }
     reader_free(&r);
