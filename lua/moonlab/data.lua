@@ -36,7 +36,8 @@ function data.subset(ds, idx)
     error(string.format("subset: row %d is outside the dataset's 1..%d", idx:max(), limit), 2)
   end
   local rows = ds.rows and ds.rows:take(idx) or idx
-  return { x = ds.x, y = ds.y, weights = ds.weights, rows = rows, n = #rows }
+  return { x = ds.x, y = ds.y, weights = ds.weights, rows = rows, n = #rows,
+    classes = ds.classes, name = ds.name, layout = ds.layout }
 end
 
 --- A dataset with its own contiguous copies of the rows (a subset made concrete).
