@@ -518,13 +518,56 @@ local FASHION_DIR = "/usr/share/datasets/fashion-mnist"
 local FASHION_CLASSES = { "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal",
   "Shirt", "Sneaker", "Bag", "Ankle boot" }
 
+--- data.cache_dir() -> where prepared HDF5 copies live: $MOONLAB_CACHE, else
+--- $XDG_CACHE_HOME/moonlab, else $HOME/.cache/moonlab.
+function data.cache_dir()
+  local env = os.getenv("MOONLAB_CACHE")
+  if env and env ~= "" then return env end
+  local xdg = os.getenv("XDG_CACHE_HOME")
+  if xdg and xdg ~= "" then return xdg .. "/moonlab" end
+  return (os.getenv("HOME") or ".") .. "/.cache/moonlab"
+end
+
+local function fashion_cache_path(cache, split)
+  return cache .. "/fashion-mnist-" .. split .. ".h5"
+end
+
+-- What identifies the IDX files a cached copy was made from: their paths, sizes and times.
+local function source_stamp(ipath, lpath)
+  local stamp = { source_images = ipath, source_labels = lpath }
+  for key, p in pairs { images = ipath, labels = lpath } do
+    local size, mtime = core.h5data.stat(p)
+    if not size then return nil end
+    stamp["source_" .. key .. "_size"] = size
+    stamp["source_" .. key .. "_mtime"] = mtime
+  end
+  return stamp
+end
+
+-- The cached copy of a Fashion-MNIST split when it is there and was made from these very IDX
+-- files (same paths, sizes and modification times); nil otherwise.
+local function cached_fashion(cache, split, ipath, lpath, divisor)
+  local path = fashion_cache_path(cache, split)
+  if not readable(path) then return nil end
+  local stamp = source_stamp(ipath, lpath)
+  local r = stamp and core.h5data.read(path, { divisor = divisor })
+  if not r or r.attrs.moonlab_dataset ~= 1 or not r.y then return nil end
+  for k, v in pairs(stamp) do
+    if r.attrs[k] ~= v then return nil end
+  end
+  local n = r.x:size(1)
+  if r.x:dim() ~= 3 or r.x:size(2) ~= 28 or r.x:size(3) ~= 28 or r.y:dim() ~= 1 then return nil end
+  return r.x, r.y, n, path
+end
+
 --- data.fashion_mnist{split = "train" | "test", layout = "flat" | "image" | "rows", scale = true,
 --- dir = "/usr/share/datasets/fashion-mnist"} -> dataset {x =, y = (N) labels 0..9, n =,
 --- classes = {10 names}, layout =}. x is (N, 784) for "flat", (N, 28, 28) for "image" and
 --- "rows" ("rows" reads it as a sequence of T = 28 steps, image row t being step t's 28
 --- features). scale = true divides the pixels (0..255) by 255, giving 0..1.
 function data.fashion_mnist(o)
-  o = check_options(o, "fashion_mnist", { split = true, layout = true, scale = true, dir = true })
+  o = check_options(o, "fashion_mnist", { split = true, layout = true, scale = true, dir = true,
+    cache = true })
   local prefix = ({ train = "train", test = "t10k" })[o.split or "train"]
   if not prefix then
     error("fashion_mnist: split must be \"train\" or \"test\", got " .. tostring(o.split), 2)
@@ -542,11 +585,24 @@ function data.fashion_mnist(o)
         "dataset-fashion-mnist (apt-get install dataset-fashion-mnist)", 2)
     end
   end
-  local x, err = datasets.idx(ipath, o.scale ~= false and 255 or nil)
-  if not x then error("fashion_mnist: " .. err, 2) end
-  local y, lerr = datasets.idx(lpath)
-  if not y then error("fashion_mnist: " .. lerr, 2) end
-  local n = x:size(1)
+  local cache = o.cache
+  if cache == nil or cache == true then cache = data.cache_dir() end
+  if cache ~= false and type(cache) ~= "string" then
+    error("fashion_mnist: 'cache' must be a directory, true or false, got " .. type(cache), 2)
+  end
+  local x, y, n, from
+  if cache then
+    x, y, n, from = cached_fashion(cache, o.split or "train", ipath, lpath,
+      o.scale ~= false and 255 or nil)
+  end
+  if not x then
+    local err, lerr
+    x, err = datasets.idx(ipath, o.scale ~= false and 255 or nil)
+    if not x then error("fashion_mnist: " .. err, 2) end
+    y, lerr = datasets.idx(lpath)
+    if not y then error("fashion_mnist: " .. lerr, 2) end
+    n = x:size(1)
+  end
   if x:dim() ~= 3 or x:size(2) ~= 28 or x:size(3) ~= 28 or y:dim() ~= 1 or y:size(1) ~= n then
     error(string.format("fashion_mnist: %s is %s and %s is %s, expected (N,28,28) and (N)", ipath,
       table.concat(x:shape(), "x"), lpath, table.concat(y:shape(), "x")), 2)
@@ -556,7 +612,37 @@ function data.fashion_mnist(o)
   local ds = { x = x, y = y, n = n }
   ds.classes = table.move(FASHION_CLASSES, 1, #FASHION_CLASSES, 1, {})
   ds.layout = layout
+  ds.source = from or ipath
   return ds
+end
+
+--- data.prepare(name [, {cache =, dir =}]) -> list of the files written: converts a real data
+--- set to HDF5 once, under the cache directory (data.cache_dir()), for the loaders to reload
+--- fast. Only "fashion_mnist" benefits (datasets/README.md has the measurements): its two
+--- splits become fashion-mnist-{train,test}.h5, pixels and labels stored as uint8, with the
+--- IDX files' paths, sizes and times, which the loader checks before using a copy.
+function data.prepare(name, o)
+  o = check_options(o, "prepare", { cache = true, dir = true })
+  if name ~= "fashion_mnist" then
+    error("prepare: unknown or not worth converting: " .. tostring(name) .. " (fashion_mnist)", 2)
+  end
+  local cache = o.cache or data.cache_dir()
+  local ok, err = core.mkdir(cache)
+  if not ok then error("prepare: " .. err, 2) end
+  local written = {}
+  for _, split in ipairs { "train", "test" } do
+    local ds = data.fashion_mnist { split = split, layout = "image", scale = false, dir = o.dir,
+      cache = false }
+    local prefix = split == "train" and "train" or "t10k"
+    local dir = o.dir or FASHION_DIR
+    local stamp = source_stamp(dir .. "/" .. prefix .. "-images-idx3-ubyte.gz",
+      dir .. "/" .. prefix .. "-labels-idx1-ubyte.gz")
+    stamp.split = split
+    local path = fashion_cache_path(cache, split)
+    data.save(ds, path, { x_type = "uint8", y_type = "uint8", attrs = stamp })
+    written[#written + 1] = path
+  end
+  return written
 end
 
 local SKLEARN_DIR = "/usr/lib/python3/dist-packages/sklearn/datasets/data"

@@ -94,4 +94,44 @@ print("ok")
     assert.is_false(helpers.exists(dir .. "/b.h5"))
     for _, f in ipairs(helpers.ls(dir)) do assert.is_nil(f:match("tmp"), f) end
   end)
+
+  it("prepares a Fashion-MNIST copy that the loader uses while its sources are unchanged", function()
+    -- a two-image stand-in for the package's files, in the same layout
+    local src = dir .. "/fmnist"
+    os.execute("mkdir -p '" .. src .. "'")
+    local function idx(name, sizes, values)
+      local parts = { string.char(0, 0, 8, #sizes) }
+      for _, v in ipairs(sizes) do parts[#parts + 1] = string.pack(">I4", v) end
+      for _, v in ipairs(values) do parts[#parts + 1] = string.char(v) end
+      helpers.write(src .. "/" .. name, table.concat(parts))
+      assert(os.execute("gzip -f '" .. src .. "/" .. name .. "'"))
+    end
+    local pixels = {}
+    for i = 1, 2 * 28 * 28 do pixels[i] = (i * 7) % 256 end
+    for _, prefix in ipairs { "train", "t10k" } do
+      idx(prefix .. "-images-idx3-ubyte", { 2, 28, 28 }, pixels)
+      idx(prefix .. "-labels-idx1-ubyte", { 2 }, { 9, 3 })
+    end
+    local cache = dir .. "/cache"
+    local written = data.prepare("fashion_mnist", { dir = src, cache = cache })
+    assert.are.same({ cache .. "/fashion-mnist-train.h5", cache .. "/fashion-mnist-test.h5" }, written)
+    local plain = data.fashion_mnist { dir = src, cache = false }
+    local cached = data.fashion_mnist { dir = src, cache = cache }
+    assert.are.equal(cache .. "/fashion-mnist-train.h5", cached.source)
+    assert.are.equal(src .. "/train-images-idx3-ubyte.gz", plain.source)
+    assert.are.same(plain.x:totable(), cached.x:totable())   -- the same floats, scaled alike
+    assert.are.same(plain.y:totable(), cached.y:totable())
+    local raw = data.fashion_mnist { dir = src, cache = cache, scale = false, layout = "rows", split = "test" }
+    assert.are.same({ 2, 28, 28 }, raw.x:shape())
+    assert.are.equal(pixels[30], raw.x:get(1, 2, 2))
+    -- a source file that changed since: the copy is not used
+    os.execute("sleep 0.01; touch '" .. src .. "/train-labels-idx1-ubyte.gz'")
+    assert.are.equal(src .. "/train-images-idx3-ubyte.gz", data.fashion_mnist { dir = src, cache = cache }.source)
+    -- a damaged copy is not used either
+    helpers.write(cache .. "/fashion-mnist-test.h5", "damaged")
+    assert.are.equal(src .. "/t10k-images-idx3-ubyte.gz",
+      data.fashion_mnist { dir = src, cache = cache, split = "test" }.source)
+    assert.has_error(function() data.prepare("iris") end,
+      "prepare: unknown or not worth converting: iris (fashion_mnist)")
+  end)
 end)
