@@ -199,11 +199,11 @@ static int h_write(lua_State *L)
             if (lua_type(L, -2) != LUA_TSTRING)
                 ml__raise(L, "%s: attribute names must be strings, got %s", fname,
                           luaL_typename(L, -2));
-            attrs[i].name = (char *)(uintptr_t)lua_tostring(L, -2);
+            attrs[i].name = lua_tostring(L, -2);
             attrs[i].text = NULL;
             attrs[i].number = 0;
             if (lua_type(L, -1) == LUA_TSTRING)
-                attrs[i].text = (char *)(uintptr_t)lua_tostring(L, -1);
+                attrs[i].text = lua_tostring(L, -1);
             else if (lua_type(L, -1) == LUA_TNUMBER)
                 attrs[i].number = lua_tonumber(L, -1);
             else

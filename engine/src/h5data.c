@@ -82,8 +82,8 @@ void ml_h5data_free(ml_h5data_t *d)
     ml_tensor_free(&d->y);
     ml_tensor_free(&d->weights);
     for (int i = 0; i < d->nattrs; i++) {
-        free(d->attrs[i].name);
-        free(d->attrs[i].text);
+        free((void *)d->attrs[i].name);
+        free((void *)d->attrs[i].text);
     }
     free(d->attrs);
     memset(d, 0, sizeof *d);
@@ -194,6 +194,7 @@ static int read_dataset(const reader_t *r, const char *dname, int max_rank, ml_t
 {
     hid_t dset = H5I_INVALID_HID, type = H5I_INVALID_HID, space = H5I_INVALID_HID;
     double *wide_buf = NULL;
+    void *raw = NULL; /* small integers as stored */
     int rc = ML_OK;
     H5O_info_t info;
     if (H5Oget_info_by_name2(r->file, dname, &info, H5O_INFO_BASIC, H5P_DEFAULT) < 0) {
@@ -243,9 +244,8 @@ static int read_dataset(const reader_t *r, const char *dname, int max_rank, ml_t
     uint64_t total = 1;
     int huge = 0;
     for (int i = 0; i < rank; i++) {
-        if (dims[i] > ((hsize_t)1 << 62))
-            huge = 1;
-        else if (dims[i] != 0 && total > (UINT64_C(1) << 62) / dims[i])
+        if (dims[i] > ((hsize_t)1 << 62) ||
+            (dims[i] != 0 && total > (UINT64_C(1) << 62) / dims[i]))
             huge = 1;
         else
             total *= dims[i];
@@ -287,34 +287,34 @@ static int read_dataset(const reader_t *r, const char *dname, int max_rank, ml_t
         small = (int)H5Tget_size(type) * (sign ? -1 : 1);
         native = small == 1 ? H5T_NATIVE_UINT8 : small == -1 ? H5T_NATIVE_INT8
                : small == 2 ? H5T_NATIVE_UINT16 : H5T_NATIVE_INT16;
-        wide_buf = malloc((size_t)total * 2);
-        if (!wide_buf) {
+        raw = malloc((size_t)total * 2);
+        if (!raw) {
             rc = ml__fail(ML_ENOMEM, "%s: dataset '%s': cannot allocate %llu values", r->name,
                           dname, (unsigned long long)total);
             goto done;
         }
     }
     if (H5Dread(dset, small ? native : wide ? H5T_NATIVE_DOUBLE : H5T_NATIVE_FLOAT, H5S_ALL,
-                H5S_ALL, H5P_DEFAULT, wide || small ? (void *)wide_buf : (void *)out->data) < 0) {
+                H5S_ALL, H5P_DEFAULT, small ? raw : wide ? (void *)wide_buf : (void *)out->data) < 0) {
         rc = h5_fail(ML_EFORMAT, "%s: cannot read dataset '%s'", r->name, dname);
         goto done;
     }
     if (small) {
         float *o = out->data;
         if (small == 1) {
-            const uint8_t *v = (const uint8_t *)wide_buf;
+            const uint8_t *v = (const uint8_t *)raw;
             for (uint64_t i = 0; i < total; i++)
                 o[i] = (float)v[i];
         } else if (small == -1) {
-            const int8_t *v = (const int8_t *)wide_buf;
+            const int8_t *v = (const int8_t *)raw;
             for (uint64_t i = 0; i < total; i++)
                 o[i] = (float)v[i];
         } else if (small == 2) {
-            const uint16_t *v = (const uint16_t *)wide_buf;
+            const uint16_t *v = (const uint16_t *)raw;
             for (uint64_t i = 0; i < total; i++)
                 o[i] = (float)v[i];
         } else {
-            const int16_t *v = (const int16_t *)wide_buf;
+            const int16_t *v = (const int16_t *)raw;
             for (uint64_t i = 0; i < total; i++)
                 o[i] = (float)v[i];
         }
@@ -345,6 +345,7 @@ static int read_dataset(const reader_t *r, const char *dname, int max_rank, ml_t
     }
 done:
     free(wide_buf);
+    free(raw);
     if (rc)
         ml_tensor_free(out);
     close_id(&space, H5Sclose);
@@ -368,7 +369,10 @@ static void read_attr(ml_h5data_t *d, hid_t loc, const char *aname)
     hid_t type = a >= 0 ? H5Aget_type(a) : H5I_INVALID_HID;
     hid_t space = a >= 0 ? H5Aget_space(a) : H5I_INVALID_HID;
     hid_t mem = H5I_INVALID_HID;
-    ml_h5data_attr_t at = {0};
+    struct {
+        char *name, *text;
+        double number;
+    } at = {0};
     if (type < 0 || space < 0 || H5Sget_simple_extent_npoints(space) != 1)
         goto done;
     H5T_class_t c = H5Tget_class(type);
@@ -418,12 +422,14 @@ static void read_attr(ml_h5data_t *d, hid_t loc, const char *aname)
                                       : NULL;
     if (!grown) {
         free(at.name);
-        free(at.text);
-        goto done;
+        goto done; /* at.text is freed there */
     }
     memcpy(at.name, aname, nlen + 1);
     d->attrs = grown;
-    d->attrs[d->nattrs++] = at;
+    d->attrs[d->nattrs].name = at.name;
+    d->attrs[d->nattrs].text = at.text;
+    d->attrs[d->nattrs].number = at.number;
+    d->nattrs++;
     at.text = NULL;
 done:
     free(at.text);
@@ -472,7 +478,7 @@ static int read_file(ml_h5data_t *d, hid_t file, const char *name, const ml_h5da
     const char *xname = spec->x ? spec->x : "x";
     const char *names[3] = {xname, spec->y ? spec->y : "y",
                             spec->weights ? spec->weights : "weights"};
-    int explicit_name[3] = {1, spec->y != NULL, spec->weights != NULL};
+    const int explicit_name[3] = {1, spec->y != NULL, spec->weights != NULL};
     ml_tensor_t *outs[3] = {&d->x, &d->y, &d->weights};
     static const int ranks[3] = {ML_MAX_DIMS, ML_MAX_DIMS, 1};
     if (!xname[0])
@@ -569,49 +575,49 @@ static int check_structure(const source_t *src, const char *name)
         return ml__fail(ML_EFORMAT, "%s: damaged HDF5 file: truncated superblock", name);
     int version = b[8];
     if (version <= 1) {
-        int so = b[13], sl = b[14];
+        size_t so = b[13], sl = b[14];
         size_t at = version == 1 ? 28 : 24;
         if ((so != 2 && so != 4 && so != 8) || (sl != 2 && sl != 4 && sl != 8))
-            return ml__fail(ML_EFORMAT, "%s: damaged HDF5 file: superblock gives %d-byte "
-                            "addresses and %d-byte lengths", name, so, sl);
+            return ml__fail(ML_EFORMAT, "%s: damaged HDF5 file: superblock gives %zu-byte "
+                            "addresses and %zu-byte lengths", name, so, sl);
         if (le(b + 16, 2) == 0 || le(b + 18, 2) == 0)
             return ml__fail(ML_EFORMAT, "%s: damaged HDF5 file: superblock gives a B-tree rank "
                             "of 0", name);
-        size_t need = at + 4 * (size_t)so + 2 * (size_t)so + 8 + 16;
+        size_t need = at + 6 * so + 8 + 16;
         if (have < need)
             return ml__fail(ML_EFORMAT, "%s: damaged HDF5 file: truncated superblock", name);
-        const unsigned char *entry = b + at + 4 * (size_t)so; /* root symbol table entry */
-        uint64_t ohdr = le(entry + so, so);
+        const unsigned char *entry = b + at + 4 * so; /* root symbol table entry */
+        uint64_t ohdr = le(entry + so, (int)so);
         uint32_t cache = (uint32_t)le(entry + 2 * so, 4);
         int rc = check_signature_at(src, base, ohdr, NULL, "object header", name);
         if (rc || cache != 1)
             return rc;
-        uint64_t btree = le(entry + 2 * so + 8, so), heap = le(entry + 3 * so + 8, so);
+        uint64_t btree = le(entry + 2 * so + 8, (int)so), heap = le(entry + 3 * so + 8, (int)so);
         if ((rc = check_signature_at(src, base, btree, "TREE", "symbol table B-tree", name)) ||
             (rc = check_signature_at(src, base, heap, "HEAP", "local heap", name)))
             return rc;
         unsigned char h[32];
-        size_t hn = 8 + 2 * (size_t)sl + (size_t)so;
+        size_t hn = 8 + 2 * sl + so;
         if (!src_get(src, base + heap, hn, h))
             return ml__fail(ML_EFORMAT, "%s: damaged HDF5 file: truncated local heap", name);
-        uint64_t dsize = le(h + 8, sl), free_off = le(h + 8 + sl, sl);
-        uint64_t daddr = le(h + 8 + 2 * sl, so);
+        uint64_t dsize = le(h + 8, (int)sl), free_off = le(h + 8 + sl, (int)sl);
+        uint64_t daddr = le(h + 8 + 2 * sl, (int)so);
         uint64_t room = src->size - base;
         if (h[4] != 0 || dsize == 0 || daddr >= room || dsize > room - daddr ||
-            (!undefined(free_off, sl) && free_off >= dsize))
+            (!undefined(free_off, (int)sl) && free_off >= dsize))
             return ml__fail(ML_EFORMAT, "%s: damaged HDF5 file: the root group's local heap "
                             "(version %d, %llu bytes at 0x%llx) does not fit the file", name,
                             h[4], (unsigned long long)dsize, (unsigned long long)daddr);
         return ML_OK;
     }
     if (version == 2 || version == 3) {
-        int so = b[9];
+        size_t so = b[9];
         if ((so != 2 && so != 4 && so != 8) || (b[10] != 2 && b[10] != 4 && b[10] != 8))
-            return ml__fail(ML_EFORMAT, "%s: damaged HDF5 file: superblock gives %d-byte "
+            return ml__fail(ML_EFORMAT, "%s: damaged HDF5 file: superblock gives %zu-byte "
                             "addresses and %d-byte lengths", name, so, b[10]);
-        if (have < 12 + 4 * (size_t)so + 4)
+        if (have < 12 + 4 * so + 4)
             return ml__fail(ML_EFORMAT, "%s: damaged HDF5 file: truncated superblock", name);
-        uint64_t ohdr = le(b + 12 + 3 * (size_t)so, so);
+        uint64_t ohdr = le(b + 12 + 3 * so, (int)so);
         return check_signature_at(src, base, ohdr, "OHDR", "object header", name);
     }
     return ml__fail(ML_EFORMAT, "%s: HDF5 superblock version %d is not supported (0 to 3)", name,
@@ -691,8 +697,10 @@ int ml_h5data_parse(ml_h5data_t *d, const void *buf, size_t n, const char *name,
      * refuses a name that exists on disk, so it gets one that cannot. */
     hid_t fapl = read_fapl();
     hid_t file = H5I_INVALID_HID;
+    void *image; /* HDF5 takes a non-const pointer, but copies the image and never writes it */
+    memcpy(&image, &buf, sizeof image);
     if (fapl >= 0 && H5Pset_fapl_core(fapl, 1 << 16, 0) >= 0 &&
-        H5Pset_file_image(fapl, (void *)(uintptr_t)buf, n) >= 0) /* HDF5 copies, never writes */
+        H5Pset_file_image(fapl, image, n) >= 0)
         file = H5Fopen("/nonexistent/moonlab-h5data-image", H5F_ACC_RDONLY, fapl);
     if (file < 0) {
         int rc = h5_fail(ML_EFORMAT, "%s: cannot open as HDF5 (not HDF5, or damaged)", name);

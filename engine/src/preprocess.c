@@ -87,7 +87,9 @@ int ml_pre_moments(ml_tensor_t *mean, ml_tensor_t *std, const ml_tensor_t *x,
 {
     memset(mean, 0, sizeof *mean);
     memset(std, 0, sizeof *std);
-    if (!rows && x)
+    if (!x)
+        return ml__fail(ML_EARG, "standardize: no x");
+    if (!rows)
         nrows = x->ndim >= 1 ? x->shape[0] : 0;
     reader_t r;
     int rc = reader_init(&r, x, rows, nrows, "standardize");
@@ -100,7 +102,7 @@ int ml_pre_moments(ml_tensor_t *mean, ml_tensor_t *std, const ml_tensor_t *x,
     }
     int64_t nf = global ? 1 : r.f;
     double *sum = calloc((size_t)nf * 2, sizeof *sum);
-    if (!sum || (rc = new_stats(mean, std, x, global)) != ML_OK) {
+    if (!sum || new_stats(mean, std, x, global) != ML_OK) {
         free(sum);
         reader_free(&r);
         return ml__fail(ML_ENOMEM, "standardize: out of memory");
@@ -150,7 +152,9 @@ int ml_pre_range(ml_tensor_t *lo, ml_tensor_t *hi, const ml_tensor_t *x, const i
 {
     memset(lo, 0, sizeof *lo);
     memset(hi, 0, sizeof *hi);
-    if (!rows && x)
+    if (!x)
+        return ml__fail(ML_EARG, "minmax: no x");
+    if (!rows)
         nrows = x->ndim >= 1 ? x->shape[0] : 0;
     reader_t r;
     int rc = reader_init(&r, x, rows, nrows, "minmax");
@@ -194,7 +198,9 @@ int ml_pre_affine(ml_tensor_t *out, const ml_tensor_t *x, const int64_t *rows, i
                   int inverse)
 {
     memset(out, 0, sizeof *out);
-    if (!rows && x)
+    if (!x)
+        return ml__fail(ML_EARG, "transform: no x");
+    if (!rows)
         nrows = x->ndim >= 1 ? x->shape[0] : 0;
     reader_t r;
     int rc = reader_init(&r, x, rows, nrows, "transform");
@@ -333,7 +339,7 @@ int ml_pre_windows(ml_tensor_t *x, ml_tensor_t *y, const ml_tensor_t *series, in
     if (w > t || k > t - w)
         return ml__fail(ML_EARG, "windows: a window of %lld steps and a horizon of %lld need at "
                         "least %lld steps, the series has %lld", (long long)w, (long long)k,
-                        (long long)(w + k), (long long)t);
+                        (long long)w + (long long)k, (long long)t);
     if (d < 1)
         return ml__fail(ML_ESHAPE, "windows: the series has no features");
     int64_t n = (t - w - k) / step + 1;

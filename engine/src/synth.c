@@ -70,7 +70,7 @@ int ml_synth_ar(ml_tensor_t *series, int64_t n, const double *phi, int p, double
             free(eps);
             return ml__fail(ML_ENAN, "ar: the series exceeds 1e30 at step %lld: the "
                             "coefficients do not give a stationary process",
-                            (long long)(t - burn + 1));
+                            (long long)t - (long long)burn + 1);
         }
         x[p + t] = v;
     }

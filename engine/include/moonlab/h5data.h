@@ -44,8 +44,8 @@
 
 /* A scalar attribute: a string (text != NULL) or a number. */
 typedef struct ml_h5data_attr {
-    char *name;
-    char *text;
+    const char *name;
+    const char *text;
     double number;
 } ml_h5data_attr_t;
 
