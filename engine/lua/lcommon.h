@@ -77,6 +77,10 @@ int ml__open_split(lua_State *L);
 int ml__open_queue(lua_State *L);
 int ml__open_proc(lua_State *L);
 int ml__open_rfile(lua_State *L);
+int ml__open_h5data(lua_State *L);
+int ml__open_setting(lua_State *L);
+int ml__open_preprocess(lua_State *L);
+int ml__open_synth(lua_State *L);
 
 int luaopen_moonlab_core(lua_State *L);
 

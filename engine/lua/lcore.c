@@ -132,6 +132,14 @@ int luaopen_moonlab_core(lua_State *L)
     lua_setfield(L, -2, "proc");
     ml__open_rfile(L);
     lua_setfield(L, -2, "rfile");
+    ml__open_h5data(L);
+    lua_setfield(L, -2, "h5data");
+    ml__open_setting(L);
+    lua_setfield(L, -2, "setting");
+    ml__open_preprocess(L);
+    lua_setfield(L, -2, "pre");
+    ml__open_synth(L);
+    lua_setfield(L, -2, "synth");
     lua_pushstring(L, ML_VERSION);
     lua_setfield(L, -2, "version");
     return 1;

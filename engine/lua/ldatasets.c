@@ -7,6 +7,7 @@
  *                                           id order)
  *   core.datasets.encode(vocab, string)  -> ids (#string)
  *   core.datasets.decode(vocab, ids)     -> string
+ *   core.datasets.vocab(string)          -> its distinct bytes in increasing order
  *
  * A file that is missing, unreadable or malformed is an expected failure: the readers return
  * nil and the engine's message (which names the file, and for CSV the line and field). Wrong
@@ -229,11 +230,23 @@ static int d_windows(lua_State *L)
     return 2;
 }
 
+/* core.datasets.vocab(string) -> the string's distinct bytes in increasing order */
+static int d_vocab(lua_State *L)
+{
+    size_t n;
+    const char *s = luaL_checklstring(L, 1, &n);
+    ml_vocab_t v;
+    ml_vocab_build(&v, s, n);
+    lua_pushlstring(L, (const char *)v.chars, (size_t)v.size);
+    return 1;
+}
+
 int ml__open_datasets(lua_State *L)
 {
     static const luaL_Reg fns[] = {{"idx", d_idx},       {"csv", d_csv},
                                    {"text", d_text},     {"encode", d_encode},
                                    {"decode", d_decode}, {"windows", d_windows},
+                                   {"vocab", d_vocab},
                                    {NULL, NULL}};
     luaL_newlib(L, fns);
     return 1;

@@ -74,11 +74,9 @@ local function parse_args(argv)
       local a = argv[i]
       if a == "--set" then
         local kv = value("--set")
-        local k, v = kv:match("^([%a_][%w_]*)=(.*)$")
-        if not k then
-          error({ usage = string.format("--set %s: expected key=value with a name for key", kv) })
-        end
-        o.overrides[#o.overrides + 1] = { k, run.parse_value(v) }
+        local k, v = core.setting.parse(kv)
+        if not k then error({ usage = v }) end
+        o.overrides[#o.overrides + 1] = { k, v }
         o.set_args[#o.set_args + 1] = kv
       elseif a == "--out" then
         o.out = value("--out")

@@ -105,15 +105,8 @@ function run.seed(name, index)
   return core.rng.derive(run.root_seed, tostring(name), index or 0)
 end
 
---- Parse a --set value: true/false, integers, numbers, otherwise a string.
-function run.parse_value(s)
-  if s == "true" then return true end
-  if s == "false" then return false end
-  local n = math.tointeger(tonumber(s))
-  if n and s:match("^[-+]?%d+$") then return n end
-  local f = tonumber(s)
-  if f then return f end
-  return s
-end
+--- Parse a --set value: true/false, integers, numbers, otherwise a string (Lua's tonumber
+--- rules, read in C: engine/src/setting.c).
+run.parse_value = core.setting.value
 
 return run

@@ -14,7 +14,7 @@ cd "$(dirname "$0")/../.."
 secs=${1:-30}
 shift || true
 targets=("$@")
-((${#targets[@]})) || targets=(idx csv text rfile)
+((${#targets[@]})) || targets=(idx csv text rfile h5data setting)
 command -v clang >/dev/null || { echo "clang not found: apt-get install clang libclang-rt-14-dev libomp-dev" >&2; exit 1; }
 
 CC=clang cmake -S . -B build-fuzz -DCMAKE_BUILD_TYPE=Release -DMOONLAB_FUZZ=ON \
@@ -25,9 +25,9 @@ cmake --build build-fuzz -j"$(nproc)" --target "${targets[@]/#/fuzz_}" >build-fu
 status=0
 for t in "${targets[@]}"; do
   work=build-fuzz/fuzz/$t
-  mkdir -p "$work/corpus" "$work/artifacts"
+  mkdir -p "$work/corpus" "$work/artifacts" "$work/libhdf5"
   echo "== fuzz_$t: $secs s"
-  if ! "build-fuzz/fuzz_$t" -max_total_time="$secs" -print_final_stats=1 \
+  if ! MOONLAB_FUZZ_LIBHDF5_DIR="$work/libhdf5" "build-fuzz/fuzz_$t" -max_total_time="$secs" -print_final_stats=1 \
       -artifact_prefix="$work/artifacts/" "$work/corpus" "tests/fuzz/corpus/$t" \
       "tests/fuzz/regressions/$t" >"$work/log" 2>&1; then
     status=1
@@ -36,5 +36,6 @@ for t in "${targets[@]}"; do
   fi
   grep -E '^stat::(number_of_executed_units|average_exec_per_sec|new_units_added|peak_rss_mb)' "$work/log" || true
   grep -E '^#[0-9]+.*(DONE|cov:)' "$work/log" | tail -1 || true
+  grep -E '^fuzz_h5data: [0-9]+ inputs crashed inside libhdf5' "$work/log" || true
 done
 exit $status

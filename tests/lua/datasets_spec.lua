@@ -194,7 +194,7 @@ describe("data.fashion_mnist", function()
       "fashion_mnist: split must be \"train\" or \"test\", got valid")
     assert.has_error(function() data.fashion_mnist { layout = "cube" } end)
     assert.has_error(function() data.fashion_mnist { scaled = true } end,
-      "fashion_mnist: unknown option 'scaled' (options: dir, layout, scale, split)")
+      "fashion_mnist: unknown option 'scaled' (options: cache, dir, layout, scale, split)")
   end)
 
   local installed = helpers.exists(FASHION .. "/train-images-idx3-ubyte.gz")
