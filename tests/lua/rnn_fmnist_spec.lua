@@ -1,26 +1,26 @@
--- experiments/rnn_fmnist.lua in smoke mode: runs, writes its result, and learns (well above the
--- 10 % of chance after one short epoch).
+-- experiments/rnn_fmnist.lua in smoke mode: the three cells run as one study, each learns (well
+-- above the 10 % of chance after one short epoch) and records test accuracy per epoch.
 local h = require "helpers"
-local cli = require "moonlab.cli"
-local results = require "moonlab.results"
+local core = require "moonlab.core"
 
 describe("experiments/rnn_fmnist.lua (smoke)", function()
-  for _, cell in ipairs { "lstm", "gru", "rnn" } do
-    it(cell .. " learns and records test accuracy per epoch", function()
-      local d = h.tmpdir()
-      local real_print = print
-      print = function() end
-      local ok, code = pcall(cli.run, { script = h.root .. "/experiments/rnn_fmnist.lua",
-        out = d .. "/r.h5", overrides = { { "smoke", true }, { "cell", cell } }, seed = 0, threads = 1 })
-      print = real_print
-      assert.is_true(ok, code)
-      assert.are.equal(0, code)
-      assert.is_true(h.exists(d .. "/r.h5"))
-      local r = results.runs[cell]
-      assert.are.equal(1, #r.rows)
-      assert.is_number(r.rows[1].test_accuracy)
-      assert.is_true(r.metric_values.test_accuracy > 0.2,
-        cell .. " test accuracy " .. r.metric_values.test_accuracy)
-    end)
-  end
+  it("trains LSTM, GRU and RNN side by side and records test accuracy per epoch", function()
+    local d = h.tmpdir()
+    local code, out, err = h.moonlab(string.format("run '%s' --set smoke=true -j 2 --out r.h5",
+      h.root .. "/experiments/rnn_fmnist.lua"), d)
+    assert.are.equal(0, code, out .. err)
+    local f = assert(core.rfile.open(d .. "/r.h5"))
+    local s = {}
+    for _, c in ipairs(assert(f:table("/study/summary"))) do s[c.name] = c.values end
+    assert.are.same({ "lstm", "gru", "rnn" }, s.cell)
+    for i = 1, 3 do
+      assert.are.equal("done", s.status[i])
+      assert.is_true(s.test_accuracy[i] > 0.2, s.cell[i] .. " test accuracy " .. s.test_accuracy[i])
+      local hist = {}
+      for _, c in ipairs(assert(f:table("/study/trials/" .. s.trial[i] .. "/history"))) do hist[c.name] = c.values end
+      assert.are.equal(1, #hist.epoch)
+      assert.are.equal(s.test_accuracy[i], hist.test_accuracy[1])
+    end
+    f:close()
+  end)
 end)
