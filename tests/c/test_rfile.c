@@ -439,10 +439,16 @@ static void test_types_and_layouts(void)
     CHECK(ml_rfile_list(f, "/", &names, &n) == ML_OK && n == 12);
     ml_rfile_free_names(names, n);
 
-    /* the size limit */
+    /* the size limit: rows (16 bytes each in the file), columns, elements, lists */
+    ml_rfile_set_limit(f, 24);
+    CHECK(ml_rfile_table(f, "/odd", &t) == ML_EFORMAT);
+    CHECK_ERRMSG_HAS("/odd: 2 rows of 16 bytes are more than the reader's limit");
+    ml_rfile_set_limit(f, 40);
+    CHECK(ml_rfile_table(f, "/odd", &t) == ML_EFORMAT);
+    CHECK_ERRMSG_HAS("/odd: 2 rows of column 'fixed' are more than the reader's limit");
     ml_rfile_set_limit(f, 8);
     CHECK(ml_rfile_table(f, "/odd", &t) == ML_EFORMAT);
-    CHECK_ERRMSG_HAS("/odd: 2 rows of column 'small' are more than the reader's limit");
+    CHECK_ERRMSG_HAS("/odd: elements of 16 bytes (reader's limit 8)");
     CHECK(ml_rfile_tensor(f, "/matrix", &m) == ML_EFORMAT);
     CHECK(ml_rfile_list(f, "/", &names, &n) == ML_EFORMAT);
     ml_rfile_set_limit(f, 0); /* means 1 byte */
