@@ -59,9 +59,25 @@ local function mean_std(m, s, w)
 end
 show.mean_std = mean_std
 
+-- Control characters from the file shown as escapes ("\n"), never sent to the terminal.
+local function printable(s)
+  return (s:gsub("%c", function(c)
+    return ({ ["\n"] = "\\n", ["\t"] = "\\t", ["\r"] = "\\r" })[c] or string.format("\\x%02x", c:byte())
+  end))
+end
+
 -- Lines of an aligned table: header, then rows; right[i] right-aligns column i.
 local function render(header, rows, right, gap)
   gap = gap or "  "
+  local function clean(r)
+    local c = {}
+    for i = 1, #header do c[i] = printable(r[i] or "") end
+    return c
+  end
+  header = clean(header)
+  local cleaned = {}
+  for i, r in ipairs(rows) do cleaned[i] = clean(r) end
+  rows = cleaned
   local w = {}
   for i, h in ipairs(header) do w[i] = width(h) end
   for _, r in ipairs(rows) do
@@ -451,7 +467,12 @@ function show.main(args, out)
     end
     return 1
   end
-  for _, l in ipairs(lines) do out(l) end
+  for _, l in ipairs(lines) do
+    -- names and values come from the file: a control character (a newline, a terminal
+    -- escape) is shown, not obeyed
+    if not o.format then l = printable(l) end
+    out(l)
+  end
   return 0
 end
 

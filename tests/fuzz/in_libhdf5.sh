@@ -12,7 +12,9 @@ log=${1:?usage: in_libhdf5.sh LOG}
 frame=$(awk '
   /ERROR: (AddressSanitizer|UndefinedBehaviorSanitizer|LeakSanitizer|libFuzzer)|runtime error:|deadly signal/ { on = 1 }
   on && /^ *#[0-9]+ / {
-    if ($0 ~ /__asan|__interceptor_|__sanitizer|__lsan|__ubsan|__interception|fuzzer::|in (malloc|calloc|realloc|free|memcpy|memmove|memset|strlen|strdup) |libc\.so|libc-start|_start /) next
+    if ($0 ~ /__asan|__interceptor_|__sanitizer|__lsan|__ubsan|__interception|fuzzer::|in (malloc|calloc|realloc|free|memcpy|memmove|memset|strlen|strdup) |_start /) next
+    # libc, by library name or by the source path its debug information gives
+    if ($0 ~ /libc\.so|libc-start| (nptl|stdlib|signal|string|csu|malloc|libio|stdio-common|posix|misc)\/|sysdeps\//) next
     print; exit
   }' "$log")
 if [ -z "$frame" ]; then
