@@ -209,14 +209,19 @@ static void check_collection(const source_t *src, uint64_t off, int L, const cha
 static int check_heaps(const ml_rfile_t *f, const source_t *src, uint64_t sb_off)
 {
     int L = length_size(src, sb_off);
+    errno = 0;
     unsigned char buf[1 << 16];
     uint64_t base = 0;
     while (base < src->size) {
         size_t n = (size_t)(src->size - base < sizeof buf ? src->size - base : sizeof buf);
         if (!read_at(src, base, buf, n))
-            return rfail(f, NULL, ML_EIO, "cannot read: %s", strerror(errno));
-        for (size_t i = 0; i + 4 <= n; i++) {
-            if (buf[i] != 'G' || memcmp(buf + i, "GCOL", 4) != 0)
+            return rfail(f, NULL, ML_EIO, "cannot read: %s",
+                         errno ? strerror(errno) : "the file changed while being read");
+        const unsigned char *end = buf + n, *p = buf;
+        while ((p = memchr(p, 'G', (size_t)(end - p))) != NULL) {
+            size_t i = (size_t)(p - buf);
+            p++;
+            if ((size_t)(end - buf) - i < 4 || memcmp(buf + i, "GCOL", 4) != 0)
                 continue;
             const char *why;
             uint64_t where = 0;

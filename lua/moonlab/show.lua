@@ -97,15 +97,23 @@ show.render = render
 
 -- ---- CSV and JSON ----
 
+--- The shortest of %.15g, %.16g, %.17g that reads back as exactly v.
+function show.shortest(v)
+  local s
+  for digits = 15, 17 do
+    s = string.format("%." .. digits .. "g", v)
+    if tonumber(s) == v then break end
+  end
+  return s
+end
+
 local function csv_cell(v)
   if type(v) == "number" then
     if v ~= v then return "" end
     if math.type(v) == "integer" then return tostring(v) end
     if v == math.huge then return "inf" end
     if v == -math.huge then return "-inf" end
-    local s = string.format("%.15g", v)
-    if tonumber(s) ~= v then s = string.format("%.17g", v) end
-    return s
+    return show.shortest(v)
   end
   local s = tostring(v)
   if s:find('[,"\r\n]') or s:match("^%s") or s:match("%s$") then
@@ -139,8 +147,7 @@ local function jval(v)
   if type(v) == "number" then
     if math.type(v) == "integer" then return tostring(v) end
     if v ~= v or v == math.huge or v == -math.huge then return "null" end
-    local s = string.format("%.15g", v)
-    if tonumber(s) ~= v then s = string.format("%.17g", v) end
+    local s = show.shortest(v)
     if not s:find("[.eE]") then s = s .. ".0" end
     return s
   end
