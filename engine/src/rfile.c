@@ -161,10 +161,10 @@ static void check_collection(const source_t *src, uint64_t off, int L, const cha
 {
     unsigned char hdr[8 + 32];
     *why = NULL;
-    if (!read_at(src, off, hdr, (size_t)(8 + L)) || hdr[4] != 1)
+    if (!read_at(src, off, hdr, 8 + (size_t)L) || hdr[4] != 1)
         return; /* not a collection HDF5 would load */
     uint64_t size = decode_le(hdr + 8, L);
-    uint64_t head = (uint64_t)(8 + L + 7) / 8 * 8, objhdr = (uint64_t)(8 + L);
+    uint64_t head = (15 + (uint64_t)L) / 8 * 8, objhdr = 8 + (uint64_t)L;
     if (size > src->size - off) {
         /* HDF5 would allocate the whole size before finding the file too short */
         *why = "collection larger than the file";
