@@ -141,9 +141,11 @@ local function git_commit(dir)
     if head then
       local ref = head:match("^ref: (%S+)")
       if not ref then return head:match("^(%x+)") or "" end
-      local sha = read_file(gitdir .. "/" .. ref)
-      if sha then return sha:match("^(%x+)") or "" end
       local common = read_file(gitdir .. "/commondir")
+      -- a linked worktree keeps its branches' refs in the common directory
+      local sha = read_file(gitdir .. "/" .. ref)
+        or (common and read_file(gitdir .. "/" .. common:match("%S+") .. "/" .. ref))
+      if sha then return sha:match("^(%x+)") or "" end
       local packed = read_file(gitdir .. "/packed-refs")
         or (common and read_file(gitdir .. "/" .. common:match("%S+") .. "/packed-refs"))
       if packed then

@@ -171,7 +171,8 @@ local function study_data(f, o)
     or (s.metrics[1] and base_of(s.metrics[1])) or "loss"
   local train, val = pair(m, have)
   if not train and not val then
-    fail("%s: the study has no metric '%s' (metrics: %s)", f.path, m, table.concat(s.metrics, ", "))
+    fail("%s: the study has no metric '%s' (%s)", f.path, m,
+      #s.metrics > 0 and "metrics: " .. table.concat(s.metrics, ", ") or "no metrics at all: no trial finished")
   end
   -- the swept parameter: --x, else the numeric one with the most distinct values
   local distinct = {}
@@ -511,14 +512,20 @@ local function study_panels(f, o, sc)
   local d = study_data(f, o)
   local want = o.kind or "all"
   local panels = {}
+  local function any_finite(values)
+    for _, v in ipairs(values or {}) do
+      if finite(v) then return true end
+    end
+    return false
+  end
+  local metric = d.val or d.train
   local function can_capacity()
-    return d.x and d.agg.n > 1
+    return d.x and d.agg.n > 1 and any_finite(d.agg.cols[metric .. "_mean"])
   end
   local function can_folds()
     local sm = d.s.summary
     if not sm then return false end
-    local metric = d.val or d.train
-    return sm.cols[metric] ~= nil or sm.cols["metric." .. metric] ~= nil
+    return any_finite(sm.cols[metric] or sm.cols["metric." .. metric])
   end
   if (want == "all" or want == "capacity") and can_capacity() then
     panels[#panels + 1] = { draw = function() capacity_panel(sc, d) end,
@@ -531,7 +538,7 @@ local function study_panels(f, o, sc)
     panels[#panels + 1] = { draw = function() folds_panel(sc, d) end,
       what = string.format("%s per fold", d.val or d.train) }
   elseif want == "folds" then
-    fail("%s: the study summary has no %s column", f.path, d.val or d.train)
+    fail("%s: the study summary has no value of %s", f.path, metric)
   end
   if want == "all" or want == "curves" then
     local trials = f:trials()
