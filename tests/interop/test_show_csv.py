@@ -16,7 +16,11 @@ import pandas as pd
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from checks import BIN, ROOT, check, report  # noqa: E402
 
+# Run by the moonlab command (so that it works in the sanitizer build too), with
+# tests/lua on LUA_PATH (CTest's environment) for the fixture writer.
 MAKE_STUDY = r"""
+local ml = require "moonlab"
+local cfg = ml.config { path = "" }
 local fx = require "study_fixture"
 local trials = {}
 for _, d in ipairs { 1, 2, 4 } do
@@ -27,7 +31,7 @@ for _, d in ipairs { 1, 2, 4 } do
       metrics = not failed and { train_loss = 1 / (d + fold), val_loss = 1 / d + fold / 7 } or nil }
   end
 end
-fx.write(arg[1], { study = "interop", params = { "degree", "cell" }, trials = trials,
+fx.write(cfg.path, { study = "interop", params = { "degree", "cell" }, trials = trials,
   select_metric = "val_loss", select_goal = "min" })
 """
 
@@ -62,9 +66,11 @@ def compare(shown, stored, what):
 
 with tempfile.TemporaryDirectory() as d:
     study = os.path.join(d, "study.h5")
-    env = dict(os.environ)
-    proc = subprocess.run(["lua5.4", "-", study], input=MAKE_STUDY, capture_output=True, text=True,
-                          env=env)
+    maker = os.path.join(d, "make_study.lua")
+    with open(maker, "w") as f:
+        f.write(MAKE_STUDY)
+    proc = subprocess.run([BIN, "run", maker, "--set", "path=" + study, "--out",
+                           os.path.join(d, "maker.h5")], capture_output=True, text=True)
     check(proc.returncode == 0, "the study fixture is written: " + proc.stderr)
     with h5py.File(study, "r") as f:
         agg = pd.DataFrame(f["study/aggregates"][()])
