@@ -514,6 +514,41 @@ void ml_rfile_free_names(char **names, int64_t n)
     free(names);
 }
 
+typedef struct {
+    char **names;
+    int64_t n, cap;
+    size_t used, limit; /* bytes taken by the list and the names, against the reader's limit */
+    int over;
+} linklist_t;
+
+static herr_t collect_link(hid_t g, const char *name, const H5L_info_t *info, void *data)
+{
+    linklist_t *l = data;
+    size_t len = strlen(name);
+    if (l->n == l->cap) {
+        int64_t cap = l->cap ? 2 * l->cap : 16;
+        if ((uint64_t)cap * sizeof(char *) > l->limit - l->used) {
+            l->over = 1;
+            return -1;
+        }
+        char **nn = realloc(l->names, (size_t)cap * sizeof *nn);
+        if (!nn)
+            return -1;
+        l->names = nn;
+        l->cap = cap;
+    }
+    if (len + 1 + sizeof(char *) > l->limit - l->used) {
+        l->over = 1;
+        return -1;
+    }
+    l->used += len + 1 + sizeof(char *);
+    l->names[l->n] = strdup(name);
+    if (!l->names[l->n])
+        return -1;
+    l->n++;
+    return 0;
+}
+
 int ml_rfile_list(ml_rfile_t *f, const char *group, char ***names, int64_t *n)
 {
     if (names)
@@ -528,61 +563,22 @@ int ml_rfile_list(ml_rfile_t *f, const char *group, char ***names, int64_t *n)
     hid_t g;
     if ((rc = open_kind(f, group, H5I_GROUP, &g)) != ML_OK)
         return rc;
-    H5G_info_t info;
-    char **list = NULL;
-    int64_t count = 0;
-    size_t used = 0;
-    if (H5Gget_info(g, &info) < 0) {
-        rc = hfail(f, group, "cannot read the group");
-        goto done;
-    }
-    if (info.nlinks > f->limit / sizeof *list) {
-        rc = rfail(f, group, ML_EFORMAT, "%llu members, more than the reader's limit",
-                   (unsigned long long)info.nlinks);
-        goto done;
-    }
-    list = calloc(info.nlinks ? info.nlinks : 1, sizeof *list);
-    if (!list) {
-        rc = rfail(f, group, ML_ENOMEM, "out of memory listing %llu members",
-                   (unsigned long long)info.nlinks);
-        goto done;
-    }
-    used = info.nlinks * sizeof *list;
-    for (hsize_t i = 0; i < info.nlinks; i++) {
-        ssize_t len = H5Lget_name_by_idx(g, ".", H5_INDEX_NAME, H5_ITER_INC, i, NULL, 0,
-                                         H5P_DEFAULT);
-        if (len < 0) {
-            rc = hfail(f, group, "cannot read the name of member %llu",
-                       (unsigned long long)i + 1);
-            goto done;
-        }
-        if ((size_t)len >= f->limit - used) {
-            rc = rfail(f, group, ML_EFORMAT, "member names longer than the reader's limit");
-            goto done;
-        }
-        used += (size_t)len + 1;
-        list[count] = malloc((size_t)len + 1);
-        if (!list[count]) {
-            rc = rfail(f, group, ML_ENOMEM, "out of memory listing members");
-            goto done;
-        }
-        count++;
-        if (H5Lget_name_by_idx(g, ".", H5_INDEX_NAME, H5_ITER_INC, i, list[count - 1],
-                               (size_t)len + 1, H5P_DEFAULT) < 0) {
-            rc = hfail(f, group, "cannot read the name of member %llu",
-                       (unsigned long long)i + 1);
-            goto done;
-        }
-        list[count - 1][len] = '\0';
-    }
-done:
+    /* one pass in name order (looking each member up by index would be quadratic) */
+    linklist_t l = {NULL, 0, 0, 0, f->limit, 0};
+    hsize_t idx = 0;
+    if (H5Literate(g, H5_INDEX_NAME, H5_ITER_INC, &idx, collect_link, &l) < 0)
+        rc = l.over ? rfail(f, group, ML_EFORMAT, "more members than the reader's limit")
+                    : hfail(f, group, "cannot list the members");
     close_id(&g, H5Oclose);
     if (rc) {
-        ml_rfile_free_names(list, count);
+        ml_rfile_free_names(l.names, l.n);
         return rc;
     }
-    *names = list;
-    *n = count;
+    if (!l.names && !(l.names = malloc(sizeof *l.names))) {
+        return rfail(f, group, ML_ENOMEM, "out of memory listing the members");
+    }
+    *names = l.names;
+    *n = l.n;
     return ML_OK;
 }
 
