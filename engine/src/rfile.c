@@ -106,23 +106,151 @@ static void reclaim_vlen(hid_t mtype, hid_t space, void *buf)
 
 /* ---- opening ---- */
 
-static const unsigned char signature[8] = {0x89, 'H', 'D', 'F', '\r', '\n', 0x1a, '\n'};
+/* ---- global heap collections ----
+ *
+ * Variable-length strings live in global heap collections ("GCOL"). HDF5 1.10 trusts the sizes
+ * written there: an object whose size runs past its collection makes H5HG_read copy past the
+ * end of its buffer (found by fuzzing), and a free-space entry of size 0 makes the loading
+ * loop spin forever. Before HDF5 sees a file, every collection in it is found by its
+ * signature and walked as HDF5 walks it; one that would do either is refused. What is not
+ * checked: which heap objects a string refers to (that is in object headers and raw data,
+ * which only HDF5 parses). */
 
-/* HDF5's superblock starts at byte 0, 512, 1024, 2048, ... (after a user block). */
-static int image_has_signature(const unsigned char *image, size_t size)
+typedef struct {
+    const unsigned char *mem; /* the image, or NULL for fd */
+    int fd;
+    uint64_t size;
+} source_t;
+
+static int read_at(const source_t *src, uint64_t off, void *buf, size_t n)
 {
-    for (size_t off = 0; size >= 8 && off <= size - 8; off = off ? off * 2 : 512)
-        if (memcmp(image + off, signature, 8) == 0)
-            return 1;
-    return 0;
+    if (off > src->size || n > src->size - off)
+        return 0;
+    if (src->mem) {
+        memcpy(buf, src->mem + off, n);
+        return 1;
+    }
+    return pread(src->fd, buf, n, (off_t)off) == (ssize_t)n;
 }
 
-static int fd_has_signature(int fd, off_t size)
+static uint64_t decode_le(const unsigned char *p, int n)
+{
+    uint64_t v = 0;
+    for (int i = n - 1; i >= 0; i--) {
+        if (i >= 8 && p[i]) /* 16- or 32-byte lengths: anything above 64 bits is too big */
+            return UINT64_MAX;
+        if (i < 8)
+            v = v << 8 | p[i];
+    }
+    return v;
+}
+
+/* "Size of Lengths" from the superblock at off (versions 0-3), 8 if it cannot be read. */
+static int length_size(const source_t *src, uint64_t off)
+{
+    unsigned char sb[16];
+    if (!read_at(src, off, sb, sizeof sb))
+        return 8;
+    int n = sb[8] <= 1 ? sb[14] : sb[10];
+    return n == 2 || n == 4 || n == 8 || n == 16 || n == 32 ? n : 8;
+}
+
+/* Checks the collection at off; *why says what is wrong (NULL when it is sound). */
+static void check_collection(const source_t *src, uint64_t off, int L, const char **why,
+                             uint64_t *where)
+{
+    unsigned char hdr[8 + 32];
+    *why = NULL;
+    if (!read_at(src, off, hdr, 8 + (size_t)L) || hdr[4] != 1)
+        return; /* not a collection HDF5 would load */
+    uint64_t size = decode_le(hdr + 8, L);
+    uint64_t head = (15 + (uint64_t)L) / 8 * 8, objhdr = 8 + (uint64_t)L;
+    if (size > src->size - off) {
+        /* HDF5 would allocate the whole size before finding the file too short */
+        *why = "collection larger than the file";
+        *where = off;
+        return;
+    }
+    if (size < head) {
+        *why = "collection smaller than its header";
+        *where = off;
+        return;
+    }
+    uint64_t p = head;
+    while (p < size) {
+        if (size - p < objhdr)
+            break; /* the tail is free space too small for a header */
+        unsigned char oh[8 + 32];
+        if (!read_at(src, off + p, oh, (size_t)objhdr))
+            return;
+        unsigned idx = (unsigned)oh[0] | (unsigned)oh[1] << 8;
+        uint64_t osize = decode_le(oh + 8, L);
+        uint64_t need;
+        if (idx > 0) {
+            if (osize > size - p - objhdr) {
+                *why = "an object larger than its collection";
+                *where = off + p;
+                return;
+            }
+            need = objhdr + (osize + 7) / 8 * 8;
+        } else {
+            if (osize < objhdr || osize > size - p) {
+                *why = "a free-space entry of impossible size";
+                *where = off + p;
+                return;
+            }
+            need = osize;
+        }
+        p += need;
+    }
+}
+
+/* Every "GCOL" in the file, checked. */
+static int check_heaps(const ml_rfile_t *f, const source_t *src, uint64_t sb_off)
+{
+    int L = length_size(src, sb_off);
+    errno = 0;
+    unsigned char buf[1 << 16];
+    uint64_t base = 0;
+    while (base < src->size) {
+        size_t n = (size_t)(src->size - base < sizeof buf ? src->size - base : sizeof buf);
+        if (!read_at(src, base, buf, n))
+            return rfail(f, NULL, ML_EIO, "cannot read: %s",
+                         errno ? strerror(errno) : "the file changed while being read");
+        const unsigned char *end = buf + n, *p = buf;
+        while ((p = memchr(p, 'G', (size_t)(end - p))) != NULL) {
+            size_t i = (size_t)(p - buf);
+            p++;
+            if ((size_t)(end - buf) - i < 4 || memcmp(buf + i, "GCOL", 4) != 0)
+                continue;
+            const char *why;
+            uint64_t where = 0;
+            check_collection(src, base + i, L, &why, &where);
+            if (why)
+                return rfail(f, NULL, ML_EFORMAT, "malformed global heap at byte %llu: %s "
+                             "(not read: HDF5 would read past it)", (unsigned long long)where,
+                             why);
+        }
+        if (n < sizeof buf)
+            break;
+        base += n - 3; /* a signature across two blocks is found in the next */
+    }
+    return ML_OK;
+}
+
+static const unsigned char signature[8] = {0x89, 'H', 'D', 'F', '\r', '\n', 0x1a, '\n'};
+
+/* HDF5's superblock starts at byte 0, 512, 1024, 2048, ... (after a user block); *off is
+ * where. */
+static int find_signature(const source_t *src, uint64_t *off)
 {
     unsigned char buf[8];
-    for (off_t off = 0; size >= 8 && off <= size - 8; off = off ? off * 2 : 512)
-        if (pread(fd, buf, 8, off) == 8 && memcmp(buf, signature, 8) == 0)
+    for (uint64_t o = 0; src->size >= 8 && o <= src->size - 8; o = o ? o * 2 : 512) {
+        if (read_at(src, o, buf, 8) && memcmp(buf, signature, 8) == 0) {
+            *off = o;
             return 1;
+        }
+    }
     return 0;
 }
 
@@ -175,16 +303,25 @@ int ml_rfile_open(ml_rfile_t **out, const char *path)
         return ml__fail(ML_EIO, "%s: %s", path,
                         S_ISDIR(st.st_mode) ? "is a directory" : "not a regular file");
     }
-    int ok = fd_has_signature(fd, st.st_size);
-    close(fd);
-    if (!ok)
+    source_t src = {NULL, fd, (uint64_t)st.st_size};
+    uint64_t sb;
+    if (!find_signature(&src, &sb)) {
+        close(fd);
         return ml__fail(ML_EFORMAT, "%s: not an HDF5 file", path);
-
+    }
     ml_rfile_t *f = new_rfile(path);
-    if (!f)
+    if (!f) {
+        close(fd);
         return ml__fail(ML_ENOMEM, "%s: out of memory", path);
+    }
+    int rc = check_heaps(f, &src, sb);
+    close(fd);
+    if (rc) {
+        ml_rfile_close(f);
+        return rc;
+    }
     hid_t fapl = H5Pcreate(H5P_FILE_ACCESS);
-    int rc = fapl < 0 ? hfail(f, NULL, "cannot open") : ML_OK;
+    rc = fapl < 0 ? hfail(f, NULL, "cannot open") : ML_OK;
 #if (H5_VERS_MAJOR == 1 && H5_VERS_MINOR == 10 && H5_VERS_RELEASE >= 7) || \
     H5_VERSION_GE(1, 12, 1)
     /* As the writer: file systems without flock would otherwise refuse every open. */
@@ -212,16 +349,22 @@ int ml_rfile_open_image(ml_rfile_t **out, const void *image, size_t size, const 
     if (!image && size > 0)
         return ml__fail(ML_EARG, "%s: image is NULL", name);
     hdf5_quiet();
-    if (!image || !image_has_signature(image, size))
+    source_t src = {image, -1, size};
+    uint64_t sb;
+    if (!image || !find_signature(&src, &sb))
         return ml__fail(ML_EFORMAT, "%s: not an HDF5 file", name);
 
     ml_rfile_t *f = new_rfile(name);
     if (!f)
         return ml__fail(ML_ENOMEM, "%s: out of memory", name);
+    int rc = check_heaps(f, &src, sb);
+    if (rc) {
+        ml_rfile_close(f);
+        return rc;
+    }
     /* The core (memory) driver without a backing store: HDF5 copies the image and never looks
      * at the disk, whatever the name is. */
     hid_t fapl = H5Pcreate(H5P_FILE_ACCESS);
-    int rc = ML_OK;
     if (fapl < 0 || H5Pset_fapl_core(fapl, 1 << 16, 0) < 0 ||
         H5Pset_file_image(fapl, (void *)image, size) < 0) /* HDF5's prototype is not const */
         rc = hfail(f, NULL, "cannot open the image");
@@ -371,6 +514,41 @@ void ml_rfile_free_names(char **names, int64_t n)
     free(names);
 }
 
+typedef struct {
+    char **names;
+    int64_t n, cap;
+    size_t used, limit; /* bytes taken by the list and the names, against the reader's limit */
+    int over;
+} linklist_t;
+
+static herr_t collect_link(hid_t g, const char *name, const H5L_info_t *info, void *data)
+{
+    linklist_t *l = data;
+    size_t len = strlen(name);
+    if (l->n == l->cap) {
+        int64_t cap = l->cap ? 2 * l->cap : 16;
+        if ((uint64_t)cap * sizeof(char *) > l->limit - l->used) {
+            l->over = 1;
+            return -1;
+        }
+        char **nn = realloc(l->names, (size_t)cap * sizeof *nn);
+        if (!nn)
+            return -1;
+        l->names = nn;
+        l->cap = cap;
+    }
+    if (len + 1 + sizeof(char *) > l->limit - l->used) {
+        l->over = 1;
+        return -1;
+    }
+    l->used += len + 1 + sizeof(char *);
+    l->names[l->n] = strdup(name);
+    if (!l->names[l->n])
+        return -1;
+    l->n++;
+    return 0;
+}
+
 int ml_rfile_list(ml_rfile_t *f, const char *group, char ***names, int64_t *n)
 {
     if (names)
@@ -385,61 +563,22 @@ int ml_rfile_list(ml_rfile_t *f, const char *group, char ***names, int64_t *n)
     hid_t g;
     if ((rc = open_kind(f, group, H5I_GROUP, &g)) != ML_OK)
         return rc;
-    H5G_info_t info;
-    char **list = NULL;
-    int64_t count = 0;
-    size_t used = 0;
-    if (H5Gget_info(g, &info) < 0) {
-        rc = hfail(f, group, "cannot read the group");
-        goto done;
-    }
-    if (info.nlinks > f->limit / sizeof *list) {
-        rc = rfail(f, group, ML_EFORMAT, "%llu members, more than the reader's limit",
-                   (unsigned long long)info.nlinks);
-        goto done;
-    }
-    list = calloc(info.nlinks ? info.nlinks : 1, sizeof *list);
-    if (!list) {
-        rc = rfail(f, group, ML_ENOMEM, "out of memory listing %llu members",
-                   (unsigned long long)info.nlinks);
-        goto done;
-    }
-    used = info.nlinks * sizeof *list;
-    for (hsize_t i = 0; i < info.nlinks; i++) {
-        ssize_t len = H5Lget_name_by_idx(g, ".", H5_INDEX_NAME, H5_ITER_INC, i, NULL, 0,
-                                         H5P_DEFAULT);
-        if (len < 0) {
-            rc = hfail(f, group, "cannot read the name of member %llu",
-                       (unsigned long long)i + 1);
-            goto done;
-        }
-        if ((size_t)len >= f->limit - used) {
-            rc = rfail(f, group, ML_EFORMAT, "member names longer than the reader's limit");
-            goto done;
-        }
-        used += (size_t)len + 1;
-        list[count] = malloc((size_t)len + 1);
-        if (!list[count]) {
-            rc = rfail(f, group, ML_ENOMEM, "out of memory listing members");
-            goto done;
-        }
-        count++;
-        if (H5Lget_name_by_idx(g, ".", H5_INDEX_NAME, H5_ITER_INC, i, list[count - 1],
-                               (size_t)len + 1, H5P_DEFAULT) < 0) {
-            rc = hfail(f, group, "cannot read the name of member %llu",
-                       (unsigned long long)i + 1);
-            goto done;
-        }
-        list[count - 1][len] = '\0';
-    }
-done:
+    /* one pass in name order (looking each member up by index would be quadratic) */
+    linklist_t l = {NULL, 0, 0, 0, f->limit, 0};
+    hsize_t idx = 0;
+    if (H5Literate(g, H5_INDEX_NAME, H5_ITER_INC, &idx, collect_link, &l) < 0)
+        rc = l.over ? rfail(f, group, ML_EFORMAT, "more members than the reader's limit")
+                    : hfail(f, group, "cannot list the members");
     close_id(&g, H5Oclose);
     if (rc) {
-        ml_rfile_free_names(list, count);
+        ml_rfile_free_names(l.names, l.n);
         return rc;
     }
-    *names = list;
-    *n = count;
+    if (!l.names && !(l.names = malloc(sizeof *l.names))) {
+        return rfail(f, group, ML_ENOMEM, "out of memory listing the members");
+    }
+    *names = l.names;
+    *n = l.n;
     return ML_OK;
 }
 
@@ -660,7 +799,7 @@ done:
 
 /* Refuses data that lives outside the file: external raw files and virtual datasets would
  * make a result file read whatever files it names. */
-static int check_storage(const ml_rfile_t *f, const char *path, hid_t d)
+static int check_storage(const ml_rfile_t *f, const char *path, hid_t d, hid_t ftype)
 {
     hid_t dcpl = H5Dget_create_plist(d);
     if (dcpl < 0)
@@ -675,6 +814,24 @@ static int check_storage(const ml_rfile_t *f, const char *path, hid_t d)
     else if (external > 0)
         rc = rfail(f, path, ML_EFORMAT, "is stored in %d external file%s (not read)", external,
                    external == 1 ? "" : "s");
+    /* HDF5 reads a whole chunk at a time and converts a whole element at a time: both must
+     * fit the limit before it allocates them */
+    size_t esize = H5Tget_size(ftype);
+    if (rc == ML_OK && (esize == 0 || esize > f->limit))
+        rc = rfail(f, path, ML_EFORMAT, "elements of %zu bytes (reader's limit %zu)", esize,
+                   f->limit);
+    if (rc == ML_OK && layout == H5D_CHUNKED) {
+        hsize_t chunk[32];
+        int rank = H5Pget_chunk(dcpl, 32, chunk);
+        uint64_t bytes = esize;
+        for (int i = 0; i < rank && rc == ML_OK; i++) {
+            if (chunk[i] > 0 && bytes > f->limit / chunk[i])
+                rc = rfail(f, path, ML_EFORMAT, "chunks larger than the reader's limit");
+            bytes *= chunk[i];
+        }
+        if (rank < 0)
+            rc = hfail(f, path, "cannot read the dataset's chunks");
+    }
     H5Pclose(dcpl);
     return rc;
 }
@@ -802,14 +959,14 @@ int ml_rfile_table(ml_rfile_t *f, const char *path, ml_rtable_t *t)
         return rc;
     ml_rtable_t tab = {0, 0, NULL};
     size_t used = 0;
-    if ((rc = check_storage(f, path, d)) != ML_OK)
-        goto done;
     ft = H5Dget_type(d);
     space = H5Dget_space(d);
     if (ft < 0 || space < 0) {
         rc = hfail(f, path, "cannot read the table");
         goto done;
     }
+    if ((rc = check_storage(f, path, d, ft)) != ML_OK)
+        goto done;
     if (H5Tget_class(ft) != H5T_COMPOUND) {
         rc = rfail(f, path, ML_EFORMAT, "is not a table (a dataset without named columns)");
         goto done;
@@ -826,8 +983,9 @@ int ml_rfile_table(ml_rfile_t *f, const char *path, ml_rtable_t *t)
         rc = rfail(f, path, ML_EFORMAT, "table has %d columns", nfields);
         goto done;
     }
-    if (dims[0] > (hsize_t)INT64_MAX) {
-        rc = rfail(f, path, ML_EFORMAT, "table has %llu rows", (unsigned long long)dims[0]);
+    if (dims[0] > (hsize_t)INT64_MAX || dims[0] > f->limit / H5Tget_size(ft)) {
+        rc = rfail(f, path, ML_EFORMAT, "%llu rows of %zu bytes are more than the reader's "
+                   "limit", (unsigned long long)dims[0], H5Tget_size(ft));
         goto done;
     }
     tab.nrows = (int64_t)dims[0];
@@ -885,14 +1043,14 @@ int ml_rfile_tensor(ml_rfile_t *f, const char *path, ml_tensor_t *t)
     hid_t d, ft = H5I_INVALID_HID, space = H5I_INVALID_HID;
     if ((rc = open_kind(f, path, H5I_DATASET, &d)) != ML_OK)
         return rc;
-    if ((rc = check_storage(f, path, d)) != ML_OK)
-        goto done;
     ft = H5Dget_type(d);
     space = H5Dget_space(d);
     if (ft < 0 || space < 0) {
         rc = hfail(f, path, "cannot read the dataset");
         goto done;
     }
+    if ((rc = check_storage(f, path, d, ft)) != ML_OK)
+        goto done;
     const char *why = "string";
     int type = classify(ft, &why);
     if (type != ML_COL_INT64 && type != ML_COL_FLOAT64) {

@@ -44,6 +44,15 @@ local function shq(s)
   return "'" .. tostring(s):gsub("'", "'\\''") .. "'"
 end
 
+-- Long names (a parameter value can be any text) are cut for tics, keys and labels.
+local function short(s, n)
+  s = tostring(s)
+  n = n or 30
+  if utf8.len(s) and utf8.len(s) > n then return s:sub(1, utf8.offset(s, n)) .. "…" end
+  if not utf8.len(s) and #s > n then return s:sub(1, n) .. "…" end
+  return s
+end
+
 local function cell(v)
   if type(v) ~= "number" or v ~= v or v == math.huge or v == -math.huge then return "?" end
   if math.type(v) == "integer" then return tostring(v) end
@@ -162,7 +171,8 @@ local function study_data(f, o)
     or (s.metrics[1] and base_of(s.metrics[1])) or "loss"
   local train, val = pair(m, have)
   if not train and not val then
-    fail("%s: the study has no metric '%s' (metrics: %s)", f.path, m, table.concat(s.metrics, ", "))
+    fail("%s: the study has no metric '%s' (%s)", f.path, m,
+      #s.metrics > 0 and "metrics: " .. table.concat(s.metrics, ", ") or "no metrics at all: no trial finished")
   end
   -- the swept parameter: --x, else the numeric one with the most distinct values
   local distinct = {}
@@ -241,7 +251,7 @@ end
 local function set_x_axis(sc, d, labels)
   if #labels > 0 then
     local parts = {}
-    for _, l in ipairs(labels) do parts[#parts + 1] = q(l[1]) .. " " .. l[2] end
+    for _, l in ipairs(labels) do parts[#parts + 1] = q(short(l[1], 20)) .. " " .. l[2] end
     sc:add("set xtics (%s)", table.concat(parts, ", "))
     sc:add("set xrange [0.5:%d.5]", #labels)
     sc:add("set offsets 0, 0, graph 0.05, graph 0.05")
@@ -281,7 +291,10 @@ local function capacity_panel(sc, d)
     local g = group_of(d, agg.cols, row)
     if not groups[g] then groups[g] = {} order[#order + 1] = g end
     local r = { pos[agg.cols[d.x][row]] }
-    for _, name in ipairs({ d.train, d.val }) do
+    local names = {}
+    if d.train then names[#names + 1] = d.train end
+    if d.val then names[#names + 1] = d.val end
+    for _, name in ipairs(names) do
       local mean = agg.cols[name .. "_mean"][row]
       local std = agg.cols[name .. "_std"][row]
       r[#r + 1] = mean
@@ -304,7 +317,7 @@ local function capacity_panel(sc, d)
     for _, v in pairs(pos) do lo, hi = math.min(lo, v), math.max(hi, v) end
     local right_half = hi > lo and (xs - lo) / (hi - lo) > 0.5
     sc:add("set label %s at %s, graph 0.04 %s textcolor rgb '#555555'",
-      q("selected: " .. group_label(d, agg.cols, d.s.selected)), cell(xs),
+      q("selected: " .. short(group_label(d, agg.cols, d.s.selected), 40)), cell(xs),
       right_half and "right offset -0.5, 0" or "left offset 0.5, 0")
   end
   -- lines join numeric settings only; between named ones they would mean nothing
@@ -313,7 +326,7 @@ local function capacity_panel(sc, d)
   for gi, g in ipairs(order) do
     table.sort(groups[g], function(a, b) return a[1] < b[1] end)
     local file = sc:data(groups[g])
-    local suffix = g ~= "" and " (" .. g .. ")" or ""
+    local suffix = g ~= "" and " (" .. short(g, 30) .. ")" or ""
     local dt = #order > 1 and string.format(" lc rgb '%s'", color(gi)) or ""
     if d.train then
       plots[#plots + 1] = string.format("%s using 1:2:3 with %s lw 2 pt 7 ps 0.8 %s title %s",
@@ -486,7 +499,7 @@ local function curves_panel(sc, d, trials)
     end
     if nval then
       plots[#plots + 1] = string.format("%s using 1:3 smooth unique with lines lw 2 %s %s", file, lc,
-        palette and "notitle" or "title " .. q(st.label ~= "" and st.label or "all trials"))
+        palette and "notitle" or "title " .. q(st.label ~= "" and short(st.label, 40) or "all trials"))
     end
   end
   if nval then plots[#plots + 1] = "NaN with lines lw 2 lc rgb 'black' title " .. q(nval) end
@@ -499,14 +512,20 @@ local function study_panels(f, o, sc)
   local d = study_data(f, o)
   local want = o.kind or "all"
   local panels = {}
+  local function any_finite(values)
+    for _, v in ipairs(values or {}) do
+      if finite(v) then return true end
+    end
+    return false
+  end
+  local metric = d.val or d.train
   local function can_capacity()
-    return d.x and d.agg.n > 1
+    return d.x and d.agg.n > 1 and any_finite(d.agg.cols[metric .. "_mean"])
   end
   local function can_folds()
     local sm = d.s.summary
     if not sm then return false end
-    local metric = d.val or d.train
-    return sm.cols[metric] ~= nil or sm.cols["metric." .. metric] ~= nil
+    return any_finite(sm.cols[metric] or sm.cols["metric." .. metric])
   end
   if (want == "all" or want == "capacity") and can_capacity() then
     panels[#panels + 1] = { draw = function() capacity_panel(sc, d) end,
@@ -519,7 +538,7 @@ local function study_panels(f, o, sc)
     panels[#panels + 1] = { draw = function() folds_panel(sc, d) end,
       what = string.format("%s per fold", d.val or d.train) }
   elseif want == "folds" then
-    fail("%s: the study summary has no %s column", f.path, d.val or d.train)
+    fail("%s: the study summary has no value of %s", f.path, metric)
   end
   if want == "all" or want == "curves" then
     local trials = f:trials()

@@ -59,9 +59,25 @@ local function mean_std(m, s, w)
 end
 show.mean_std = mean_std
 
+-- Control characters from the file shown as escapes ("\n"), never sent to the terminal.
+local function printable(s)
+  return (s:gsub("%c", function(c)
+    return ({ ["\n"] = "\\n", ["\t"] = "\\t", ["\r"] = "\\r" })[c] or string.format("\\x%02x", c:byte())
+  end))
+end
+
 -- Lines of an aligned table: header, then rows; right[i] right-aligns column i.
 local function render(header, rows, right, gap)
   gap = gap or "  "
+  local function clean(r)
+    local c = {}
+    for i = 1, #header do c[i] = printable(r[i] or "") end
+    return c
+  end
+  header = clean(header)
+  local cleaned = {}
+  for i, r in ipairs(rows) do cleaned[i] = clean(r) end
+  rows = cleaned
   local w = {}
   for i, h in ipairs(header) do w[i] = width(h) end
   for _, r in ipairs(rows) do
@@ -81,15 +97,23 @@ show.render = render
 
 -- ---- CSV and JSON ----
 
+--- The shortest of %.15g, %.16g, %.17g that reads back as exactly v.
+function show.shortest(v)
+  local s
+  for digits = 15, 17 do
+    s = string.format("%." .. digits .. "g", v)
+    if tonumber(s) == v then break end
+  end
+  return s
+end
+
 local function csv_cell(v)
   if type(v) == "number" then
     if v ~= v then return "" end
     if math.type(v) == "integer" then return tostring(v) end
     if v == math.huge then return "inf" end
     if v == -math.huge then return "-inf" end
-    local s = string.format("%.15g", v)
-    if tonumber(s) ~= v then s = string.format("%.17g", v) end
-    return s
+    return show.shortest(v)
   end
   local s = tostring(v)
   if s:find('[,"\r\n]') or s:match("^%s") or s:match("%s$") then
@@ -123,8 +147,7 @@ local function jval(v)
   if type(v) == "number" then
     if math.type(v) == "integer" then return tostring(v) end
     if v ~= v or v == math.huge or v == -math.huge then return "null" end
-    local s = string.format("%.15g", v)
-    if tonumber(s) ~= v then s = string.format("%.17g", v) end
+    local s = show.shortest(v)
     if not s:find("[.eE]") then s = s .. ".0" end
     return s
   end
@@ -451,7 +474,12 @@ function show.main(args, out)
     end
     return 1
   end
-  for _, l in ipairs(lines) do out(l) end
+  for _, l in ipairs(lines) do
+    -- names and values come from the file: a control character (a newline, a terminal
+    -- escape) is shown, not obeyed
+    if not o.format then l = printable(l) end
+    out(l)
+  end
   return 0
 end
 

@@ -3,7 +3,7 @@
  * written here through the HDF5 C API; and the error paths (missing, truncated, not HDF5,
  * over the size limit), each one message naming the file and the object, with nothing on
  * stderr. */
-#define _POSIX_C_SOURCE 200809L /* mkdtemp, dup */
+#define _GNU_SOURCE /* mkdtemp, dup, memmem */
 
 #include <fcntl.h>
 #include <math.h>
@@ -439,10 +439,16 @@ static void test_types_and_layouts(void)
     CHECK(ml_rfile_list(f, "/", &names, &n) == ML_OK && n == 12);
     ml_rfile_free_names(names, n);
 
-    /* the size limit */
+    /* the size limit: rows (16 bytes each in the file), columns, elements, lists */
+    ml_rfile_set_limit(f, 24);
+    CHECK(ml_rfile_table(f, "/odd", &t) == ML_EFORMAT);
+    CHECK_ERRMSG_HAS("/odd: 2 rows of 16 bytes are more than the reader's limit");
+    ml_rfile_set_limit(f, 40);
+    CHECK(ml_rfile_table(f, "/odd", &t) == ML_EFORMAT);
+    CHECK_ERRMSG_HAS("/odd: 2 rows of column 'fixed' are more than the reader's limit");
     ml_rfile_set_limit(f, 8);
     CHECK(ml_rfile_table(f, "/odd", &t) == ML_EFORMAT);
-    CHECK_ERRMSG_HAS("/odd: 2 rows of column 'small' are more than the reader's limit");
+    CHECK_ERRMSG_HAS("/odd: elements of 16 bytes (reader's limit 8)");
     CHECK(ml_rfile_tensor(f, "/matrix", &m) == ML_EFORMAT);
     CHECK(ml_rfile_list(f, "/", &names, &n) == ML_EFORMAT);
     ml_rfile_set_limit(f, 0); /* means 1 byte */
@@ -491,6 +497,30 @@ static void test_open_errors(void)
     CHECK(ml_rfile_open_image(&f, NULL, 0, "none.h5") == ML_EFORMAT);
     CHECK(ml_rfile_open_image(&f, NULL, 10, "null.h5") == ML_EARG);
     CHECK(ml_rfile_open_image(&f, img, n, "") == ML_EARG);
+
+    /* global heap collections (where variable-length strings live) that would make HDF5 read
+     * past them are refused before HDF5 sees the file: an object larger than its collection,
+     * a collection larger than the file */
+    unsigned char *gcol = img ? memmem(img, n, "GCOL\x01", 5) : NULL;
+    CHECK(gcol != NULL);
+    if (gcol) {
+        size_t at = (size_t)(gcol - img);
+        unsigned char saved[8];
+        memcpy(saved, img + at + 16 + 8, 8); /* size of the first object */
+        memset(img + at + 16 + 8 + 4, 0x7f, 4);
+        CHECK(ml_rfile_open_image(&f, img, n, "heap.h5") == ML_EFORMAT && f == NULL);
+        CHECK_ERRMSG_HAS("heap.h5: malformed global heap at byte ");
+        CHECK_ERRMSG_HAS(": an object larger than its collection (not read: HDF5 would read past it)");
+        join(path, sizeof path, "heap.h5");
+        spit(path, img, n);
+        CHECK(ml_rfile_open(&f, path) == ML_EFORMAT && f == NULL);
+        CHECK_ERRMSG_HAS("an object larger than its collection");
+        unlink(path);
+        memcpy(img + at + 16 + 8, saved, 8);
+        memset(img + at + 8 + 5, 0x7f, 3); /* the collection's own size */
+        CHECK(ml_rfile_open_image(&f, img, n, "heap.h5") == ML_EFORMAT);
+        CHECK_ERRMSG_HAS("collection larger than the file");
+    }
 
     /* a user block before the superblock (h5py's userblock_size): the signature is found */
     join(path, sizeof path, "userblock.h5");
