@@ -456,7 +456,8 @@ local function curves_panel(sc, d, trials)
       end
     end
   end
-  if #order == 0 then return 0 end
+  -- histories without the metric (or its training twin) have no learning curve to draw
+  if #order == 0 or (not ntrain and not nval) then return 0 end
   table.sort(order, function(a, b)
     if type(a.x) == "number" and type(b.x) == "number" and a.x ~= b.x then return a.x < b.x end
     return a.label < b.label
