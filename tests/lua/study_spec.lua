@@ -3,6 +3,10 @@
 local h = require "helpers"
 local core = require "moonlab.core"
 
+-- Under the sanitizer build busted runs with the ASan runtime preloaded; the shell tools these
+-- tests start (sleep, ls, pkill) must not inherit it (pkill under it can hang in a futex).
+local NO_PRELOAD = "unset LD_PRELOAD; "
+
 -- A 20-trial study (5 settings x 2 seeds x 2 folds) of small MLP fits: fast, but long enough
 -- (a few hundred ms each) for a kill to land in the middle of trials.
 local STUDY = [[
@@ -117,7 +121,7 @@ describe("a study", function()
     local d = setup()
     local rng = core.rng.new(20261123)
     for k = 1, 5 do
-      os.execute(string.format("cd '%s' && ('%s' run study.lua -j 2 >run%d.out 2>&1 & p=$!; sleep %.3f; "
+      os.execute(string.format(NO_PRELOAD .. "cd '%s' && ('%s' run study.lua -j 2 >run%d.out 2>&1 & p=$!; sleep %.3f; "
         .. "kill -9 $p; pkill -9 -f '__worker study.lua --dir results/toy'; wait $p) 2>/dev/null",
         d, h.bin, k, 0.1 + 0.5 * rng:float()))
     end
@@ -159,7 +163,7 @@ describe("a study", function()
 
   it("stops cleanly on SIGINT and resumes", function()
     local d = setup()
-    os.execute(string.format("cd '%s' && ('%s' run study.lua -j 2 >int.out 2>&1 & p=$!; sleep 0.5; "
+    os.execute(string.format(NO_PRELOAD .. "cd '%s' && ('%s' run study.lua -j 2 >int.out 2>&1 & p=$!; sleep 0.5; "
       .. "kill -INT $p; wait $p; echo $? > int.rc)", d, h.bin))
     local f = io.open(d .. "/int.rc")
     local rc = f and f:read("n")
@@ -287,7 +291,7 @@ ml.study {
     assert.are.equal("40", whole.epochs_seen)
     local d2 = setup(CK)
     -- kill when the trial has written a checkpoint of some epoch but not finished
-    os.execute(string.format("cd '%s' && ('%s' run study.lua >run.out 2>&1 & p=$!; "
+    os.execute(string.format(NO_PRELOAD .. "cd '%s' && ('%s' run study.lua >run.out 2>&1 & p=$!; "
       .. "for i in $(seq 200); do ls results/ck/trials/*.ckpt-1.h5 >/dev/null 2>&1 && break; sleep 0.02; done; sleep 0.3; "
       .. "kill -9 $p; pkill -9 -f '__worker study.lua --dir results/ck'; wait $p) 2>/dev/null", d2, h.bin))
     local ckfiles = 0
