@@ -806,11 +806,20 @@ function study.run_local(d, o)
     proc.close(w.messages)
     w.dead = true
     if w.trial then
+      local tr = w.trial
       local reason = state == "killed"
         and string.format("worker killed by signal %d (%s)", code, SIGNAMES[code] or "?")
         or string.format("worker exited with status %d", code)
+      -- what the worker last said (a sanitizer's report under a sanitized build)
+      local f = io.open(trial_path(dir, tr.id, ".log"), "r")
+      if f then
+        local text = f:read("a") or ""
+        f:close()
+        local last = text:match("ERROR: (AddressSanitizer: %S+[^\n]*)")
+          or text:match("([^\n]*%S[^\n]*)\n?$")
+        if last and not last:match("^== trial ") then reason = reason .. ": " .. last:sub(1, 200) end
+      end
       local seconds = core.clock() - w.t0
-      local tr = w.trial
       write_crash(dir, d, tr, reason, seconds)
       os.remove(trial_path(dir, tr.id, ".claim"))
       finish(w, "failed", seconds, reason)
