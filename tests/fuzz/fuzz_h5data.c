@@ -85,7 +85,8 @@ static int faults_in_libhdf5(const char *report)
 {
     static const char *const skip[] = {"__interceptor_", "libc.so", "sysdeps", "memcpy",
                                        "memmove", "memset", "strlen", "__asan", "libasan",
-                                       "sanitizer", "libclang_rt", NULL};
+                                       "sanitizer", "libclang_rt", " in malloc ",
+                                       " in calloc ", " in realloc ", " in free ", NULL};
     for (const char *p = strstr(report, "    #"); p; p = strstr(p + 1, "    #")) {
         const char *eol = strchr(p, '\n');
         size_t len = eol ? (size_t)(eol - p) : strlen(p);
@@ -248,8 +249,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         size_t got;
         int status = reap_probe(report, sizeof report, &got);
 #ifdef FUZZ_ASAN
-        int library = got ? faults_in_libhdf5(report)
-                          : WIFSIGNALED(status) && WTERMSIG(status) != SIGSEGV;
+        /* Our code fails only through sanitizer reports (it never exits or aborts, and its
+         * allocations are bounded by spec.max_bytes); a probe that died without one was
+         * stopped by a library hang (SIGALRM) or by libFuzzer's malloc limit inside libhdf5. */
+        int library = got ? faults_in_libhdf5(report) : 1;
+        (void)status;
 #else
         int library = 1;
         (void)status;
