@@ -224,6 +224,7 @@ static void test_errors(void)
     H5Tset_size(str, 4);
     put(f, "text", str, str, 1, d3, "abcdefghijkl");
     H5Tclose(str);
+    put(f, "unwritten", H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, 1, d3, NULL);
     hid_t g = H5Gcreate2(f, "group", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
     H5Gclose(g);
     H5Fclose(f);
@@ -251,6 +252,9 @@ static void test_errors(void)
               "outside the float32 range");
     spec = (ml_h5data_spec_t){.x = "text"};
     CHECK_ERR(ml_h5data_read(&d, p, &spec), ML_EFORMAT, p, "'text' holds string values, not numbers");
+    spec = (ml_h5data_spec_t){.x = "unwritten"};
+    CHECK_ERR(ml_h5data_read(&d, p, &spec), ML_EFORMAT, p,
+              "dataset 'unwritten' stores 0 bytes, its shape and type need 12");
     spec = (ml_h5data_spec_t){.x = "group"};
     CHECK_ERR(ml_h5data_read(&d, p, &spec), ML_EFORMAT, p, "'group' is a group, not a dataset");
     spec = (ml_h5data_spec_t){.max_bytes = 20};

@@ -42,7 +42,27 @@
 #endif
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+int LLVMFuzzerInitialize(int *argc, char ***argv);
 const char *__lsan_default_suppressions(void);
+
+/* libhdf5 asks for gigabytes on some damaged files. The probe ends itself on any allocation over
+ * 1 GB (below); libFuzzer's own malloc limit (2 GB by default) would instead write an "oom-"
+ * artifact from inside the probe for each one. So the limit is raised past the probe's (our
+ * reader's allocations are bounded by spec.max_bytes; the parent only runs inputs the probe
+ * survived). libFuzzer reads its flags after this call. */
+int LLVMFuzzerInitialize(int *argc, char ***argv)
+{
+    static char flag[] = "-malloc_limit_mb=1000000";
+    static char *args[256];
+    int n = *argc < 250 ? *argc : 250;
+    for (int i = 0; i < n; i++)
+        args[i] = (*argv)[i];
+    args[n] = flag;
+    args[n + 1] = NULL;
+    *argc = n + 1;
+    *argv = args;
+    return 0;
+}
 
 /* libhdf5 1.10.8 itself leaks a few small blocks on some damaged files (seen: 112 bytes in 2
  * allocations from inside libhdf5_serial.so, our reader having closed every id it opened);
@@ -85,7 +105,9 @@ static int faults_in_libhdf5(const char *report)
 {
     static const char *const skip[] = {"__interceptor_", "libc.so", "sysdeps", "memcpy",
                                        "memmove", "memset", "strlen", "__asan", "libasan",
-                                       "sanitizer", "libclang_rt", NULL};
+                                       "sanitizer", "libclang_rt", " in malloc ",
+                                       " in calloc ", " in realloc ", " in free ", "fuzzer::",
+                                       NULL};
     for (const char *p = strstr(report, "    #"); p; p = strstr(p + 1, "    #")) {
         const char *eol = strchr(p, '\n');
         size_t len = eol ? (size_t)(eol - p) : strlen(p);
@@ -97,7 +119,7 @@ static int faults_in_libhdf5(const char *report)
         if (!skipped)
             return strstr(line, "libhdf5") != NULL;
     }
-    return 0;
+    return 1; /* no stack at all (a message from libFuzzer's malloc limit): not a report of ours */
 }
 #endif
 
@@ -248,8 +270,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         size_t got;
         int status = reap_probe(report, sizeof report, &got);
 #ifdef FUZZ_ASAN
-        int library = got ? faults_in_libhdf5(report)
-                          : WIFSIGNALED(status) && WTERMSIG(status) != SIGSEGV;
+        /* Our code fails only through sanitizer reports (it never exits or aborts, and its
+         * allocations are bounded by spec.max_bytes); a probe that died without one was
+         * stopped by a library hang (SIGALRM) or by libFuzzer's malloc limit inside libhdf5. */
+        int library = got ? faults_in_libhdf5(report) : 1;
+        (void)status;
 #else
         int library = 1;
         (void)status;
