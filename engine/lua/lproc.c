@@ -214,19 +214,6 @@ static int p_self_exe(lua_State *L)
     return 1;
 }
 
-/* proc.realpath(path) -> absolute path | nil, message */
-static int p_realpath(lua_State *L)
-{
-    char buf[4096];
-    if (ml_proc_realpath(luaL_checkstring(L, 1), buf, sizeof buf)) {
-        lua_pushnil(L);
-        lua_pushstring(L, ml_errmsg());
-        return 2;
-    }
-    lua_pushstring(L, buf);
-    return 1;
-}
-
 static int p_die_with_parent(lua_State *L)
 {
     lua_pushboolean(L, ml_proc_die_with_parent() == ML_OK);
@@ -291,8 +278,7 @@ int ml__open_proc(lua_State *L)
         {"now", p_now},           {"self_exe", p_self_exe},
         {"die_with_parent", p_die_with_parent}, {"isatty", p_isatty},
         {"list_dir", p_list_dir}, {"exit", p_exit},
-        {"getenv", p_getenv},     {"realpath", p_realpath},
-        {NULL, NULL}};
+        {"getenv", p_getenv},     {NULL, NULL}};
     luaL_newlib(L, fns);
     return 1;
 }

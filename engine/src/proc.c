@@ -9,7 +9,6 @@
 #include <signal.h>
 #include <spawn.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 #include <dirent.h>
 #include <sys/prctl.h>
@@ -293,21 +292,6 @@ int ml_proc_self_exe(char *buf, int64_t cap)
     if (n <= 0)
         return ml__fail(ML_EIO, "cannot read /proc/self/exe: %s", strerror(errno));
     buf[n] = '\0';
-    return ML_OK;
-}
-
-int ml_proc_realpath(const char *path, char *buf, int64_t cap)
-{
-    char *r = realpath(path, NULL);
-    if (!r)
-        return ml__fail(ML_EIO, "cannot resolve path '%s': %s", path, strerror(errno));
-    size_t n = strlen(r);
-    if ((int64_t)n >= cap) {
-        free(r);
-        return ml__fail(ML_EARG, "path '%s' is too long (%zu bytes)", path, n);
-    }
-    memcpy(buf, r, n + 1);
-    free(r);
     return ML_OK;
 }
 

@@ -327,16 +327,16 @@ local function run_study(o, started)
   local exe = core.proc.self_exe()
   if o.backend == "slurm" then
     -- the tasks start elsewhere: every path they see is absolute
-    local absdir, aerr = core.proc.realpath(outdir)
-    local script_abs = absdir and core.proc.realpath(o.script)
-    local cwd = absdir and core.proc.realpath(".")
-    if not (absdir and script_abs and cwd) then return fail(nil, "moonlab: %s", aerr or "cannot resolve paths") end
+    local slurm = require "moonlab.slurm"
+    local cwd, cerr = slurm.absolute(".")
+    if not cwd then return fail(nil, "moonlab: %s", cerr) end
+    local absdir, script_abs = slurm.absolute(outdir), slurm.absolute(o.script)
     local dir = absdir .. "/" .. d.name
     if dir:find('["%%\n]') then
       return fail(nil, "moonlab: the results directory %s has a character Slurm's file names cannot hold ('\"', '%%' or a newline)", dir)
     end
     if not o.threads_set then o.threads = o.cpus or 1 end
-    return require("moonlab.slurm").run(d, {
+    return slurm.run(d, {
       script = o.script, exe = exe, dir = dir, out = out, seed = o.seed, threads = o.threads,
       set_args = o.set_args, retry_failed = o.retry_failed, attrs = root_attrs(o, started),
       cwd = cwd, script_abs = script_abs, partition = o.partition, time = o.time, cpus = o.cpus,

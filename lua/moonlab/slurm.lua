@@ -56,6 +56,18 @@ local function first_line(s)
   return (s or ""):match("^%s*([^\n]*[^\n%s])") or ""
 end
 
+--- path made absolute against the working directory (for the batch script: the tasks start
+--- elsewhere); nil, message if the working directory cannot be told.
+function slurm.absolute(path)
+  if path:sub(1, 1) == "/" then return path end
+  local ok, out = slurm.exec("pwd -P")
+  local cwd = ok and out:match("^(/[^\n]*)")
+  if not cwd then return nil, "cannot tell the working directory: " .. first_line(out) end
+  while path:sub(1, 2) == "./" do path = path:sub(3) end
+  if path == "." or path == "" then return cwd end
+  return (cwd == "/" and "" or cwd) .. "/" .. path
+end
+
 local TEMP_DIRS = { "/tmp", "/var/tmp", "/dev/shm", "/run" }
 local MEMORY_FS = { tmpfs = true, ramfs = true }
 
@@ -643,16 +655,16 @@ function slurm.run(d, o)
     io.stdout:write(text, "\n")
     io.stdout:flush()
   end
+  local settings, trials = study.prepare(d, o)
+  if not settings then
+    io.stderr:write("moonlab: ", trials, "\n")
+    return 1
+  end
   local why, fstype = slurm.node_local(o.dir)
   if why then
     io.stderr:write(string.format("moonlab: warning: the results directory %s looks local to this "
       .. "machine (%s); Slurm's nodes must see it: put the results on a filesystem they share "
       .. "(--out)\n", o.dir, why))
-  end
-  local settings, trials = study.prepare(d, o)
-  if not settings then
-    io.stderr:write("moonlab: ", trials, "\n")
-    return 1
   end
   local m, merr = study.read_manifest(o.dir)
   if not m then

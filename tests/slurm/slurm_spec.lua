@@ -1,9 +1,10 @@
 -- A study through a real Slurm (tests/slurm/setup.sh: slurmctld, slurmd and munged on this
 -- machine, one node with 2 CPUs): 6 trials submitted as one job array, one pending task and
 -- one running task cancelled with scancel and slurmd restarted mid-run; `moonlab status` sees
--- the cancelled trials as lost and pending; the same command again submits only them, then the
--- final evaluation, and the study file has 6/6 trials done with metrics bit-identical to a
--- local -j 2 run. Run by tests/slurm/run.sh (root only).
+-- the cancelled trials as lost and pending; the same command again submits only them (and that
+-- whole array is cancelled too), then once more with --wait, which also submits the final
+-- evaluation; the study file has 6/6 trials done with metrics bit-identical to a local -j 2
+-- run. Run by tests/slurm/run.sh (root only).
 local h = require "helpers"
 local core = require "moonlab.core"
 
@@ -160,12 +161,30 @@ describe("a study under a real Slurm", function()
     assert.truthy(out:find(map[5] .. "  pending ", 1, true), out)
     assert.truthy(out:find("\nfinal +waiting "), out)
 
-    -- 5. the same command again (with --wait): only the two, then the final; the study file
+    -- 5. the same command again submits only those two; scancel of the whole array
     local t1 = core.clock()
+    rc, out = moonlab("run study.lua --backend slurm --max-parallel 2 --cpus-per-task 1 --time 10 --mem 200M")
+    assert.are.equal(0, rc, out)
+    assert.truthy(out:find("trial " .. map[victim] .. " was lost", 1, true), out)
+    local job2 = out:match("submitted job (%d+): 2 trials in 2 array tasks")
+    assert.truthy(job2, out)
+    until_true(30, function()
+      for _, name in ipairs(h.ls(work .. "/results/toy/trials")) do
+        if name:match("%.claim$") and io.open(work .. "/results/toy/trials/" .. name):read("a")
+            :find("slurm=" .. job2 .. "_", 1, true) then return true end
+      end
+    end)
+    rc, out = sh("scancel " .. job2)
+    assert.are.equal(0, rc, out)
+    until_true(60, function() return not in_queue(job2) end)
+    rc, out = moonlab("status results/toy")
+    local lost, pending = out:match("totals: 4 done, 0 failed, 0 running, (%d) lost, (%d) pending")
+    assert.are.equal(2, tonumber(lost) + tonumber(pending), out)
+
+    -- 6. and again, with --wait: the two, then the final; the study file
     rc, out = moonlab("run study.lua --backend slurm --max-parallel 2 --cpus-per-task 1 --time 10 --mem 200M --wait")
     local t_second = core.clock() - t1
     assert.are.equal(0, rc, out)
-    assert.truthy(out:find("trial " .. map[victim] .. " was lost", 1, true), out)
     assert.truthy(out:find("submitted job %d+: 2 trials in 2 array tasks"), out)
     assert.truthy(out:find("submitted job %d+: the final evaluation in 1 array task"), out)
     assert.truthy(out:find("study toy: 7 done, 0 failed of 7", 1, true), out)
@@ -176,13 +195,13 @@ describe("a study under a real Slurm", function()
     local slurm_numbers, attrs = numbers(work .. "/results/toy.h5")
     assert.are.equal(7, attrs.done)
 
-    -- 6. nothing left: the same command submits nothing and collects again
+    -- 7. nothing left: the same command submits nothing and collects again
     rc, out = moonlab("run study.lua --backend slurm --max-parallel 2")
     assert.are.equal(0, rc, out)
     assert.falsy(out:find("submitted job", 1, true), out)
-    assert.falsy(h.exists(work .. "/results/toy/slurm/4"))
+    assert.falsy(h.exists(work .. "/results/toy/slurm/5"))
 
-    -- 7. the same study run locally with -j 2: bit-identical metrics
+    -- 8. the same study run locally with -j 2: bit-identical metrics
     rc, out = moonlab("run study.lua -j 2 --out local/toy.h5")
     assert.are.equal(0, rc, out)
     local local_numbers = numbers(work .. "/local/toy.h5")
@@ -195,7 +214,8 @@ describe("a study under a real Slurm", function()
     assert.are.equal(6, n)
     assert.are.same(local_numbers.final, slurm_numbers.final)
     assert.are.same(local_numbers.agg, slurm_numbers.agg)
-    print(string.format("slurm: first submission until the array left the queue %.1f s, resubmission "
-      .. "with --wait %.1f s, whole test %.1f s", t_first, t_second, core.clock() - t0))
+    print(string.format("slurm: first submission until the array left the queue %.1f s, the two "
+      .. "resubmissions (one cancelled) and the final %.1f s, whole test %.1f s", t_first, t_second,
+      core.clock() - t0))
   end)
 end)

@@ -79,9 +79,4 @@ int ml_proc_list_dir(const char *path, int (*fn)(const char *name, void *ud), vo
 /* The running executable's path (from /proc/self/exe). */
 int ml_proc_self_exe(char *buf, int64_t cap);
 
-/* The absolute path of an existing file or directory, symbolic links resolved, into buf (cap
- * bytes): what a batch job started in another directory, or on another machine sharing the
- * filesystem, needs. */
-int ml_proc_realpath(const char *path, char *buf, int64_t cap);
-
 #endif
