@@ -255,11 +255,15 @@ function slurm.survey(dir, m)
   local subs = slurm.submissions(dir)
   local rows = {}
   local function file_row(r)
-    local info = study.read_trial(trial_path(dir, r.id, ".h5"))
-    if info then
-      r.state, r.info = info.status == "done" and "done" or "failed", info
-    else
+    local path = trial_path(dir, r.id, ".h5")
+    local info = study.read_trial(path)
+    if not info then
       r.claim = slurm.read_claim(trial_path(dir, r.id, ".claim"))
+      -- a trial that finished between the two looks has no claim any more, but its result
+      if not r.claim then info = study.read_trial(path) end
+    end
+    if info then
+      r.state, r.info, r.claim = info.status == "done" and "done" or "failed", info, nil
     end
     return r
   end

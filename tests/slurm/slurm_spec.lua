@@ -10,7 +10,7 @@ local core = require "moonlab.core"
 
 local STUDY = [[
 local ml = require "moonlab"
-local cfg = ml.config{ epochs = 2500 }
+local cfg = ml.config{ epochs = 5000 }
 local ds = ml.data.synthetic.polynomial{ n = 2000, weights = {1.2, -3.4, 5.6}, bias = 5, noise = 0.5, seed = 7 }
 local function fit(t, epochs, val)
   local m = ml.nn.sequential({ ml.nn.linear(3, t.params.width), ml.nn.tanh(),
@@ -54,8 +54,8 @@ local function sleep(s) core.proc.poll({}, math.floor(s * 1000)) end
 local function until_true(limit, f)
   local t0 = core.clock()
   while core.clock() - t0 < limit do
-    local v = f()
-    if v then return v end
+    local v, w = f()
+    if v then return v, w end
     sleep(0.1)
   end
   error("timed out after " .. limit .. " s")
@@ -104,7 +104,11 @@ describe("a study under a real Slurm", function()
   end)
 
   teardown(function()
-    if state then os.execute(string.format("bash '%s/tests/slurm/teardown.sh' '%s'", h.root, state)) end
+    if state then
+      -- the daemons' logs stay with the study, for a failure to be looked into
+      os.execute(string.format("cp '%s'/*.log '%s/' 2>/dev/null", state, work or state))
+      os.execute(string.format("bash '%s/tests/slurm/teardown.sh' '%s'", h.root, state))
+    end
   end)
 
   it("runs 6 trials as a job array, survives scancel and a slurmd restart, and matches a local run", function()
@@ -129,18 +133,22 @@ describe("a study under a real Slurm", function()
     -- 2. cancel task 5 while it waits (%2), and a task whose trial is running
     rc, out = sh("scancel " .. job .. "_5")
     assert.are.equal(0, rc, out)
-    local victim = until_true(30, function()
+    local victim, pid = until_true(30, function()
       for idx = 0, 4 do
         local c = io.open(work .. "/results/toy/trials/" .. map[idx] .. ".claim")
         if c then
           local text = c:read("a")
           c:close()
-          if text:find("slurm=" .. job .. "_" .. idx, 1, true) then return idx end
+          if text:find("slurm=" .. job .. "_" .. idx, 1, true) then return idx, tonumber(text:match("^%d+")) end
         end
       end
     end)
     rc, out = sh("scancel " .. job .. "_" .. victim)
     assert.are.equal(0, rc, out)
+    -- its worker ends before slurmd goes down (a cancel that reaches a stopping slurmd is
+    -- delivered only once it is back)
+    until_true(20, function() return not core.proc.alive(pid) end)
+    assert.falsy(h.exists(work .. "/results/toy/trials/" .. map[victim] .. ".h5"), "the trial finished before scancel")
     -- 3. restart slurmd while the other tasks run: their trials go on
     rc, out = sh(string.format("pid=$(cat '%s/slurmd.pid') && kill $pid && while kill -0 $pid 2>/dev/null; do sleep 0.05; done; /usr/sbin/slurmd -f '%s/slurm.conf'",
       state, state))
