@@ -360,7 +360,7 @@ local function run_worker(o)
   end)
 end
 
--- `moonlab __task SCRIPT --dir DIR ... --list MAP --index I [--crashed SIG]`: one task of a
+-- `moonlab __task SCRIPT --dir DIR ... --list MAP --index I [--crashed STATUS]`: one task of a
 -- Slurm job array, a standalone worker for the trials the task map gives index I.
 local function run_task(o)
   local slurm = require "moonlab.slurm"

@@ -489,12 +489,12 @@ crashed=0
 for attempt in $(seq %d); do
   "$moonlab" %s 3>/dev/null
   status=$?
-  [ "$status" -gt 128 ] || break
-  # The worker died of a signal while this script lived: a crash or the out-of-memory killer
-  # (scancel and --time stop this script too). Record the trial it held as failed, as a local
-  # run does, and go on with the task's other trials.
+  [ "$status" -ne 0 ] || break
+  # The worker ended badly while this script lived: a crash, the out-of-memory killer (scancel
+  # and --time stop this script too) or an error before its trials. If it held a trial, record
+  # the trial as failed, as a local run does, and go on with the task's other trials.
   crashed=$status
-  "$moonlab" %s --crashed "$((status - 128))" 3>/dev/null || break
+  "$moonlab" %s --crashed "$status" 3>/dev/null || break
 done
 [ "$status" -ne 0 ] || status=$crashed
 echo "moonlab: task ${SLURM_ARRAY_JOB_ID}_${SLURM_ARRAY_TASK_ID} ended with status $status"
@@ -778,10 +778,11 @@ end
 -- Inside an array task
 ---------------------------------------------------------------------------------------------
 
---- `moonlab __task ... --crashed SIG`: the task's worker died of signal SIG while holding a
---- trial; write that trial's failed result as the local runner does. d: the declared study,
---- lines: the task's worker lines. Returns the exit status.
-function slurm.record_crash(d, o, lines, sig)
+--- `moonlab __task ... --crashed STATUS`: the task's worker ended with the shell's exit status
+--- STATUS (128 + N: killed by signal N); write the failed result of the trial it held, if any,
+--- as the local runner does. d: the declared study, lines: the task's worker lines. Returns 0
+--- when a trial was recorded, else 1.
+function slurm.record_crash(d, o, lines, status)
   local host, tag = core.hostname(), slurm.task_id()
   local by_id, settings = {}, study.settings(d, o.seed)
   for _, tr in ipairs(study.trials(d, o.seed)) do by_id[tr.id] = tr end
@@ -798,7 +799,9 @@ function slurm.record_crash(d, o, lines, sig)
     local claim = tr and trial_path(o.dir, tr.id, ".claim")
     local c = claim and slurm.read_claim(claim)
     if c and c.host == host and c.task == tag and c.pid and not proc.alive(c.pid) then
-      local reason = string.format("worker killed by signal %d (%s)", sig, SIGNAMES[sig] or "?")
+      local sig = status - 128
+      local reason = sig > 0 and string.format("worker killed by signal %d (%s)", sig, SIGNAMES[sig] or "?")
+        or string.format("worker exited with status %d", status)
       local ok, err = study.write_crash(o.dir, d, tr, reason, proc.now() - (c.time or proc.now()))
       if not ok then
         io.stderr:write("moonlab: cannot record the crash of trial ", tr.id, ": ", tostring(err), "\n")
