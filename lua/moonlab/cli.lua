@@ -64,36 +64,8 @@ end
 local json = run.json
 cli.json = json
 
--- The options of --backend slurm: a check returning the value (nil when it is not one), what
--- it expects, and the field of the options it sets.
-local function positive(s)
-  local n = math.tointeger(tonumber(s))
-  return s:match("^%d+$") and n and n >= 1 and n or nil
-end
-local SLURM_OPTIONS = {
-  ["--partition"] = function(s) return s:match("^[%w_.,-]+$") and s or nil end,
-  ["--time"] = function(s)
-    return (s:match("^%d+$") or s:match("^%d+:%d+$") or s:match("^%d+:%d+:%d+$")
-      or s:match("^%d+%-%d+$") or s:match("^%d+%-%d+:%d+$") or s:match("^%d+%-%d+:%d+:%d+$")
-      or s == "UNLIMITED" or s == "INFINITE") and s or nil
-  end,
-  ["--cpus-per-task"] = positive,
-  ["--mem"] = function(s) return s:match("^%d+[KMGTkmgt]?$") and s or nil end,
-  ["--max-parallel"] = positive,
-  ["--trials-per-task"] = positive,
-  ["--sbatch-arg"] = function(s) return s:match("^%-") and not s:find("[\n\r]") and s or nil end,
-}
-local SLURM_EXPECT = {
-  ["--partition"] = "a partition name (or a comma-separated list)",
-  ["--time"] = "a Slurm time limit: minutes, MM:SS, HH:MM:SS, D-HH, D-HH:MM or D-HH:MM:SS",
-  ["--cpus-per-task"] = "a positive integer",
-  ["--mem"] = "a memory size such as 4000, 500M or 4G",
-  ["--max-parallel"] = "a positive integer",
-  ["--trials-per-task"] = "a positive integer",
-  ["--sbatch-arg"] = "an sbatch option starting with '-', such as --account=proj",
-}
-local SLURM_FIELD = { ["--partition"] = "partition", ["--time"] = "time", ["--cpus-per-task"] = "cpus",
-  ["--mem"] = "mem", ["--max-parallel"] = "max_parallel", ["--trials-per-task"] = "per_task" }
+-- The options of --backend slurm: {field =, check = fn(text) -> value or nil, expect =}.
+local SLURM_OPTIONS = require("moonlab.slurm").options
 
 local function parse_args(argv)
   local o = { overrides = {}, seed = 0, threads = core.cores() }
@@ -153,11 +125,10 @@ local function parse_args(argv)
           error({ usage = "--backend " .. o.backend .. ": expected local or slurm" })
         end
       elseif SLURM_OPTIONS[a] then
-        local s = value(a)
-        local check = SLURM_OPTIONS[a]
-        local v = check(s)
-        if v == nil then error({ usage = string.format("%s %s: expected %s", a, s, SLURM_EXPECT[a]) }) end
-        if a == "--sbatch-arg" then o.sbatch_args[#o.sbatch_args + 1] = v else o[SLURM_FIELD[a]] = v end
+        local spec, s = SLURM_OPTIONS[a], value(a)
+        local v = spec.check(s)
+        if v == nil then error({ usage = string.format("%s %s: expected %s", a, s, spec.expect) }) end
+        if spec.list then table.insert(o[spec.field], v) else o[spec.field] = v end
         o.slurm_flag = o.slurm_flag or a
       elseif a == "--wait" then
         o.wait = true

@@ -32,6 +32,33 @@ local QUEUED = { PENDING = true, CONFIGURING = true, RUNNING = true, SUSPENDED =
 local SIGNAMES = { [4] = "SIGILL", [6] = "SIGABRT", [7] = "SIGBUS", [8] = "SIGFPE", [9] = "SIGKILL",
   [11] = "SIGSEGV" }
 
+local function positive(s)
+  local n = math.tointeger(tonumber(s))
+  return s:match("^%d+$") and n and n >= 1 and n or nil
+end
+
+--- The options of `moonlab run --backend slurm`: {field (of the command's options), check
+--- (text -> value, or nil when it is not one), expect (for the message), list (repeatable)}.
+slurm.options = {
+  ["--partition"] = { field = "partition", expect = "a partition name (or a comma-separated list)",
+    check = function(s) return s:match("^[%w_.,-]+$") and s or nil end },
+  ["--time"] = { field = "time",
+    expect = "a Slurm time limit: minutes, MM:SS, HH:MM:SS, D-HH, D-HH:MM or D-HH:MM:SS",
+    check = function(s)
+      return (s:match("^%d+$") or s:match("^%d+:%d+$") or s:match("^%d+:%d+:%d+$")
+        or s:match("^%d+%-%d+$") or s:match("^%d+%-%d+:%d+$") or s:match("^%d+%-%d+:%d+:%d+$")
+        or s == "UNLIMITED" or s == "INFINITE") and s or nil
+    end },
+  ["--cpus-per-task"] = { field = "cpus", expect = "a positive integer", check = positive },
+  ["--mem"] = { field = "mem", expect = "a memory size such as 4000, 500M or 4G",
+    check = function(s) return s:match("^%d+[KMGTkmgt]?$") and s or nil end },
+  ["--max-parallel"] = { field = "max_parallel", expect = "a positive integer", check = positive },
+  ["--trials-per-task"] = { field = "per_task", expect = "a positive integer", check = positive },
+  ["--sbatch-arg"] = { field = "sbatch_args", list = true,
+    expect = "an sbatch option starting with '-', such as --account=proj",
+    check = function(s) return s:match("^%-") and not s:find("[\n\r]") and s or nil end },
+}
+
 ---------------------------------------------------------------------------------------------
 -- Commands and paths
 ---------------------------------------------------------------------------------------------
