@@ -1,6 +1,7 @@
 --- The moonlab command line: `moonlab run SCRIPT.lua [--set k=v ...] [--out FILE.h5]
---- [--seed N] [--threads N]`, `moonlab show FILE.h5`, `moonlab plot FILE.h5 -o OUT`,
---- `moonlab --help`, `moonlab --version`.
+--- [--seed N] [--threads N]` (a study: also -j, --retry-failed, --backend slurm and its
+--- options), `moonlab status RESULTS`, `moonlab collect RESULTS`, `moonlab show FILE.h5`,
+--- `moonlab plot FILE.h5 -o OUT`, `moonlab --help`, `moonlab --version`.
 local core = require "moonlab.core"
 local run = require "moonlab.run"
 local results = require "moonlab.results"
@@ -11,6 +12,10 @@ local cli = {}
 local USAGE = [[
 usage: moonlab run SCRIPT.lua [--set key=value ...] [--out FILE.h5] [--seed N] [--threads N]
                    [-j N] [--retry-failed]
+       moonlab run STUDY.lua --backend slurm [--partition P] [--time T] [--cpus-per-task C]
+                   [--mem M] [--max-parallel K] [--trials-per-task N] [--sbatch-arg ARG ...]
+                   [--wait] [--retry-failed] [--set ...] [--out ...] [--seed N] [--threads N]
+       moonlab status RESULTS
        moonlab collect RESULTS
        moonlab show FILE.h5 [--csv | --json]
        moonlab plot FILE.h5 -o OUT.png|svg|pdf [--x PARAM] [--metric NAME] [--kind KIND]
@@ -28,6 +33,19 @@ usage: moonlab run SCRIPT.lua [--set key=value ...] [--out FILE.h5] [--seed N] [
                      cores / workers per worker)
   -j N, --jobs N     a study's worker processes (default 1)
   --retry-failed     run a study's failed trials again (finished ones are kept)
+  --backend slurm    submit a study's trials to Slurm as one job array and return
+                     (docs/slurm.md); the same command again submits what is not done
+  --partition P, --time T, --cpus-per-task C, --mem M
+                     the array tasks' partition, time limit, CPUs (also their BLIS threads
+                     unless --threads is given) and memory
+  --max-parallel K   at most K array tasks at a time (sbatch --array=0-N%K)
+  --trials-per-task N  run N trials one after another in each array task (default 1)
+  --sbatch-arg ARG   pass another option to sbatch, e.g. --sbatch-arg --account=proj
+                     (repeatable)
+  --wait             wait for the jobs, submit the final evaluation once selection is
+                     complete, and assemble the study file
+  status RESULTS     each trial of a study: done, failed, running, lost or pending, with
+                     its Slurm task, and the totals (Slurm is asked with squeue)
   collect RESULTS    assemble a study file again from its trial directory
                      (RESULTS: the study file or its directory results/<study>)
 
@@ -48,21 +66,26 @@ end
 local json = run.json
 cli.json = json
 
+-- The options of --backend slurm: {field =, check = fn(text) -> value or nil, expect =}.
+local SLURM_OPTIONS = require("moonlab.slurm").options
+
 local function parse_args(argv)
   local o = { overrides = {}, seed = 0, threads = core.cores() }
   if #argv == 0 or argv[1] == "--help" or argv[1] == "-h" or argv[1] == "help" then
     return { help = true }
   end
   if argv[1] == "--version" then return { version = true } end
-  if argv[1] == "collect" then
-    if not argv[2] or argv[3] then return nil, "collect: expected one RESULTS path" end
-    return { collect = argv[2] }
+  if argv[1] == "collect" or argv[1] == "status" then
+    if not argv[2] or argv[3] then return nil, argv[1] .. ": expected one RESULTS path" end
+    return { [argv[1]] = argv[2] }
   end
-  if argv[1] ~= "run" and argv[1] ~= "__worker" then
+  if argv[1] ~= "run" and argv[1] ~= "__worker" and argv[1] ~= "__task" then
     return nil, string.format("unknown command '%s'", argv[1])
   end
   o.worker = argv[1] == "__worker"
+  o.task = argv[1] == "__task"
   o.set_args = {}
+  o.sbatch_args = {}
   local i = 2
   local function value(flag)
     i = i + 1
@@ -94,8 +117,30 @@ local function parse_args(argv)
         end
       elseif a == "--retry-failed" then
         o.retry_failed = true
-      elseif a == "--dir" and o.worker then
+      elseif a == "--dir" and (o.worker or o.task) then
         o.dir = value(a)
+      elseif a == "--backend" then
+        o.backend = value(a)
+        if o.backend ~= "local" and o.backend ~= "slurm" then
+          error({ usage = "--backend " .. o.backend .. ": expected local or slurm" })
+        end
+      elseif SLURM_OPTIONS[a] then
+        local spec, s = SLURM_OPTIONS[a], value(a)
+        local v = spec.check(s)
+        if v == nil then error({ usage = string.format("%s %s: expected %s", a, s, spec.expect) }) end
+        if spec.list then table.insert(o[spec.field], v) else o[spec.field] = v end
+        o.slurm_flag = o.slurm_flag or a
+      elseif a == "--wait" then
+        o.wait = true
+        o.slurm_flag = o.slurm_flag or a
+      elseif (a == "--list" or a == "--index" or a == "--crashed") and o.task then
+        local s = value(a)
+        if a == "--list" then
+          o.list = s
+        else
+          o[a:sub(3)] = math.tointeger(tonumber(s))
+          if not o[a:sub(3)] or o[a:sub(3)] < 0 then error({ usage = a .. " " .. s .. ": expected an integer" }) end
+        end
       elseif a == "--threads" then
         local s = value("--threads")
         o.threads = math.tointeger(tonumber(s))
@@ -118,6 +163,15 @@ local function parse_args(argv)
     error(err, 0)
   end
   if not o.script then return nil, "run: no script given" end
+  if o.slurm_flag and o.backend ~= "slurm" then
+    return nil, o.slurm_flag .. " is an option of --backend slurm"
+  end
+  if o.backend == "slurm" and o.jobs then
+    return nil, "-j is for the local backend; under Slurm, --max-parallel K limits the tasks running at once"
+  end
+  if o.task and (not o.dir or not o.list or not o.index) then
+    return nil, "__task: needs --dir, --list and --index"
+  end
   return o
 end
 
@@ -244,6 +298,24 @@ local function run_study(o, started)
   o.jobs = o.jobs or 1
   if not o.threads_set then o.threads = math.max(1, core.cores() // o.jobs) end
   local exe = core.proc.self_exe()
+  if o.backend == "slurm" then
+    -- the tasks start elsewhere: every path they see is absolute
+    local slurm = require "moonlab.slurm"
+    local cwd, cerr = slurm.absolute(".")
+    if not cwd then return fail(nil, "moonlab: %s", cerr) end
+    local absdir, script_abs = slurm.absolute(outdir), slurm.absolute(o.script)
+    local dir = absdir .. "/" .. d.name
+    if dir:find('["%%\n]') then
+      return fail(nil, "moonlab: the results directory %s has a character Slurm's file names cannot hold ('\"', '%%' or a newline)", dir)
+    end
+    if not o.threads_set then o.threads = o.cpus or 1 end
+    return slurm.run(d, {
+      script = o.script, exe = exe, dir = dir, out = out, seed = o.seed, threads = o.threads,
+      set_args = o.set_args, retry_failed = o.retry_failed, attrs = root_attrs(o, started),
+      cwd = cwd, script_abs = script_abs, partition = o.partition, time = o.time, cpus = o.cpus,
+      mem = o.mem, max_parallel = o.max_parallel, per_task = o.per_task,
+      sbatch_args = o.sbatch_args, wait = o.wait })
+  end
   return study.run_local(d, {
     script = o.script, exe = exe, dir = outdir .. "/" .. d.name, out = out, seed = o.seed,
     threads = o.threads, jobs = o.jobs, set_args = o.set_args, retry_failed = o.retry_failed,
@@ -261,12 +333,46 @@ local function run_worker(o)
   end)
 end
 
+-- `moonlab __task SCRIPT --dir DIR ... --list MAP --index I [--crashed STATUS]`: one task of a
+-- Slurm job array, a standalone worker for the trials the task map gives index I.
+local function run_task(o)
+  local slurm = require "moonlab.slurm"
+  core.set_threads(o.threads)
+  local lines, lerr = slurm.task_lines(o.list, o.index)
+  if not lines then return fail(nil, "moonlab: %s", lerr) end
+  -- no runner reads this process's messages: what goes wrong is printed, into the task's output
+  local function load()
+    local ok, err = load_script(o)
+    if not ok then
+      stderr("%s%s", err.message, err.traceback)
+      return nil, err.message
+    end
+    if not study.declared then
+      stderr("moonlab: %s declares no study", o.script)
+      return nil, o.script .. ": declares no study"
+    end
+    return study.declared, handler_for(o.script)
+  end
+  local tag = slurm.task_id()
+  if o.crashed then
+    local d = load()
+    if not d then return 1 end
+    return slurm.record_crash(d, o, lines, o.crashed)
+  end
+  print(string.format("moonlab: task %s on %s, pid %d: %s", tag or "(not in Slurm)", core.hostname(),
+    core.pid(), table.concat(lines, ", ")))
+  io.stdout:flush()
+  return study.worker({ dir = o.dir, seed = o.seed, standalone = true, lines = lines,
+    claim_tag = tag and ("slurm=" .. tag) }, load)
+end
+
 function cli.run(o)
   local script = o.script
   local f = io.open(script, "r")
   if not f then return fail(nil, "moonlab: cannot open script '%s'", script) end
   f:close()
   if o.worker then return run_worker(o) end
+  if o.task then return run_task(o) end
   local out = o.out or ("results/" .. script:match("([^/]+)$"):gsub("%.lua$", "") .. ".h5")
   local outdir = dirname(out)
   if outdir ~= "." then
@@ -287,8 +393,8 @@ function cli.run(o)
     writer:abort()
     return run_study(o, started)
   end
-  if o.jobs or o.retry_failed then
-    return fail(writer, "moonlab: -j and --retry-failed are for scripts that declare a study (ml.study{...})")
+  if o.jobs or o.retry_failed or o.backend == "slurm" then
+    return fail(writer, "moonlab: -j, --retry-failed and --backend slurm are for scripts that declare a study (ml.study{...})")
   end
 
   local attrs = root_attrs(o, started)
@@ -301,6 +407,15 @@ function cli.run(o)
   if not cok then return fail(nil, "moonlab: %s", cerr) end
   print(string.format("results: %s", out))
   return 0
+end
+
+-- `moonlab status RESULTS`: the state of each trial (files and Slurm's queue).
+local function status(path)
+  local dir = path:gsub("/+$", "")
+  if dir:match("%.h5$") then
+    dir = dirname(dir) .. "/" .. dir:match("([^/]+)%.h5$")
+  end
+  return require("moonlab.slurm").status(dir)
 end
 
 -- `moonlab collect RESULTS`: the study file again from the trial directory.
@@ -331,6 +446,7 @@ function cli.main(argv)
   end
   if o.help then print(USAGE) return 0 end
   if o.collect then return collect(o.collect) end
+  if o.status then return status(o.status) end
   if o.version then
     local v = core.versions()
     print(string.format("moonlab %s (Lua %s, BLIS %s, HDF5 %s)", v.moonlab, v.lua, v.blis, v.hdf5))

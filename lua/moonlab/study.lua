@@ -457,8 +457,9 @@ end
 
 --- `moonlab __worker SCRIPT ...`: load the script (which declares the study), then run each
 --- trial named on stdin ("run <id>" or "final <setting>"), reporting on descriptor 3.
---- o = {dir, seed [, standalone = true, lines = {...}]}: standalone (a Slurm array task, no
---- runner) reads the lines given, skips finished or live-claimed trials and claims its own.
+--- o = {dir, seed [, standalone = true, lines = {...}, claim_tag]}: standalone (a Slurm array
+--- task, no runner) reads the lines given, skips finished or live-claimed trials and claims its
+--- own; claim_tag (e.g. "slurm=JOB_INDEX") is added to its claims after "pid host time".
 function study.worker(o, load_script)
   if not o.standalone and not proc.die_with_parent() then proc.exit(1) end
   local d, handler = load_script()
@@ -490,7 +491,8 @@ function study.worker(o, load_script)
       -- no runner: skip what is finished or held by a live process, claim the rest ourselves
       local st = study.scan_trial(o.dir, tr, host)
       go = st == "pending" and proc.create_exclusive(trial_path(o.dir, tr.id, ".claim"),
-        string.format("%d %s %.0f\n", core.pid(), host, proc.now())) == true
+        string.format("%d %s %.0f%s\n", core.pid(), host, proc.now(),
+          o.claim_tag and (" " .. o.claim_tag) or "")) == true
     end
     if go then
       send("start", tr.id)
@@ -569,6 +571,7 @@ local function write_crash(dir, d, tr, reason, seconds)
   if not ok then w:abort() return nil, e end
   return w:commit()
 end
+study.write_crash = write_crash
 
 -- The chosen setting: the best mean of the selection metric over its trials, among settings
 -- whose trials all finished. Returns setting index or nil, and the per-setting stats.

@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# CTest's slurm_array test: tests/slurm/slurm_spec.lua against a real one-node Slurm that
+# tests/slurm/setup.sh installs and starts. That needs root; otherwise the test is skipped
+# (exit 77, which CTest reports as skipped) with the reason printed.
+#   bash tests/slurm/run.sh LUA BUSTED
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+if [ "$(id -u)" -ne 0 ]; then
+  echo "slurm_array skipped: running a study through a real Slurm needs root (to install"
+  echo "slurmctld, slurmd, slurm-client and munge and start their daemons); run ctest as root"
+  exit 77
+fi
+exec "$1" "$2" --output=plainTerminal tests/slurm/slurm_spec.lua
