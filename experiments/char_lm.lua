@@ -17,11 +17,11 @@ local ml = require "moonlab"
 local T, nn, data = ml.tensor, ml.nn, ml.data
 
 local cfg = ml.config {
-  hidden = 128, epochs = 3, batch = 32, steps = 64, lr = 2e-3, clip = 1, heldout = 0.1,
+  hidden = 128, epochs = 8, batch = 32, steps = 64, lr = 2e-3, clip = 1, heldout = 0.1,
   first = 1, chars = 0, sample = 240, smoke = false,
 }
 local layer_counts = { 1, 2, 3 }
-if cfg.smoke then -- a few seconds: 120 000 characters of the glossary, small models, one epoch
+if cfg.smoke then -- a few seconds: 120 000 characters of the glossary, small models, two epochs
   layer_counts = { 1, 2 }
   cfg.hidden, cfg.epochs, cfg.batch, cfg.steps, cfg.lr = 64, 2, 16, 32, 5e-3
   cfg.first, cfg.chars, cfg.sample = 200001, 120000, 80

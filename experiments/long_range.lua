@@ -7,15 +7,19 @@
 --
 -- A vanilla tanh RNN, a GRU and an LSTM (one layer, same width) learn it at T = 50, 100 and 200,
 -- with and without gradient-norm clipping (clip = 1: the global gradient norm is cut to 1;
--- clip = 0: off); Adam, the same data, initial weights and batch order for both clip settings. The gated cells leave the baseline at T = 100 (MSE < 0.01) while
--- the RNN stays on it. Why: after training, the norm of the gradient of the loss with respect to
--- the hidden state h_t, against the distance T - t between h_t and the loss. It is measured
--- exactly by running the model from h_t (model:set_state) over the remaining steps and reading
--- model:state_grad after the backward pass; for the RNN it falls geometrically with the
--- distance (vanishing gradients), so the first marker's value never reaches the weights.
+-- clip = 0: off); Adam, and the same data, initial weights and batch order for both clip
+-- settings. The gated cells leave the baseline at T = 100 (MSE < 0.01) while the RNN stays on
+-- it. Why: the norm of the gradient of the loss with respect to the hidden state h_t, against
+-- the distance T - t between h_t and the loss, before and after training. It is measured exactly
+-- by running the model from h_t (model:set_state) over the remaining steps and reading
+-- model:state_grad after the backward pass; for the RNN it falls geometrically with the distance
+-- (vanishing gradients), so the first marker's value never reaches the weights. Each trial keeps
+-- both curves (params grad_norm_init and grad_norm_trained: entry d is the norm at distance d)
+-- and prints them at a few distances.
 --
 -- MSE here is the plain mean squared error; moonlab's squared loss (with its 1/2) is half of it.
---   moonlab run experiments/long_range.lua -j 2        (moonlab show / plot results/long_range.h5)
+--   moonlab run experiments/long_range.lua -j 2
+--   moonlab show results/long_range.h5; moonlab plot results/long_range.h5 --x cell -o long_range.png
 local ml = require "moonlab"
 local T, nn, data = ml.tensor, ml.nn, ml.data
 
