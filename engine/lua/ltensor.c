@@ -327,6 +327,22 @@ static int t_max(lua_State *L) { return reduce(L, R_MAX, "tensor:max"); }
 static int t_min(lua_State *L) { return reduce(L, R_MIN, "tensor:min"); }
 static int t_norm(lua_State *L) { return reduce(L, R_NORM, "tensor:norm"); }
 
+/* t:argmax() -> (...) the 0-based position of the largest value along the last dimension of
+ * (..., C) (class ids, as labels hold them). */
+static int t_argmax(lua_State *L)
+{
+    const char *fname = "tensor:argmax";
+    ml_tensor_t *t = &check_u(L, 1, fname)->t;
+    char s[64];
+    if (t->ndim < 2 || t->shape[t->ndim - 1] < 1)
+        return luaL_error(L, "%s: tensor is %s, expected (N,C) or more dimensions with C >= 1",
+                          fname, ml_shape_str(s, sizeof s, t));
+    ml_tensor_t *out = ml__push_tensor(L, t->ndim - 1, t->shape, fname);
+    if (ml_tensor_argmax(out, t))
+        return luaL_error(L, "%s: %s", fname, ml_errmsg());
+    return 1;
+}
+
 static int t_all_finite(lua_State *L)
 {
     lua_pushboolean(L, ml_tensor_all_finite(&check_u(L, 1, "tensor:all_finite")->t));
@@ -651,6 +667,7 @@ static const luaL_Reg methods[] = {
     {"add", t_add},         {"sub", t_sub},         {"mul", t_mul},
     {"div", t_div},         {"pow", t_pow},         {"apply", t_apply},
     {"powers", t_powers},   {"close", t_close},     {"is_closed", t_is_closed},
+    {"argmax", t_argmax},
     {"__index", t_index},   {"__newindex", t_newindex}, {"__len", t_len},
     {"__tostring", t_tostring}, {"__gc", t_close}, {"__close", t_close},
     {"__add", t_add},       {"__sub", t_sub},       {"__mul", t_mul},

@@ -272,6 +272,34 @@ double ml_tensor_sum(const ml_tensor_t *t)
     return s;
 }
 
+int ml_tensor_argmax(ml_tensor_t *out, const ml_tensor_t *t)
+{
+    char a[64], b[64];
+    int ok = t->ndim >= 2 && t->shape[t->ndim - 1] >= 1 && out->ndim == t->ndim - 1;
+    for (int d = 0; ok && d < out->ndim; d++)
+        ok = out->shape[d] == t->shape[d];
+    if (!ok)
+        return ml__fail(ML_ESHAPE, "argmax: tensor %s, result %s: expected (...,C) with C >= 1 and the result (...)",
+                        ml_shape_str(a, sizeof a, t), ml_shape_str(b, sizeof b, out));
+    int last = t->ndim - 1;
+    int64_t C = t->shape[last], cs = t->stride[last];
+    FOR_EACH_INDEX(out, {
+        int64_t idx[ML_MAX_DIMS] = {0};
+        for (int d = 0; d < last; d++)
+            idx[d] = i_[d];
+        const float *row = ml_tensor_at(t, idx);
+        int64_t arg = 0;
+        float best = row[0];
+        for (int64_t c = 1; c < C; c++)
+            if (row[c * cs] > best || (best != best && row[c * cs] == row[c * cs])) {
+                best = row[c * cs];
+                arg = c;
+            }
+        *ml_tensor_at(out, i_) = (float)arg;
+    });
+    return ML_OK;
+}
+
 const char *ml_shape_str(char *buf, size_t n, const ml_tensor_t *t)
 {
     size_t used = 0;

@@ -1,5 +1,5 @@
 /* Tensors: ownership and capacity reuse, views (slice, transpose, reshape, rows) sharing
- * memory with the right strides, strided copy/fill/sum/all_finite, shape formatting, and the
+ * memory with the right strides, strided copy/fill/sum/all_finite, argmax, shape formatting, and the
  * error codes and messages of every failure. */
 #include <float.h>
 #include <math.h>
@@ -297,6 +297,62 @@ static void test_copy_fill_sum_finite(void)
     ml_tensor_free(&h);
 }
 
+/* argmax along the last dimension: through strided views, first of ties, NaN passed over, three
+ * dimensions, and the shapes it refuses. */
+static void test_argmax(void)
+{
+    ml_tensor_t g, out, tv;
+    make_grid(&g, 3, 4); /* rows increase along j: the last column wins */
+    int64_t three = 3, four = 4;
+    CHECK(ml_tensor_new(&out, 1, &three) == ML_OK);
+    CHECK(ml_tensor_argmax(&out, &g) == ML_OK);
+    CHECK(out.data[0] == 3.0f && out.data[1] == 3.0f && out.data[2] == 3.0f);
+    /* the transpose (4,3): along i the last row (i = 2) wins */
+    ml_tensor_t out4;
+    CHECK(ml_tensor_new(&out4, 1, &four) == ML_OK);
+    CHECK(ml_tensor_transpose(&tv, &g, 0, 1) == ML_OK);
+    CHECK(ml_tensor_argmax(&out4, &tv) == ML_OK);
+    int ok = 1;
+    for (int k = 0; k < 4; k++)
+        ok &= out4.data[k] == 2.0f;
+    CHECK_MSG(ok, "argmax of a transposed view");
+    /* ties: the first; NaN: passed over, even in first place; all NaN: 0 */
+    float rows[3][4] = {{1, 5, 5, 0}, {NAN, -1, NAN, 2}, {NAN, NAN, NAN, NAN}};
+    for (int i = 0; i < 3; i++)
+        memcpy(g.data + 4 * i, rows[i], sizeof rows[i]);
+    CHECK(ml_tensor_argmax(&out, &g) == ML_OK);
+    CHECK(out.data[0] == 1.0f);
+    CHECK(out.data[1] == 3.0f);
+    CHECK(out.data[2] == 0.0f);
+    /* (2,3,2): the position within each innermost pair */
+    int64_t s3[3] = {2, 3, 2}, s2[2] = {2, 3};
+    ml_tensor_t c3, o2;
+    CHECK(ml_tensor_new(&c3, 3, s3) == ML_OK);
+    CHECK(ml_tensor_new(&o2, 2, s2) == ML_OK);
+    for (int k = 0; k < 12; k++)
+        c3.data[k] = (float)((k / 2) % 2 ? k % 2 : 1 - k % 2); /* pairs alternate (1,0), (0,1) */
+    CHECK(ml_tensor_argmax(&o2, &c3) == ML_OK);
+    ok = 1;
+    for (int k = 0; k < 6; k++)
+        ok &= o2.data[k] == (float)(k % 2);
+    CHECK_MSG(ok, "argmax over the last of three dimensions");
+    /* refused: a vector, a result of the wrong shape, an empty last dimension */
+    ml_tensor_t v, e;
+    CHECK(ml_tensor_new(&v, 1, &four) == ML_OK);
+    CHECK_ERR(ml_tensor_argmax(&out, &v), ML_ESHAPE, "(4,)");
+    CHECK_ERR(ml_tensor_argmax(&out4, &g), ML_ESHAPE, "(3,4)", "(4,)");
+    int64_t empty[2] = {3, 0};
+    CHECK(ml_tensor_new(&e, 2, empty) == ML_OK);
+    CHECK_ERR(ml_tensor_argmax(&out, &e), ML_ESHAPE, "(3,0)");
+    ml_tensor_free(&g);
+    ml_tensor_free(&out);
+    ml_tensor_free(&out4);
+    ml_tensor_free(&c3);
+    ml_tensor_free(&o2);
+    ml_tensor_free(&v);
+    ml_tensor_free(&e);
+}
+
 static void test_shape_str(void)
 {
     char buf[64];
@@ -396,6 +452,7 @@ int main(void)
     test_slice_transpose_rows();
     test_reshape();
     test_copy_fill_sum_finite();
+    test_argmax();
     test_shape_str();
     test_matmul();
     return check_report("test_tensor");

@@ -60,6 +60,19 @@ describe("moonlab.tensor", function()
     assert.are.equal(-4, a:min())
   end)
 
+  it("gives the position of the largest value along the last dimension as class ids", function()
+    local logits = T.from { { 0.1, 2, -1 }, { 3, 3, 0 }, { -5, -4, -4.5 } }
+    assert.are.same({ 1, 0, 1 }, logits:argmax():totable())
+    assert.are.same({ 1, 1, 1 }, logits:t():argmax():totable()) -- columns, through a transposed view
+    local steps = T.zeros(2, 3, 4)
+    steps:set(2, 3, 4, 1)
+    assert.are.same({ { 0, 0, 0 }, { 0, 0, 3 } }, steps:argmax():totable())
+    assert.has_error(function() T.zeros(4):argmax() end,
+      "tensor:argmax: tensor is (4,), expected (N,C) or more dimensions with C >= 1")
+    assert.has_error(function() T.zeros(2, 0):argmax() end,
+      "tensor:argmax: tensor is (2,0), expected (N,C) or more dimensions with C >= 1")
+  end)
+
   it("raises on bad indices and sizes, naming the function", function()
     local t = T.zeros(2, 2)
     assert.has_error(function() t:get(3, 1) end, "tensor:get: index 1 is 3, out of range 1..2")

@@ -48,6 +48,11 @@ int ml_tensor_fill(ml_tensor_t *t, float v);
 /* 1 if every element is finite. */
 int ml_tensor_all_finite(const ml_tensor_t *t);
 double ml_tensor_sum(const ml_tensor_t *t);
+/* Position of the largest value along the last dimension of t (N, ..., C), 1 < ndim: out, of
+ * t's shape without the last dimension, receives 0-based positions 0..C-1 as floats (class ids,
+ * the convention of labels). The first of equal largest values wins; NaN values are passed
+ * over (a row of NaN only gives 0). t may be any view; C must be at least 1. */
+int ml_tensor_argmax(ml_tensor_t *out, const ml_tensor_t *t);
 /* Format a shape as "(2,3)" into buf (for error messages); returns buf. */
 const char *ml_shape_str(char *buf, size_t n, const ml_tensor_t *t);
 
