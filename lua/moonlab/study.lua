@@ -451,6 +451,11 @@ local function run_trial(d, tr, o, handler)
   io.stdout:flush()
   io.stderr:flush()
   for k = 1, ctx.checkpoint and ctx.checkpoint.calls or 0 do os.remove(ckpath .. "-" .. k .. ".h5") end
+  -- temporary files of this trial that a killed worker left (".<id>.ckpt-1.h5.tmp-<pid>")
+  local prefix = "." .. tr.id .. "."
+  for _, name in ipairs(proc.list_dir(dir .. "/trials") or {}) do
+    if name:sub(1, #prefix) == prefix and name:match("%.tmp%-%d+$") then os.remove(dir .. "/trials/" .. name) end
+  end
   os.remove(claim)
   return status, err, seconds
 end
