@@ -306,7 +306,7 @@ function slurm.survey(dir, m)
       local si = study.choose({ select_metric = m.select_metric, select_goal = m.select_goal }, dir,
         m.trials, #m.settings)
       if si then
-        local ft = study.final_trial({ name = m.study, seeds = m.seeds }, si, m.settings[si])
+        local ft = study.final_trial({ name = m.study, seeds = m.seeds, identity = m.identity }, si, m.settings[si])
         final = file_row({ id = ft.id, line = "final " .. si, setting = si, seed = ft.seed, fold = 0,
           final = true })
       else

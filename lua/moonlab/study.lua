@@ -236,17 +236,21 @@ function study.settings(d, root_seed)
   return out
 end
 
-local function trial_id(name, params, seed, fold)
-  return core.results.sha256(table.concat({ name, json(params), tostring(seed), tostring(fold) }, "\0")):sub(1, 16)
+-- A trial is also what the script's settings (after --set) and the root seed make it: a smoke
+-- run and a full run of one study, or two --seed values, never share trials.
+local function trial_id(d, params, seed, fold)
+  return core.results.sha256(table.concat({ d.name, d.identity or "", json(params), tostring(seed),
+    tostring(fold) }, "\0")):sub(1, 16)
 end
 
 --- Every selection trial: {id, setting (index), params, seed, fold}, settings × seeds × folds.
 function study.trials(d, root_seed)
+  d.identity = json({ config = run.declared or {}, seed = root_seed })
   local list = {}
   for si, p in ipairs(study.settings(d, root_seed)) do
     for _, s in ipairs(d.seeds) do
       for f = (d.folds > 0 and 1 or 0), d.folds do
-        list[#list + 1] = { id = trial_id(d.name, p, s, f), setting = si, params = p, seed = s, fold = f }
+        list[#list + 1] = { id = trial_id(d, p, s, f), setting = si, params = p, seed = s, fold = f }
       end
     end
   end
@@ -255,7 +259,7 @@ end
 
 --- The final trial for the chosen setting: trained on all of `data`, seed = the first seed.
 function study.final_trial(d, si, params)
-  return { id = trial_id(d.name, params, "final", "final"), setting = si, params = params,
+  return { id = trial_id(d, params, "final", "final"), setting = si, params = params,
     seed = d.seeds[1], fold = 0, final = true }
 end
 
@@ -667,7 +671,7 @@ function study.prepare(d, o)
   local trials = study.trials(d, o.seed)
 
   -- The manifest: everything `moonlab collect` needs without running the script again.
-  local manifest = { study = d.name, script = o.script, out = o.out, seed = o.seed,
+  local manifest = { study = d.name, identity = d.identity, script = o.script, out = o.out, seed = o.seed,
     names = d.names, folds = d.folds, seeds = d.seeds, select_metric = d.select_metric,
     select_goal = d.select_goal, has_final = d.final ~= nil, attrs = o.attrs, settings = settings,
     trials = {} }
@@ -1104,7 +1108,7 @@ function study.collect(dir, out)
     attrs.select_metric = m.select_metric
     attrs.select_goal = m.select_goal
     attrs.selected = chosen and json(settings[chosen]) or ""
-    local final_tr = chosen and m.has_final and study.final_trial({ name = m.study, seeds = m.seeds },
+    local final_tr = chosen and m.has_final and study.final_trial({ name = m.study, seeds = m.seeds, identity = m.identity },
       chosen, settings[chosen])
     local final_info = final_tr and study.read_trial(trial_path(dir, final_tr.id, ".h5"))
     if final_info then

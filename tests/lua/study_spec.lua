@@ -117,6 +117,19 @@ describe("a study", function()
     assert.falsy(out:find("trial %x+ done"), out)
   end)
 
+  it("never reuses trials of a run with other settings or another seed", function()
+    local d = setup()
+    assert.are.equal(0, (h.moonlab("run study.lua -j 2 --set epochs=3", d)))
+    for _, args in ipairs({ "--set epochs=4", "--set epochs=3 --seed 1" }) do
+      local code, out = h.moonlab("run study.lua -j 2 " .. args, d)
+      assert.are.equal(0, code, out)
+      assert.falsy(out:find("resuming", 1, true), args .. ": " .. out)
+    end
+    local code, out = h.moonlab("run study.lua -j 2 --set epochs=3", d)
+    assert.are.equal(0, code, out)
+    assert.truthy(out:find("resuming: 20 finished before", 1, true), out)
+  end)
+
   it("survives kill -9 of the runner and its workers at 5 moments, with nothing lost", function()
     local d = setup()
     local rng = core.rng.new(20261123)
