@@ -539,25 +539,25 @@ local scan_trial
 -- it) or "pending". A claim whose process is gone is removed.
 function study.scan_trial(dir, tr, host)
   local info = study.read_trial(trial_path(dir, tr.id, ".h5"))
-  if info then return info.status == "done" and "done" or "failed", info end
   local claim = trial_path(dir, tr.id, ".claim")
   local f = io.open(claim, "r")
-  if not f then return "pending" end
-  local text = f:read("a") or ""
-  f:close()
-  local pid, chost = text:match("^(%d+) (%S+)")
-  pid = math.tointeger(tonumber(pid))
-  local stale
-  if chost == host then
-    stale = not pid or not proc.alive(pid)
-  else
-    local m = proc.mtime(claim)
-    stale = not m or proc.now() - m > 600
+  local stale = false
+  if f then
+    local text = f:read("a") or ""
+    f:close()
+    local pid, chost = text:match("^(%d+) (%S+)")
+    pid = math.tointeger(tonumber(pid))
+    if chost == host then
+      stale = not pid or not proc.alive(pid)
+    else
+      local m = proc.mtime(claim)
+      stale = not m or proc.now() - m > 600
+    end
+    -- a worker killed after writing its result but before removing its claim leaves both
+    if stale or info then os.remove(claim) end
   end
-  if stale then
-    os.remove(claim)
-    return "pending"
-  end
+  if info then return info.status == "done" and "done" or "failed", info end
+  if not f or stale then return "pending" end
   return "claimed"
 end
 scan_trial = study.scan_trial
