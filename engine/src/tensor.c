@@ -274,13 +274,16 @@ double ml_tensor_sum(const ml_tensor_t *t)
 
 int ml_tensor_argmax(ml_tensor_t *out, const ml_tensor_t *t)
 {
-    char a[64], b[64];
     int ok = t->ndim >= 2 && t->shape[t->ndim - 1] >= 1 && out->ndim == t->ndim - 1;
     for (int d = 0; ok && d < out->ndim; d++)
         ok = out->shape[d] == t->shape[d];
-    if (!ok)
-        return ml__fail(ML_ESHAPE, "argmax: tensor %s, result %s: expected (...,C) with C >= 1 and the result (...)",
+    if (!ok) {
+        char a[64], b[64];
+        return ml__fail(ML_ESHAPE,
+                        "argmax: tensor %s, result %s: expected (...,C) with C >= 1 and the "
+                        "result (...)",
                         ml_shape_str(a, sizeof a, t), ml_shape_str(b, sizeof b, out));
+    }
     int last = t->ndim - 1;
     int64_t C = t->shape[last], cs = t->stride[last];
     FOR_EACH_INDEX(out, {
