@@ -27,7 +27,7 @@ local cfg = ml.config {
 local cells = { "rnn", "gru", "lstm" }
 if cfg.smoke then
   cells = { "gru" }
-  cfg.n_train, cfg.n_test, cfg.epochs, cfg.seeds = 2000, 1000, 8, 1
+  cfg.n_train, cfg.n_test, cfg.epochs, cfg.seeds, cfg.lr = 2000, 1000, 8, 1, 3e-3
 end
 
 -- Drawn here, outside the trials, so that every model reads the same sentences.
