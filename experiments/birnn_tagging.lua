@@ -16,7 +16,7 @@
 -- 100 %. An embedding, one recurrent layer (every step, one or both directions) and a linear
 -- layer per step, for the RNN, GRU and LSTM cells, each from 3 seeds.
 --   moonlab run experiments/birnn_tagging.lua -j 2
---   moonlab show results/birnn_tagging.h5; moonlab plot results/birnn_tagging.h5 --x cell -o tagging.png
+--   moonlab show results/birnn_tagging.h5; moonlab plot results/birnn_tagging.h5 -o tagging.png
 local ml = require "moonlab"
 local nn, data = ml.nn, ml.data
 
@@ -27,7 +27,7 @@ local cfg = ml.config {
 local cells = { "rnn", "gru", "lstm" }
 if cfg.smoke then
   cells = { "gru" }
-  cfg.n_train, cfg.n_test, cfg.epochs, cfg.seeds = 2000, 1000, 8, 1
+  cfg.n_train, cfg.n_test, cfg.epochs, cfg.seeds, cfg.lr = 2000, 1000, 8, 1, 3e-3
 end
 
 -- Drawn here, outside the trials, so that every model reads the same sentences.
@@ -41,14 +41,14 @@ local train, test = sentences(cfg.n_train, "train"), sentences(cfg.n_test, "test
 
 ml.study {
   name = "birnn_tagging",
-  params = { cell = cells, bidirectional = { false, true } },
+  params = { cell = cells, directions = { 1, 2 } },         -- left to right, or both ways
   seeds = cfg.seeds,                                  -- initial weights and batch order
   select = { metric = "test_accuracy", goal = "max" },
   trial = function(t)
     local p = t.params
     local model = nn.sequential {
       nn.embedding(train.vocab, cfg.embed),
-      nn[p.cell] { hidden = cfg.hidden, sequence = true, bidirectional = p.bidirectional },
+      nn[p.cell] { hidden = cfg.hidden, sequence = true, bidirectional = p.directions == 2 },
       nn.linear(2),
     }
     local h = model:fit {
@@ -61,7 +61,7 @@ ml.study {
     }
     local acc = model:evaluate(test, "cross_entropy").accuracy
     print(string.format("%s%s: test token accuracy %.4f; best left-to-right tagger %.6f (expected), %.4f (on this test set)",
-      p.bidirectional and "bidirectional " or "", p.cell, acc, test.bound, test.bound_sample))
+      p.directions == 2 and "bidirectional " or "", p.cell, acc, test.bound, test.bound_sample))
     return { test_accuracy = acc, train_accuracy = h[#h].accuracy, bound = test.bound,
       bound_sample = test.bound_sample, above_bound = acc - test.bound_sample }
   end,

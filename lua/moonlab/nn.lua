@@ -113,17 +113,16 @@ local Model = {}
 Model.__index = Model
 nn.Model = Model
 
-local model_count = 0
-
 --- nn.sequential({layer, ...} [, {seed = N}]) -> model, initialised. Without a seed, the n-th
---- model a run builds gets the seed derived from the root seed by ("model", n).
+--- model a run builds (in a study, the n-th of the trial) gets the seed derived from the root
+--- seed by ("model", n).
 function nn.sequential(layers, opts)
   if type(layers) ~= "table" then
     error("sequential: expected a list of layers, got " .. type(layers), 2)
   end
   opts = opts or {}
-  model_count = model_count + 1
-  local seed = opts.seed or run.seed("model", model_count)
+  run.models = run.models + 1
+  local seed = opts.seed or run.seed("model", run.models)
   local ok, c = pcall(core.model.new, layers)
   if not ok then error(c, 2) end
   c:init(seed)

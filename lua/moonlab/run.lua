@@ -7,6 +7,7 @@ local run = {
   overrides = {},      -- key -> value parsed from --set
   override_order = {}, -- keys in command-line order
   declared = nil,      -- the resolved settings once the script called ml.config
+  models = 0,          -- models built without a seed so far (nn.sequential's n); 0 again per trial
 }
 
 function run.reset(opts)
@@ -18,6 +19,7 @@ function run.reset(opts)
     run.override_order[#run.override_order + 1] = kv[1]
   end
   run.declared = nil
+  run.models = 0
 end
 
 local function sorted_keys(t)

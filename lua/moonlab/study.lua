@@ -392,6 +392,7 @@ local function run_trial(d, tr, o, handler)
   results.reset()
   local seed = core.rng.derive(o.seed, tr.id, 0)
   run.root_seed = seed
+  run.models = 0 -- unseeded models count from 1 in each trial, whatever ran before it here
   local r = results.run("trial")
   local last_beat = core.clock()
   r.on_log = function(row)

@@ -14,11 +14,11 @@ describe("experiments/birnn_tagging.lua", function()
     local agg = {}
     for _, c in ipairs(assert(f:table("/study/aggregates"))) do agg[c.name] = c.values end
     f:close()
-    assert.are.same({ 0, 1 }, agg.bidirectional)
+    assert.are.same({ 1, 2 }, agg.directions)
     for i = 1, 2 do
       local acc, bound = agg.test_accuracy_mean[i], agg.bound_sample_mean[i]
       assert.are.near(0.908125, agg.bound_mean[i], 1e-9)
-      if agg.bidirectional[i] == 1 then
+      if agg.directions[i] == 2 then
         assert.is_true(acc >= 0.99, "bidirectional accuracy " .. acc)
       else
         assert.is_true(acc > bound - 0.02 and acc < bound + 0.01,

@@ -327,3 +327,39 @@ ml.study {
     assert.are.same(whole, metrics(d2 .. "/results/ck.h5"))
   end)
 end)
+
+describe("a study's unseeded models", function()
+  -- nn.sequential without a seed takes ml.seed("model", n) for the n-th model: inside a trial n
+  -- counts the trial's own models, so a trial's numbers do not depend on which trials its worker
+  -- ran before it (on -j).
+  local UNSEEDED = [[
+local ml = require "moonlab"
+ml.study {
+  name = "unseeded",
+  params = { k = { 1, 2, 3, 4, 5, 6 } },
+  trial = function(t)
+    local m = ml.nn.sequential { ml.nn.linear(2, 3) }
+    local first = m:parameters()[1]
+    local again = ml.nn.sequential({ ml.nn.linear(2, 3) }, { seed = ml.seed("model", 1) })
+    return { first = first, expected = again:parameters()[1] }
+  end,
+}
+]]
+
+  it("count from 1 in every trial, whatever the worker ran before", function()
+    for _, jobs in ipairs { 1, 2 } do
+      local d = setup(UNSEEDED)
+      local code, out, err = h.moonlab("run study.lua -j " .. jobs, d)
+      assert.are.equal(0, code, out .. err)
+      local f = assert(core.rfile.open(d .. "/results/unseeded.h5"))
+      local s = {}
+      for _, c in ipairs(assert(f:table("/study/summary"))) do s[c.name] = c.values end
+      f:close()
+      assert.are.equal(6, #s.first)
+      for i = 1, 6 do
+        assert.are.equal(s.expected[i], s.first[i], "-j " .. jobs .. ", trial " .. i)
+        if i > 1 then assert.are_not.equal(s.first[1], s.first[i]) end -- each trial its own seed
+      end
+    end
+  end)
+end)
