@@ -13,7 +13,8 @@
 -- loss, no gradients). One warm-up pass over the first `warmup` samples (0: all n), then the
 -- median of `passes` timed passes over all n, each part timed on its own. Also times BLIS at
 -- the same thread count on a large square product and on one time step's product
--- (B, 2H) @ (2H, G*H), the rates the recurrent passes are compared with.
+-- (B, 2H) @ (2H, G*H), the rates the recurrent passes are compared with; at 1 thread, the share
+-- of a training pass spent in GEMM and the rate of those GEMMs.
 -- Output: one "key=value ..." line per measurement.
 local ml = require "moonlab"
 
@@ -78,6 +79,23 @@ print(string.format("rnn_epoch model=%s layers=%d threads=%d n=%d train_seconds=
   cfg.model, L, ml.threads(), cfg.n, median(train), train[1], train[#train], cfg.n / median(train),
   median(infer), infer[1], infer[#infer], cfg.n / median(infer), forward, gflop / median(train),
   st.loss, r.loss))
+
+-- One more training pass with every GEMM timed (moonlab.core.gemm_count): the share of the
+-- training time spent in GEMM and the rate those GEMMs reach. At 1 thread only: with more, the
+-- per-thread products of the time loop run side by side and their times add up.
+if ml.threads() == 1 then
+  local core = require "moonlab.core"
+  local t0 = ml.clock()
+  core.gemm_count(true)
+  local st, msg = model.core:train_epoch { x = x, y = y, loss = "cross_entropy", optim = o,
+    batch = B, shuffle = true, seed = 1, epoch = cfg.passes + 2 }
+  local g = core.gemm_count(false)
+  local t = ml.clock() - t0
+  if not st then error("train_epoch: " .. tostring(msg)) end
+  print(string.format("rnn_gemm model=%s threads=1 train_seconds=%.6f gemm_seconds=%.6f "
+    .. "gemm_fraction=%.3f gemm_calls=%d gemm_gflops=%.3f", cfg.model, t, g.seconds,
+    g.seconds / t, g.calls, g.flops / g.seconds / 1e9))
+end
 
 -- BLIS rates at this thread count: best of `reps` after a warm-up.
 local function gemm_rate(name, m, k, n, reps)

@@ -2,6 +2,8 @@
  * vectorizes them (-O3 -march=native); no BLIS here. */
 #include <math.h>
 
+#include <omp.h>
+
 #include "moonlab/kernels.h"
 #include "vmath.h"
 
@@ -18,10 +20,19 @@ void ml_k_add_bias(float *restrict y, int64_t ldy, const float *restrict bias, i
 void ml_k_sum_rows(float *restrict db, const float *restrict dy, int64_t lddy, int64_t m,
                    int64_t n)
 {
-    for (int64_t i = 0; i < m; i++) {
-        const float *restrict row = dy + i * lddy;
-        for (int64_t j = 0; j < n; j++)
-            db[j] += row[j];
+    /* Threads take blocks of columns: each sum still runs over the rows in order, so the bits
+     * do not depend on the thread count. */
+    const int nt = m * n >= (1 << 16) && n >= 64 ? ml_k_get_threads() : 1;
+    _Pragma("omp parallel num_threads(nt) if (nt > 1)")
+    {
+        const int64_t k = omp_get_num_threads(), t = omp_get_thread_num();
+        /* block edges on 16-float (cache line) boundaries */
+        const int64_t j0 = n * t / k / 16 * 16, j1 = t + 1 == k ? n : n * (t + 1) / k / 16 * 16;
+        for (int64_t i = 0; i < m; i++) {
+            const float *restrict row = dy + i * lddy;
+            for (int64_t j = j0; j < j1; j++)
+                db[j] += row[j];
+        }
     }
 }
 

@@ -1,8 +1,10 @@
 /* The one place that talks to BLIS. Transposes arrive as strides; BLIS takes general
  * row/column strides directly, so no operand is ever copied here. */
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <time.h>
 
 #include <blis.h>
 
@@ -70,9 +72,61 @@ static void gemm_small(float *c, int64_t rsc, int64_t csc, const float *a, int64
         }
 }
 
-void ml_k_gemm(float *c, int64_t rsc, int64_t csc, const float *a, int64_t rsa, int64_t csa,
-               const float *b, int64_t rsb, int64_t csb, int64_t m, int64_t n, int64_t k,
-               float alpha, float beta)
+/* GEMM accounting for benchmarks (ml_k_gemm_count): off, it costs one relaxed load a call. */
+static atomic_int counting;
+static atomic_llong counted_calls, counted_ns;
+static _Atomic double counted_flops;
+
+static long long now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long long)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+static void gemm_body(float *c, int64_t rsc, int64_t csc, const float *a, int64_t rsa,
+                      int64_t csa, const float *b, int64_t rsb, int64_t csb, int64_t m,
+                      int64_t n, int64_t k, float alpha, float beta, rntm_t *rntm);
+
+/* The product on the given BLIS runtime (NULL: the global thread count), counted when on. */
+static void gemm(float *c, int64_t rsc, int64_t csc, const float *a, int64_t rsa, int64_t csa,
+                 const float *b, int64_t rsb, int64_t csb, int64_t m, int64_t n, int64_t k,
+                 float alpha, float beta, rntm_t *rntm)
+{
+    if (!atomic_load_explicit(&counting, memory_order_relaxed)) {
+        gemm_body(c, rsc, csc, a, rsa, csa, b, rsb, csb, m, n, k, alpha, beta, rntm);
+        return;
+    }
+    long long t0 = now_ns();
+    gemm_body(c, rsc, csc, a, rsa, csa, b, rsb, csb, m, n, k, alpha, beta, rntm);
+    atomic_fetch_add(&counted_ns, now_ns() - t0);
+    atomic_fetch_add(&counted_calls, 1);
+    double f = m > 0 && n > 0 && k > 0 ? 2.0 * (double)m * (double)n * (double)k : 0.0;
+    double old = atomic_load(&counted_flops);
+    while (!atomic_compare_exchange_weak(&counted_flops, &old, old + f))
+        ;
+}
+
+void ml_k_gemm_count(int on)
+{
+    if (on) {
+        atomic_store(&counted_calls, 0);
+        atomic_store(&counted_ns, 0);
+        atomic_store(&counted_flops, 0.0);
+    }
+    atomic_store(&counting, on != 0);
+}
+
+void ml_k_gemm_counted(int64_t *calls, double *flops, double *seconds)
+{
+    *calls = atomic_load(&counted_calls);
+    *flops = atomic_load(&counted_flops);
+    *seconds = (double)atomic_load(&counted_ns) * 1e-9;
+}
+
+static void gemm_body(float *c, int64_t rsc, int64_t csc, const float *a, int64_t rsa, int64_t csa,
+                 const float *b, int64_t rsb, int64_t csb, int64_t m, int64_t n, int64_t k,
+                 float alpha, float beta, rntm_t *rntm)
 {
     if (m <= 0 || n <= 0)
         return;
@@ -92,9 +146,26 @@ void ml_k_gemm(float *c, int64_t rsc, int64_t csc, const float *a, int64_t rsa, 
     tidy_strides(m, n, &rsc, &csc);
     tidy_strides(m, k, &rsa, &csa);
     tidy_strides(k, n, &rsb, &csb);
-    bli_sgemm(BLIS_NO_TRANSPOSE, BLIS_NO_TRANSPOSE, (dim_t)m, (dim_t)n, (dim_t)k, &alpha,
-              (float *)a, (inc_t)rsa, (inc_t)csa, (float *)b, (inc_t)rsb, (inc_t)csb, &beta, c,
-              (inc_t)rsc, (inc_t)csc);
+    bli_sgemm_ex(BLIS_NO_TRANSPOSE, BLIS_NO_TRANSPOSE, (dim_t)m, (dim_t)n, (dim_t)k, &alpha,
+                 (float *)a, (inc_t)rsa, (inc_t)csa, (float *)b, (inc_t)rsb, (inc_t)csb, &beta,
+                 c, (inc_t)rsc, (inc_t)csc, NULL, rntm);
+}
+
+void ml_k_gemm(float *c, int64_t rsc, int64_t csc, const float *a, int64_t rsa, int64_t csa,
+               const float *b, int64_t rsb, int64_t csb, int64_t m, int64_t n, int64_t k,
+               float alpha, float beta)
+{
+    gemm(c, rsc, csc, a, rsa, csa, b, rsb, csb, m, n, k, alpha, beta, NULL);
+}
+
+void ml_k_gemm1(float *c, int64_t rsc, int64_t csc, const float *a, int64_t rsa, int64_t csa,
+                const float *b, int64_t rsb, int64_t csb, int64_t m, int64_t n, int64_t k,
+                float alpha, float beta)
+{
+    rntm_t one;
+    bli_rntm_init(&one);
+    bli_rntm_set_num_threads(1, &one);
+    gemm(c, rsc, csc, a, rsa, csa, b, rsb, csb, m, n, k, alpha, beta, &one);
 }
 
 void ml_k_set_threads(int n)

@@ -25,6 +25,29 @@ static int c_threads(lua_State *L)
     return 1;
 }
 
+/* gemm_count(true) zeroes the GEMM counters and starts counting; gemm_count(false) stops;
+ * either returns the counts so far: {calls, flops, seconds}. */
+static int c_gemm_count(lua_State *L)
+{
+    luaL_checktype(L, 1, LUA_TBOOLEAN);
+    int on = lua_toboolean(L, 1);
+    int64_t calls;
+    double flops, seconds;
+    if (!on)
+        ml_k_gemm_count(0);
+    ml_k_gemm_counted(&calls, &flops, &seconds);
+    if (on)
+        ml_k_gemm_count(1);
+    lua_createtable(L, 0, 3);
+    lua_pushinteger(L, (lua_Integer)calls);
+    lua_setfield(L, -2, "calls");
+    lua_pushnumber(L, flops);
+    lua_setfield(L, -2, "flops");
+    lua_pushnumber(L, seconds);
+    lua_setfield(L, -2, "seconds");
+    return 1;
+}
+
 static int c_cores(lua_State *L)
 {
     long n = sysconf(_SC_NPROCESSORS_ONLN);
@@ -104,7 +127,7 @@ int luaopen_moonlab_core(lua_State *L)
                                    {"cores", c_cores},             {"versions", c_versions},
                                    {"hostname", c_hostname},       {"pid", c_pid},
                                    {"clock", c_clock},             {"mkdir", c_mkdir},
-                                   {NULL, NULL}};
+                                   {"gemm_count", c_gemm_count},   {NULL, NULL}};
     luaL_newlib(L, sys);
     ml__open_tensor(L);
     lua_setfield(L, -2, "tensor");

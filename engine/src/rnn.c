@@ -4,6 +4,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <omp.h>
+
 #include "moonlab/error.h"
 #include "moonlab/kernels.h"
 #include "vmath.h"
@@ -248,43 +250,71 @@ static void gather_columns(float *gates, const float *w_ih, const int64_t *tok, 
     }
 }
 
-/* One layer over all steps: L->x holds the time-major input (or r->tok the ids), results go to
- * L->h (and L->c). */
-static void layer_forward(ml_rnn_t *r, int l, int64_t T, int64_t B)
+/* The time loops run each batch row through every step on its own (row b's state depends on
+ * row b alone), so with several threads each takes a block of rows through all T steps with no
+ * synchronisation between steps: its per-step products on one thread (ml_k_gemm1), its gate
+ * maths beside them. Blocks of fewer rows would make the per-step products too small to pay
+ * for a thread. Each row goes through the same operations in the same order whatever the
+ * thread count, so the results are the same bits. */
+#define ROWS_PER_THREAD 16
+
+typedef void (*gemm_fn)(float *, int64_t, int64_t, const float *, int64_t, int64_t,
+                        const float *, int64_t, int64_t, int64_t, int64_t, int64_t, float, float);
+
+/* What a block of rows needs: the layer, the sizes, and (backward) the gradients coming in. */
+typedef struct {
+    ml_rnn_t *r;
+    int l;
+    int64_t T, B;
+    const float *dh;
+} steps_t;
+
+/* fn(s, b0, b1, gemm) over blocks of rows [b0, b1) covering 0..B, in parallel when the BLIS
+ * thread count and B allow. */
+static void over_rows(void (*fn)(const steps_t *, int64_t, int64_t, gemm_fn), const steps_t *s)
 {
-    ml_rnn_layer_t *L = &r->layers[l];
-    const int64_t H = r->hidden, G = ml_rnn_gates(r->cell), GH = G * H, D = L->in;
+    int64_t nt = ml_k_get_threads();
+    if (nt > s->B / ROWS_PER_THREAD)
+        nt = s->B / ROWS_PER_THREAD;
+    if (nt <= 1) {
+        fn(s, 0, s->B, ml_k_gemm);
+        return;
+    }
+    _Pragma("omp parallel num_threads((int)nt)")
+    {
+        const int64_t n = omp_get_num_threads(), i = omp_get_thread_num();
+        fn(s, s->B * i / n, s->B * (i + 1) / n, n > 1 ? ml_k_gemm1 : ml_k_gemm);
+    }
+}
+
+/* Rows b0..b1 of one layer through all steps: biases, the recurrent product, the gate maths. */
+static void forward_rows(const steps_t *s, int64_t b0, int64_t b1, gemm_fn gemm)
+{
+    ml_rnn_t *r = s->r;
+    ml_rnn_layer_t *L = &r->layers[s->l];
+    const int64_t T = s->T, B = s->B, nb = b1 - b0;
+    const int64_t H = r->hidden, G = ml_rnn_gates(r->cell), GH = G * H;
     const ml_cell_t cell = r->cell;
     const int64_t *len = r->has_len ? r->len : NULL;
-    float *gates = L->gates.data, *h = L->h.data, *c = L->c.data, *tmp = r->tmp.data;
-    /* Input projection of every step at once: (T*B, D) @ W_ihᵀ. */
-    if (r->ids && l < r->dirs)
-        gather_columns(gates, L->w_ih, r->tok + l * T * B, T * B, GH, D);
-    else
-        ml_k_gemm(gates, GH, 1, L->x.data, D, 1, L->w_ih, 1, D, T * B, GH, D, 1.0f, 0.0f);
+    float *gates = L->gates.data, *h = L->h.data, *c = L->c.data, *tmp = r->tmp.data + b0 * GH;
     /* Biases: b_ih everywhere; b_hh too except GRU's candidate part, which r gates. */
     const int64_t hh_bias = cell == ML_CELL_GRU ? 2 * H : GH;
-    for (int64_t row = 0; row < T * B; row++) {
-        float *g = gates + row * GH;
-        for (int64_t j = 0; j < GH; j++)
-            g[j] += L->b_ih[j];
-        for (int64_t j = 0; j < hh_bias; j++)
-            g[j] += L->b_hh[j];
-    }
-    initial_state(h, &r->h0, r->has_h0, r->learn_state ? r->h0p : NULL, l, B, H);
-    if (cell == ML_CELL_LSTM)
-        initial_state(c, &r->c0, r->has_c0, r->learn_state ? r->c0p : NULL, l, B, H);
     for (int64_t t = 0; t < T; t++) {
         float *restrict g = gates + t * B * GH;
         const float *restrict hp = h + t * B * H;
         float *restrict hc = h + (t + 1) * B * H;
-        if (cell != ML_CELL_GRU) {
-            /* all gates' recurrent terms in one GEMM */
-            ml_k_gemm(g, GH, 1, hp, H, 1, L->w_hh, 1, H, B, GH, H, 1.0f, 1.0f);
-        } else {
-            ml_k_gemm(tmp, GH, 1, hp, H, 1, L->w_hh, 1, H, B, GH, H, 1.0f, 0.0f);
+        for (int64_t b = b0; b < b1; b++) {
+            float *restrict gb = g + b * GH;
+            for (int64_t j = 0; j < GH; j++)
+                gb[j] += L->b_ih[j];
+            for (int64_t j = 0; j < hh_bias; j++)
+                gb[j] += L->b_hh[j];
         }
-        for (int64_t b = 0; b < B; b++) {
+        if (cell != ML_CELL_GRU) /* all gates' recurrent terms in one product */
+            gemm(g + b0 * GH, GH, 1, hp + b0 * H, H, 1, L->w_hh, 1, H, nb, GH, H, 1.0f, 1.0f);
+        else
+            gemm(tmp, GH, 1, hp + b0 * H, H, 1, L->w_hh, 1, H, nb, GH, H, 1.0f, 0.0f);
+        for (int64_t b = b0; b < b1; b++) {
             float *restrict gb = g + b * GH;
             const float *restrict hpb = hp + b * H;
             float *restrict hcb = hc + b * H;
@@ -309,7 +339,7 @@ static void layer_forward(ml_rnn_t *r, int l, int64_t T, int64_t B)
                           c + (t + 1) * B * H + b * H, hcb, H);
                 break;
             default: { /* GRU */
-                const float *th = tmp + b * GH;
+                const float *th = tmp + (b - b0) * GH;
                 gru_cell(gb, gb + H, gb + 2 * H, th, th + H, th + 2 * H, L->b_hh + 2 * H,
                          L->hn.data + t * B * H + b * H, hpb, hcb, H);
                 break;
@@ -317,6 +347,25 @@ static void layer_forward(ml_rnn_t *r, int l, int64_t T, int64_t B)
             }
         }
     }
+}
+
+/* One layer over all steps: L->x holds the time-major input (or r->tok the ids), results go to
+ * L->h (and L->c). */
+static void layer_forward(ml_rnn_t *r, int l, int64_t T, int64_t B)
+{
+    ml_rnn_layer_t *L = &r->layers[l];
+    const int64_t H = r->hidden, GH = ml_rnn_gates(r->cell) * H, D = L->in;
+    /* Input projection of every step at once: (T*B, D) @ W_ihᵀ. */
+    if (r->ids && l < r->dirs)
+        gather_columns(L->gates.data, L->w_ih, r->tok + l * T * B, T * B, GH, D);
+    else
+        ml_k_gemm(L->gates.data, GH, 1, L->x.data, D, 1, L->w_ih, 1, D, T * B, GH, D, 1.0f,
+                  0.0f);
+    initial_state(L->h.data, &r->h0, r->has_h0, r->learn_state ? r->h0p : NULL, l, B, H);
+    if (r->cell == ML_CELL_LSTM)
+        initial_state(L->c.data, &r->c0, r->has_c0, r->learn_state ? r->c0p : NULL, l, B, H);
+    const steps_t s = {.r = r, .l = l, .T = T, .B = B};
+    over_rows(forward_rows, &s);
 }
 
 /* The backward direction's input: dst[t] = src[T-1-t] for T blocks of B rows of n floats, or
@@ -525,35 +574,28 @@ int ml_rnn_forward(ml_rnn_t *r, const ml_tensor_t *x, const int64_t *lengths,
     return ML_OK;
 }
 
-/* Gradients of one layer from dh (T, B, H) on its outputs (zero on padded steps) and, if given,
- * dhn/dcn (B, H) on its final states; writes L->dgates (and dgates_h), parameter gradients, and
- * L->dx when need_dx. */
-static void layer_backward(ml_rnn_t *r, int l, const float *dh, const float *dhn,
-                           const float *dcn, int64_t T, int64_t B, int overwrite, int need_dx)
+/* Rows b0..b1 of one layer back through all steps, from s->dh and what dh_next/dc_next hold
+ * (the final states' gradients): the gates' gradients, and the initial states' in dh_next and
+ * dc_next. */
+static void backward_rows(const steps_t *s, int64_t b0, int64_t b1, gemm_fn gemm)
 {
-    ml_rnn_layer_t *L = &r->layers[l];
-    const int64_t H = r->hidden, GH = ml_rnn_gates(r->cell) * H, D = L->in;
+    ml_rnn_t *r = s->r;
+    ml_rnn_layer_t *L = &r->layers[s->l];
+    const int64_t T = s->T, B = s->B, nb = b1 - b0;
+    const int64_t H = r->hidden, GH = ml_rnn_gates(r->cell) * H;
     const ml_cell_t cell = r->cell;
     const int64_t *len = r->has_len ? r->len : NULL;
     float *restrict dh_next = r->dh_next.data, *restrict dc_next = r->dc_next.data;
     float *restrict dht = r->tmp.data; /* (B, H) view of the scratch */
-    if (dhn)
-        memcpy(dh_next, dhn, (size_t)(B * H) * sizeof(float));
-    else
-        memset(dh_next, 0, (size_t)(B * H) * sizeof(float));
-    if (dcn)
-        memcpy(dc_next, dcn, (size_t)(B * H) * sizeof(float));
-    else
-        memset(dc_next, 0, (size_t)(B * H) * sizeof(float));
-    float *dgh_all = cell == ML_CELL_GRU ? L->dgates_h.data : L->dgates.data;
+    const float *dgh_all = cell == ML_CELL_GRU ? L->dgates_h.data : L->dgates.data;
     for (int64_t t = T - 1; t >= 0; t--) {
         const float *restrict g = L->gates.data + t * B * GH;
         float *restrict dg = L->dgates.data + t * B * GH;
         const float *restrict hp = L->h.data + t * B * H;
-        const float *restrict dhin = dh + t * B * H;
-        for (int64_t k = 0; k < B * H; k++)
+        const float *restrict dhin = s->dh + t * B * H;
+        for (int64_t k = b0 * H; k < b1 * H; k++)
             dht[k] = dhin[k] + dh_next[k];
-        for (int64_t b = 0; b < B; b++) {
+        for (int64_t b = b0; b < b1; b++) {
             const float *restrict gb = g + b * GH;
             float *restrict dgb = dg + b * GH;
             const float *restrict d = dht + b * H;
@@ -607,19 +649,42 @@ static void layer_backward(ml_rnn_t *r, int l, const float *dh, const float *dhn
             }
         }
         /* gradient into the previous hidden state */
-        const float *dgh = dgh_all + t * B * GH;
+        const float *dgh = dgh_all + (t * B + b0) * GH;
         if (cell == ML_CELL_GRU) {
-            for (int64_t b = 0; b < B; b++)
+            for (int64_t b = b0; b < b1; b++)
                 for (int64_t j = 0; j < H; j++) /* the z ⊙ H_{t-1} path */
                     dh_next[b * H + j] = dht[b * H + j] * g[b * GH + H + j];
-            ml_k_gemm(dh_next, H, 1, dgh, GH, 1, L->w_hh, H, 1, B, H, GH, 1.0f, 1.0f);
+            gemm(dh_next + b0 * H, H, 1, dgh, GH, 1, L->w_hh, H, 1, nb, H, GH, 1.0f, 1.0f);
         } else {
-            ml_k_gemm(dh_next, H, 1, dgh, GH, 1, L->w_hh, H, 1, B, H, GH, 1.0f, 0.0f);
+            gemm(dh_next + b0 * H, H, 1, dgh, GH, 1, L->w_hh, H, 1, nb, H, GH, 1.0f, 0.0f);
         }
-        for (int64_t b = 0; len && b < B; b++) /* padded: H_{t+1} = H_t */
+        for (int64_t b = b0; len && b < b1; b++) /* padded: H_{t+1} = H_t */
             if (t >= len[b])
                 memcpy(dh_next + b * H, dht + b * H, (size_t)H * sizeof(float));
     }
+}
+
+/* Gradients of one layer from dh (T, B, H) on its outputs (zero on padded steps) and, if given,
+ * dhn/dcn (B, H) on its final states; writes L->dgates (and dgates_h), parameter gradients, and
+ * L->dx when need_dx. */
+static void layer_backward(ml_rnn_t *r, int l, const float *dh, const float *dhn,
+                           const float *dcn, int64_t T, int64_t B, int overwrite, int need_dx)
+{
+    ml_rnn_layer_t *L = &r->layers[l];
+    const int64_t H = r->hidden, GH = ml_rnn_gates(r->cell) * H, D = L->in;
+    const ml_cell_t cell = r->cell;
+    float *restrict dh_next = r->dh_next.data, *restrict dc_next = r->dc_next.data;
+    if (dhn)
+        memcpy(dh_next, dhn, (size_t)(B * H) * sizeof(float));
+    else
+        memset(dh_next, 0, (size_t)(B * H) * sizeof(float));
+    if (dcn)
+        memcpy(dc_next, dcn, (size_t)(B * H) * sizeof(float));
+    else
+        memset(dc_next, 0, (size_t)(B * H) * sizeof(float));
+    const steps_t s = {.r = r, .l = l, .T = T, .B = B, .dh = dh};
+    over_rows(backward_rows, &s);
+    float *dgh_all = cell == ML_CELL_GRU ? L->dgates_h.data : L->dgates.data;
     /* what flowed out of step 0 is the initial states' gradient */
     memcpy(r->dh0.data + l * B * H, dh_next, (size_t)(B * H) * sizeof(float));
     if (cell == ML_CELL_LSTM)
@@ -648,7 +713,10 @@ static void layer_backward(ml_rnn_t *r, int l, const float *dh, const float *dhn
         memset(L->db_hh, 0, (size_t)GH * sizeof(float));
     }
     ml_k_sum_rows(L->db_ih, L->dgates.data, GH, T * B, GH);
-    ml_k_sum_rows(L->db_hh, dgh_all, GH, T * B, GH);
+    if (overwrite && dgh_all == L->dgates.data) /* the same sum: b_ih and b_hh enter alike */
+        memcpy(L->db_hh, L->db_ih, (size_t)GH * sizeof(float));
+    else
+        ml_k_sum_rows(L->db_hh, dgh_all, GH, T * B, GH);
     if (need_dx)
         ml_k_gemm(L->dx.data, D, 1, L->dgates.data, GH, 1, L->w_ih, D, 1, T * B, D, GH, 1.0f,
                   0.0f);

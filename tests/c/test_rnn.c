@@ -336,13 +336,16 @@ static void check_against_reference(const char *what, rig_t *g, int with_h0, int
 
 /* ---- gradient checks ---- */
 
-/* Pack the on/off pattern of every ReLU unit (L->gates holds max(pre, 0)). */
+/* Pack the on/off pattern of every ReLU unit (L->gates holds max(pre, 0)). A padded step's
+ * gates are never activated (they hold the raw products), so they count as off. */
 static void relu_pattern(const rig_t *g, unsigned char *m)
 {
-    const int64_t n = g->T * g->B * g->H;
+    const int64_t n = g->T * g->B * g->H, BH = g->B * g->H;
     for (int l = 0; l < g->S; l++)
-        for (int64_t k = 0; k < n; k++)
-            m[l * n + k] = g->r.layers[l].gates.data[k] > 0.0f;
+        for (int64_t k = 0; k < n; k++) {
+            const int64_t t = k / BH, b = k % BH / g->H;
+            m[l * n + k] = (!g->len || t < g->len[b]) && g->r.layers[l].gates.data[k] > 0.0f;
+        }
 }
 
 static double objective(void *p)
@@ -468,6 +471,41 @@ static void draw_clear_of_kink(rig_t *g, ml_rng_t *rng)
               "no draw clear of the ReLU kink in %d tries (min |pre| %.3g)", tries, st.min_pre);
     free(y);
     free(hn);
+}
+
+/* The same for one bidirectional layer: its two directions are one-direction layers, the second
+ * with its own parameters (after the first's) and initial state, reading each sequence's own
+ * steps in reverse, so the reference checks them one at a time. */
+static void draw_clear_of_kink_bi(rig_t *g, ml_rng_t *rng)
+{
+    const int64_t B = g->B, T = g->T, D = g->D, H = g->H;
+    const int64_t ny = ml_tensor_numel(&g->R), nh = B * H, sub = g->np / 2;
+    double *y = malloc((size_t)ny * sizeof *y), *hn = malloc((size_t)nh * sizeof *hn);
+    float *xr = malloc((size_t)(B * T * D) * sizeof *xr);
+    ref_stats_t st[2];
+    int tries = 0, clear = 0;
+    CHECK(g->L == 1 && g->dirs == 2 && g->np == 2 * ml_rnn_nparams(g->cell, D, H, 1, 0));
+    do {
+        rig_draw(g, rng, 0.5f);
+        for (int64_t b = 0; b < B; b++) {
+            const int64_t n = g->len ? g->len[b] : T;
+            for (int64_t t = 0; t < T; t++)
+                memcpy(xr + (b * T + t) * D, g->x.data + (b * T + (t < n ? n - 1 - t : t)) * D,
+                       (size_t)D * sizeof *xr);
+        }
+        for (int d = 0; d < 2; d++) {
+            memset(&st[d], 0, sizeof st[d]);
+            ref_forward(g->cell, 1, g->last_only, B, T, D, H, g->params + d * sub,
+                        d ? xr : g->x.data, g->len, g->h0.data + d * nh, NULL, y, hn, NULL,
+                        &st[d]);
+        }
+        clear = st[0].min_pre >= RELU_MARGIN && st[1].min_pre >= RELU_MARGIN &&
+                st[0].pos + st[1].pos > 0 && st[0].neg + st[1].neg > 0;
+    } while (++tries < 100000 && !clear);
+    CHECK_MSG(clear, "no bidirectional draw clear of the ReLU kink in %d tries", tries);
+    free(y);
+    free(hn);
+    free(xr);
 }
 
 static void test_gradcheck(void)
@@ -1010,7 +1048,8 @@ static void test_lengths_reference(void)
 /* Finite differences with lengths: every cell, one and two directions, both output modes,
  * stacked; R is non-zero on padded steps too (their outputs are constants, so their share of J
  * must not reach any gradient), and the padded inputs get numeric gradient 0, which the analytic
- * one must match. ReLU stacks run one direction (the kink-free draw uses the reference). */
+ * one must match. ReLU runs one direction or one bidirectional layer (the kink-free draw uses
+ * the one-direction reference, once per direction). */
 static void test_lengths_gradcheck(void)
 {
     ml_rng_t rng;
@@ -1022,12 +1061,15 @@ static void test_lengths_gradcheck(void)
     for (int c = 0; c < NCELLS; c++)
         for (int k = 0; k < 4; k++) {
             const int L = configs[k][0], flags = configs[k][1];
-            if (cells[c] == ML_CELL_RNN_RELU && (flags & ML_RNN_BIDIRECTIONAL))
+            const int bi = (flags & ML_RNN_BIDIRECTIONAL) != 0;
+            if (cells[c] == ML_CELL_RNN_RELU && bi && L > 1)
                 continue;
             rig_t g;
             if (rig_open(&g, cells[c], L, flags, 3, 4, 3, 4)) {
                 rig_lengths(&g, len);
-                if (cells[c] == ML_CELL_RNN_RELU)
+                if (cells[c] == ML_CELL_RNN_RELU && bi)
+                    draw_clear_of_kink_bi(&g, &rng);
+                else if (cells[c] == ML_CELL_RNN_RELU)
                     draw_clear_of_kink(&g, &rng);
                 else
                     rig_draw(&g, &rng, 0.5f);

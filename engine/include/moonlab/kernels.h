@@ -9,10 +9,21 @@
 void ml_k_gemm(float *c, int64_t rsc, int64_t csc, const float *a, int64_t rsa, int64_t csa,
                const float *b, int64_t rsb, int64_t csb, int64_t m, int64_t n, int64_t k,
                float alpha, float beta);
+/* The same product on one thread, for callers that already run on several (each thread its
+ * own rows): the same bits as ml_k_gemm on those rows. */
+void ml_k_gemm1(float *c, int64_t rsc, int64_t csc, const float *a, int64_t rsa, int64_t csa,
+                const float *b, int64_t rsb, int64_t csb, int64_t m, int64_t n, int64_t k,
+                float alpha, float beta);
 /* The same product by three plain loops: a test oracle, never used on a hot path. */
 void ml_k_gemm_ref(float *c, int64_t rsc, int64_t csc, const float *a, int64_t rsa,
                    int64_t csa, const float *b, int64_t rsb, int64_t csb, int64_t m, int64_t n,
                    int64_t k, float alpha, float beta);
+
+/* GEMM accounting, for benchmarks: ml_k_gemm_count(1) zeroes the counters and starts counting
+ * every ml_k_gemm / ml_k_gemm1 call (its 2*M*N*K FLOPs and its time; calls made at once from
+ * several threads add their times), ml_k_gemm_count(0) stops; ml_k_gemm_counted reads them. */
+void ml_k_gemm_count(int on);
+void ml_k_gemm_counted(int64_t *calls, double *flops, double *seconds);
 
 /* BLIS threads used by ml_k_gemm (>= 1) and the library's version string. */
 void ml_k_set_threads(int n);
