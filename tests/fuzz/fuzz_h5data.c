@@ -16,6 +16,7 @@
  * (the plain replay build) a child killed by a signal is taken as a library crash: the
  * sanitized builds are where the distinction is made. */
 #define _GNU_SOURCE
+#include <errno.h>
 #include <fcntl.h>
 #include <hdf5.h>
 #include <signal.h>
@@ -159,6 +160,8 @@ static int write_all(int fd, const void *buf, size_t n)
     const char *p = buf;
     while (n > 0) {
         ssize_t w = write(fd, p, n);
+        if (w < 0 && errno == EINTR)
+            continue;
         if (w <= 0)
             return -1;
         p += w;
@@ -172,6 +175,8 @@ static int read_all(int fd, void *buf, size_t n)
     char *p = buf;
     while (n > 0) {
         ssize_t r = read(fd, p, n);
+        if (r < 0 && errno == EINTR)
+            continue;
         if (r <= 0)
             return -1;
         p += r;
@@ -234,13 +239,28 @@ static void start_probe(void)
 /* After the probe died: its sanitizer report (if any), its exit status. */
 static int reap_probe(char *report, size_t cap, size_t *got)
 {
+    /* Read to the end even past cap: a probe whose report is longer than the buffer (a long
+     * leak report) would otherwise block on the full pipe while we wait for it to exit. */
     ssize_t r;
+    char spill[4096];
     *got = 0;
-    while (*got + 1 < cap && (r = read(probe_report, report + *got, cap - 1 - *got)) > 0)
-        *got += (size_t)r;
+    for (;;) {
+        int room = *got + 1 < cap;
+        r = room ? read(probe_report, report + *got, cap - 1 - *got)
+                 : read(probe_report, spill, sizeof spill);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0)
+            break;
+        if (room)
+            *got += (size_t)r;
+    }
     report[*got] = '\0';
+    /* It closed its end of the report pipe, so it is exiting; a probe that is somehow still
+     * running would otherwise be waited for forever. */
+    kill(probe, SIGKILL);
     int status = 0;
-    while (waitpid(probe, &status, 0) < 0)
+    while (waitpid(probe, &status, 0) < 0 && errno == EINTR)
         ;
     close(to_probe);
     close(from_probe);
@@ -263,8 +283,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         start_probe();
     uint64_t n = size;
     char ok = 0;
+    /* libFuzzer's timeout timer (SIGALRM) interrupts these reads and writes now and then: the
+     * helpers go on after EINTR, so only a probe that died counts as dead. */
     int alive = write_all(to_probe, &n, sizeof n) == 0 && write_all(to_probe, data, size) == 0 &&
-                read(from_probe, &ok, 1) == 1;
+                read_all(from_probe, &ok, 1) == 0;
     if (!alive) {
         static char report[1 << 16];
         size_t got;
