@@ -102,9 +102,9 @@ void ml_rnn_free(ml_rnn_t *r)
 {
     for (int l = 0; l < 2 * ML_RNN_MAX_LAYERS; l++) {
         ml_rnn_layer_t *L = &r->layers[l];
-        ml_tensor_t *ts[9] = {&L->x, &L->gates, &L->dgates, &L->dgates_h, &L->hn, &L->h, &L->c,
-                              &L->dx, &L->mask};
-        for (int k = 0; k < 9; k++)
+        ml_tensor_t *ts[10] = {&L->x,  &L->gates, &L->dgates, &L->dgates_h, &L->hn,
+                               &L->h,  &L->c,     &L->dx,     &L->mask,     &L->w_hht};
+        for (int k = 0; k < 10; k++)
             ml_tensor_free(ts[k]);
     }
     ml_tensor_t *ts[14] = {&r->y,  &r->dx, &r->dh, &r->dh_next, &r->dc_next, &r->tmp, &r->seq,
@@ -141,6 +141,7 @@ static int ensure_buffers(ml_rnn_t *r, int64_t T, int64_t B)
         const int dense = !(r->ids && k < r->dirs); /* ids input keeps no (T,B,D) blocks */
         rc = (dense && ensure3(&L->x, T, B, L->in)) || ensure3(&L->gates, T, B, GH) ||
              ensure3(&L->dgates, T, B, GH) || ensure3(&L->h, T + 1, B, H) ||
+             ensure2(&L->w_hht, H, GH) ||
              (dense && ensure3(&L->dx, T, B, L->in));
         if (!rc && r->cell == ML_CELL_LSTM)
             rc = ensure3(&L->c, T + 1, B, H);
@@ -297,6 +298,7 @@ static void forward_rows(const steps_t *s, int64_t b0, int64_t b1, gemm_fn gemm)
     const ml_cell_t cell = r->cell;
     const int64_t *len = r->has_len ? r->len : NULL;
     float *gates = L->gates.data, *h = L->h.data, *c = L->c.data, *tmp = r->tmp.data + b0 * GH;
+    const float *wt = L->w_hht.data;
     /* Biases: b_ih everywhere; b_hh too except GRU's candidate part, which r gates. */
     const int64_t hh_bias = cell == ML_CELL_GRU ? 2 * H : GH;
     for (int64_t t = 0; t < T; t++) {
@@ -311,9 +313,9 @@ static void forward_rows(const steps_t *s, int64_t b0, int64_t b1, gemm_fn gemm)
                 gb[j] += L->b_hh[j];
         }
         if (cell != ML_CELL_GRU) /* all gates' recurrent terms in one product */
-            gemm(g + b0 * GH, GH, 1, hp + b0 * H, H, 1, L->w_hh, 1, H, nb, GH, H, 1.0f, 1.0f);
+            gemm(g + b0 * GH, GH, 1, hp + b0 * H, H, 1, wt, GH, 1, nb, GH, H, 1.0f, 1.0f);
         else
-            gemm(tmp, GH, 1, hp + b0 * H, H, 1, L->w_hh, 1, H, nb, GH, H, 1.0f, 0.0f);
+            gemm(tmp, GH, 1, hp + b0 * H, H, 1, wt, GH, 1, nb, GH, H, 1.0f, 0.0f);
         for (int64_t b = b0; b < b1; b++) {
             float *restrict gb = g + b * GH;
             const float *restrict hpb = hp + b * H;
@@ -361,6 +363,10 @@ static void layer_forward(ml_rnn_t *r, int l, int64_t T, int64_t B)
     else
         ml_k_gemm(L->gates.data, GH, 1, L->x.data, D, 1, L->w_ih, 1, D, T * B, GH, D, 1.0f,
                   0.0f);
+    float *restrict wt = L->w_hht.data;
+    for (int64_t j = 0; j < GH; j++)
+        for (int64_t k = 0; k < H; k++)
+            wt[k * GH + j] = L->w_hh[j * H + k];
     initial_state(L->h.data, &r->h0, r->has_h0, r->learn_state ? r->h0p : NULL, l, B, H);
     if (r->cell == ML_CELL_LSTM)
         initial_state(L->c.data, &r->c0, r->has_c0, r->learn_state ? r->c0p : NULL, l, B, H);

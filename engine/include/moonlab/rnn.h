@@ -58,6 +58,8 @@ typedef struct ml_rnn_layer {
     ml_tensor_t c;                 /* LSTM: (T+1, B, H) cell states */
     ml_tensor_t dx;                /* (T, B, D_l) input gradient (time-major) */
     ml_tensor_t mask;              /* (T, B, D_l) dropout mask on this layer's input (l > 0) */
+    ml_tensor_t w_hht;             /* (H, G·H) W_hhᵀ, copied at each forward: the per-step
+                                      product reads it row by row, BLIS's faster layout */
 } ml_rnn_layer_t;
 
 #define ML_RNN_MAX_LAYERS 8
