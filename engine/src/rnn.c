@@ -213,6 +213,47 @@ static void gru_cell(float *restrict gr, float *restrict gz, float *restrict gn,
     }
 }
 
+/* The LSTM's step backward for one sequence: from d = dL/dh_t and dc (dL/dc_t from the step
+ * after, replaced by dL/dc_{t-1}), the pre-activation gradients of the four gates. tanh(c_t)
+ * is recomputed rather than kept: one more exp per unit against a (T, B, H) buffer. */
+static void lstm_cell_backward(float *restrict di, float *restrict df, float *restrict dg,
+                               float *restrict d_o, float *restrict dc, const float *restrict gi,
+                               const float *restrict gf, const float *restrict gg,
+                               const float *restrict go, const float *restrict cp,
+                               const float *restrict cc, const float *restrict d, int64_t H)
+{
+    for (int64_t j = 0; j < H; j++) {
+        float i = gi[j], f = gf[j], g = gg[j], o = go[j];
+        float tc = ml_vtanhf(cc[j]);
+        float dcj = d[j] * o * (1.0f - tc * tc) + dc[j];
+        di[j] = dcj * g * i * (1.0f - i);
+        df[j] = dcj * cp[j] * f * (1.0f - f);
+        dg[j] = dcj * i * (1.0f - g * g);
+        d_o[j] = d[j] * tc * o * (1.0f - o);
+        dc[j] = dcj * f;
+    }
+}
+
+/* The GRU's step backward for one sequence: the input-side pre-activation gradients (dr, dz,
+ * dn) and the hidden-side ones (dhr, dhz, dhn: the candidate's is gated by r). */
+static void gru_cell_backward(float *restrict dr, float *restrict dz, float *restrict dn,
+                              float *restrict dhr, float *restrict dhz, float *restrict dhn,
+                              const float *restrict gr, const float *restrict gz,
+                              const float *restrict gn, const float *restrict hp,
+                              const float *restrict hn, const float *restrict d, int64_t H)
+{
+    for (int64_t j = 0; j < H; j++) {
+        float r = gr[j], z = gz[j], n = gn[j];
+        float dnj = d[j] * (1.0f - z) * (1.0f - n * n);
+        float dzj = d[j] * (hp[j] - n) * z * (1.0f - z);
+        float drj = dnj * hn[j] * r * (1.0f - r);
+        dr[j] = dhr[j] = drj;
+        dz[j] = dhz[j] = dzj;
+        dn[j] = dnj;
+        dhn[j] = dnj * r;
+    }
+}
+
 /* Steps of sequence b: its length, or T. */
 static inline int64_t steps_of(const int64_t *len, int64_t b, int64_t T)
 {
@@ -620,36 +661,16 @@ static void backward_rows(const steps_t *s, int64_t b0, int64_t b1, gemm_fn gemm
                 for (int64_t j = 0; j < H; j++)
                     dgb[j] = gb[j] > 0.0f ? d[j] : 0.0f;
                 break;
-            case ML_CELL_LSTM: {
-                const float *restrict cp = L->c.data + t * B * H + b * H;
-                const float *restrict cc = L->c.data + (t + 1) * B * H + b * H;
-                float *restrict dcn_b = dc_next + b * H;
-                for (int64_t j = 0; j < H; j++) {
-                    float i = gb[j], f = gb[H + j], gg = gb[2 * H + j], o = gb[3 * H + j];
-                    float tc = ml_vtanhf(cc[j]);
-                    float dc = d[j] * o * (1.0f - tc * tc) + dcn_b[j];
-                    dgb[j] = dc * gg * i * (1.0f - i);
-                    dgb[H + j] = dc * cp[j] * f * (1.0f - f);
-                    dgb[2 * H + j] = dc * i * (1.0f - gg * gg);
-                    dgb[3 * H + j] = d[j] * tc * o * (1.0f - o);
-                    dcn_b[j] = dc * f;
-                }
+            case ML_CELL_LSTM:
+                lstm_cell_backward(dgb, dgb + H, dgb + 2 * H, dgb + 3 * H, dc_next + b * H, gb,
+                                   gb + H, gb + 2 * H, gb + 3 * H, L->c.data + t * B * H + b * H,
+                                   L->c.data + (t + 1) * B * H + b * H, d, H);
                 break;
-            }
             default: { /* GRU */
-                const float *restrict hpb = hp + b * H;
-                const float *restrict hn = L->hn.data + t * B * H + b * H;
                 float *restrict dghb = L->dgates_h.data + t * B * GH + b * GH;
-                for (int64_t j = 0; j < H; j++) {
-                    float rr = gb[j], z = gb[H + j], n = gb[2 * H + j];
-                    float dn = d[j] * (1.0f - z) * (1.0f - n * n);
-                    float dz = d[j] * (hpb[j] - n) * z * (1.0f - z);
-                    float dr = dn * hn[j] * rr * (1.0f - rr);
-                    dgb[j] = dghb[j] = dr;
-                    dgb[H + j] = dghb[H + j] = dz;
-                    dgb[2 * H + j] = dn;
-                    dghb[2 * H + j] = dn * rr;
-                }
+                gru_cell_backward(dgb, dgb + H, dgb + 2 * H, dghb, dghb + H, dghb + 2 * H, gb,
+                                  gb + H, gb + 2 * H, hp + b * H, L->hn.data + t * B * H + b * H,
+                                  d, H);
                 break;
             }
             }
