@@ -359,7 +359,7 @@ local function free_corner(points, titles, width, xlo, xhi, log)
   ylo, yhi = ylo - 0.05 * span, yhi + 0.05 * span
   local longest = 0
   for _, t in ipairs(titles) do longest = math.max(longest, utf8.len(t) or #t) end
-  local kw = (longest + 10) * 7 / math.max(width - 110, 100)
+  local kw = (longest + 14) * 7 / math.max(width - 110, 100) -- the names, the sample, the box
   local kh = (#titles * 17 + 30) / 380 -- and a margin: close to the key is too close
   for _, corner in ipairs({ "right", "left" }) do
     local free = true
@@ -630,6 +630,14 @@ local function curves_data(d)
   return { order = order, group = group, ntrain = ntrain, nval = nval, xcol = xcol }
 end
 
+-- What the curves panel shows: "learning curves" (training and validation per epoch), else
+-- the one series (a validation metric alone names itself) against the history's counter.
+local function curves_what(d, cv)
+  local both = cv.ntrain and cv.nval
+  if cv.xcol == "epoch" and both then return "learning curves" end
+  return string.format("%s against %s", both and d.m or cv.ntrain or cv.nval, cv.xcol or "row")
+end
+
 -- Learning curves: per setting, the training (dashed) and validation (solid) metric per
 -- epoch, averaged over folds and seeds by gnuplot (smooth unique: the mean of the points that
 -- share an epoch). A history with one of the two draws it solid.
@@ -647,8 +655,7 @@ local function curves_panel(sc, d, cv, width)
   log_y(sc, values)
   sc:add("set autoscale yfix")
   sc:add("set offsets 0, 0, graph 0.04, graph 0.04")
-  local what = cv.xcol == "epoch" and "learning curves"
-    or string.format("%s against %s", d.m, cv.xcol or "row")
+  local what = curves_what(d, cv)
   sc:add("set title %s", q(string.format("%s, mean over folds and seeds%s", what,
     group and " (" .. group .. ")" or "")))
   sc:add("set xlabel %s", q(cv.xcol or "row"))
@@ -763,7 +770,7 @@ local function study_panels(f, o, sc)
     local cv = curves_data(d)
     if cv then
       panels[#panels + 1] = { draw = function(width) return curves_panel(sc, d, cv, width) end,
-        what = cv.xcol == "epoch" and "learning curves" or string.format("%s against %s", d.m, cv.xcol or "row") }
+        what = curves_what(d, cv) }
     elseif want == "curves" then
       local any = false
       for _, t in ipairs(d.trials) do
