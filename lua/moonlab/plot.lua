@@ -328,14 +328,14 @@ end
 
 -- The key of a panel `width` pixels wide with these titles: in the frame's top `corner`
 -- ("right" or "left") when the caller found it free of data; else beside the frame, or under
--- it when the names would take more than a third of the width (about 7 pixels a character,
+-- it when the names would take more than a quarter of the width (about 7 pixels a character,
 -- and the line sample), never over the data.
 local function place_key(sc, titles, width, corner)
   local longest = 0
   for _, t in ipairs(titles) do longest = math.max(longest, utf8.len(t) or #t) end
   if corner then
     sc:add("set key top %s opaque", corner) -- over the grid and the selected setting's line
-  elseif (longest + 8) * 7 > width / 3 then
+  elseif (longest + 8) * 7 > width / 4 then
     sc:add("set key outside below center horizontal")
   else
     sc:add("set key outside right top")
