@@ -183,15 +183,28 @@ local function study_data(f, o)
   local agg = s.agg
   local a = f.attrs
   local have = set_of(s.metrics)
-  local m = o.metric and base_of(o.metric)
+  -- several metrics side by side (before and after a correction): the capacity panel alone
+  local list
+  if o.metric and o.metric:find(",", 1, true) then
+    list = {}
+    for name in o.metric:gmatch("[^,%s]+") do
+      if not have[name] then
+        fail("%s: --metric %s: the study has no metric '%s' (metrics: %s)", f.path, o.metric, name,
+          #s.metrics > 0 and table.concat(s.metrics, ", ") or "none")
+      end
+      list[#list + 1] = name
+    end
+  end
+  local m = list and table.concat(list, ", ") or o.metric and base_of(o.metric)
     or (a.select_metric and base_of(a.select_metric))
     or (s.metrics[1] and base_of(s.metrics[1])) or "loss"
-  local train, val = pair(m, have)
+  local train, val
+  if not list then train, val = pair(m, have) end
   -- a test metric beside the validation one is drawn too (in the capacity panel)
   local test = val and val ~= "test_" .. m and have["test_" .. m] and "test_" .. m or nil
   local trials = f:trials()
   local history_only, vector = false, nil
-  if not train and not val and o.metric then
+  if not train and not val and o.metric and not list then
     -- a column of the trials' histories only (a curve per layer or per step), or a vector
     -- the trials recorded with run:param: the curves panel alone draws it
     local columns = {}
@@ -211,7 +224,7 @@ local function study_data(f, o)
       end
     end
   end
-  if not train and not val and not history_only then
+  if not train and not val and not history_only and not list then
     fail("%s: the study has no metric '%s' (%s)", f.path, m,
       #s.metrics > 0 and "metrics: " .. table.concat(s.metrics, ", ") or "no metrics at all: no trial finished")
   end
@@ -243,7 +256,7 @@ local function study_data(f, o)
     end
   end
   return { f = f, s = s, agg = agg, m = m, train = train, val = val, test = test, x = x, trials = trials,
-    history_only = history_only, vector = vector, numeric_x = x and agg.types[x] ~= "string", distinct = distinct }
+    history_only = history_only, vector = vector, list = list, numeric_x = x and agg.types[x] ~= "string", distinct = distinct }
 end
 
 -- The other varying parameters of a row, as text ("lr=0.1"); "" when x is the only one.
@@ -272,6 +285,9 @@ local function has_value(d, row)
   local function at(name)
     local col = name and d.agg.cols[name .. "_mean"]
     return col and finite(col[row])
+  end
+  for _, name in ipairs(d.list or {}) do
+    if at(name) then return true end
   end
   return at(d.train) or at(d.val) or at(d.test) or false
 end
@@ -394,7 +410,7 @@ local function capacity_panel(sc, d, width)
     if x then
       if not groups[g] then groups[g] = {} order[#order + 1] = g end
       local r = { x }
-      for _, name in ipairs({ d.train or false, d.val or false, d.test or false }) do
+      for _, name in ipairs(d.list or { d.train or false, d.val or false, d.test or false }) do
         if name then
           local mean = agg.cols[name .. "_mean"][row]
           local std = agg.cols[name .. "_std"][row]
@@ -463,15 +479,29 @@ local function capacity_panel(sc, d, width)
     local suffix = g ~= "" and " (" .. short(g, 30) .. ")" or ""
     -- one colour per metric; with several groups one colour per group, the metric by the dashes
     local c = 2
-    for _, series in ipairs({ { d.train, 7, TRAIN_COLOR, " dt 2" }, { d.val, 5, VAL_COLOR, "" },
-      { d.test, 9, TEST_COLOR, " dt 4" } }) do
+    local all = { { d.train, 7, TRAIN_COLOR, " dt 2" }, { d.val, 5, VAL_COLOR, "" },
+      { d.test, 9, TEST_COLOR, " dt 4" } }
+    if d.list then
+      all = {}
+      for i, name in ipairs(d.list) do all[i] = { name, 5 + 2 * ((i - 1) % 4), color(i), "" } end
+    end
+    local nseries = 0
+    for _, series in ipairs(all) do
+      if series[1] then nseries = nseries + 1 end
+    end
+    for _, series in ipairs(all) do
       local name, pt, rgb, dash = table.unpack(series)
       if name then
         titles[#titles + 1] = name .. suffix
         local lc = #order > 1 and string.format("lc rgb '%s'%s", color(gi), dash)
           or string.format("lc rgb '%s'", rgb)
-        plots[#plots + 1] = string.format("%s using 1:%d:%d with %s lw 2 pt %d ps 0.8 %s title %s",
-          file, c, c + 1, style, pt, lc, q(titles[#titles]))
+        -- beside named settings the series stand apart, so that equal values stay visible
+        local k, n, xcol = #titles, #order * nseries, "1"
+        if not d.numeric_x and n > 1 then
+          xcol = string.format("($1%+.4f)", (k - (n + 1) / 2) * math.min(0.5 / n, 0.12))
+        end
+        plots[#plots + 1] = string.format("%s using %s:%d:%d with %s lw 2 pt %d ps 0.8 %s title %s",
+          file, xcol, c, c + 1, style, pt, lc, q(titles[#titles]))
         c = c + 2
       end
     end
@@ -730,13 +760,20 @@ local function study_panels(f, o, sc)
     end
     return false
   end
+  if d.list and (want == "folds" or want == "curves") then
+    fail("%s: --kind %s: a list of metrics is drawn against the swept parameter only (--kind capacity)",
+      f.path, want)
+  end
   if d.history_only and (want == "capacity" or want == "folds") then
     fail("%s: --kind %s: %s is %s, not a metric of the study; only the curves panel draws it",
       f.path, want, o.metric, d.vector and "a vector each trial recorded" or "a column of the trials' histories")
   end
   local metric = d.val or d.train
   local function can_capacity()
-    return metric and d.x and d.agg.n > 1 and any_finite(d.agg.cols[metric .. "_mean"])
+    for _, name in ipairs(d.list or { metric }) do
+      if d.x and d.agg.n > 1 and any_finite(d.agg.cols[name .. "_mean"]) then return true end
+    end
+    return false
   end
   -- the fold panel shows a spread: by default only when some setting has two values or more
   local function can_folds(at_least)
@@ -760,13 +797,13 @@ local function study_panels(f, o, sc)
     fail("%s: no swept parameter to plot against (parameters: %s)", f.path,
       #d.s.params > 0 and table.concat(d.s.params, ", ") or "none")
   end
-  if (want == "all" and can_folds(2)) or (want == "folds" and can_folds(1)) then
+  if not d.list and ((want == "all" and can_folds(2)) or (want == "folds" and can_folds(1))) then
     panels[#panels + 1] = { draw = function() folds_panel(sc, d) end,
       what = string.format("%s per fold", d.val or d.train) }
   elseif want == "folds" then
     fail("%s: the study summary has no value of %s", f.path, metric)
   end
-  if want == "all" or want == "curves" then
+  if not d.list and (want == "all" or want == "curves") then
     local cv = curves_data(d)
     if cv then
       panels[#panels + 1] = { draw = function(width) return curves_panel(sc, d, cv, width) end,

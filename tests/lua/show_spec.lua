@@ -547,6 +547,28 @@ describe("moonlab plot's layout", function()
     assert.truthy(script_of(falling_path, "--kind", "folds"):find("set title 'val_loss of each fold'", 1, true))
   end)
 
+  it("draws a list of metrics side by side against the swept parameter (before and after)", function()
+    local script = script_of(sweep_path, "--metric", "ratio,log10_ratio_abs")
+    assert.truthy(script:find("set title 'ratio, log10_ratio_abs against init", 1, true))
+    assert.truthy(script:find("title 'ratio (activation=tanh)'", 1, true))
+    assert.truthy(script:find("title 'log10_ratio_abs (activation=identity)'", 1, true))
+    assert.is_nil(script:find("of each trial", 1, true))
+    local ok, e = pcall(script_of, sweep_path, "--metric", "ratio,nothing")
+    assert.is_false(ok)
+    assert.truthy(e.message:find("--metric ratio,nothing: the study has no metric 'nothing' (metrics: ", 1, true), e.message)
+    ok, e = pcall(script_of, sweep_path, "--metric", "ratio,log10_ratio_abs", "--kind", "curves")
+    assert.is_false(ok)
+    assert.truthy(e.message:find("a list of metrics is drawn against the swept parameter only", 1, true), e.message)
+  end)
+
+  it("sets the series at a named setting a little apart, not at a numeric one", function()
+    -- two groups (activation) at each init: one left, one right of the tic
+    local script = script_of(sweep_path, "--metric", "ratio")
+    assert.truthy(script:find("using ($1-0.0600):2:3", 1, true), script)
+    assert.truthy(script:find("using ($1+0.0600):2:3", 1, true), script)
+    assert.is_nil(script_of(falling_path, "--kind", "capacity"):find("($1", 1, true))
+  end)
+
   it("puts the key in a free top corner, or beside the frame", function()
     -- losses that fall with the degree: the top right corner is free
     assert.truthy(script_of(falling_path, "--kind", "capacity"):find("set key top right opaque", 1, true))
