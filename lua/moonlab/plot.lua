@@ -23,9 +23,10 @@ usage: moonlab plot FILE.h5 -o OUT.png|OUT.svg|OUT.pdf [--x PARAM] [--metric NAM
   FILE.h5        a result file of moonlab run (a study file or a run file)
   -o, --out OUT  the picture; its extension chooses PNG, SVG or PDF
   --x PARAM      the swept parameter on the x axis (default: the numeric parameter with the
-                 most values)
+                 most values, three at least; else the parameter with the most values)
   --metric NAME  what to plot: loss, accuracy, ... (train_NAME and val_NAME are paired; default:
-                 the metric the study selects on, or loss)
+                 the metric the study selects on, or loss); a column of the trials' histories
+                 or a vector they recorded (the curves); NAME,NAME,... several metrics
   --kind KIND    all (default), capacity, folds or curves (studies only)
 
 Needs gnuplot: apt-get install gnuplot-nox]]
@@ -155,16 +156,23 @@ local function wants_log(values)
   return lo ~= nil and hi / lo > 30
 end
 
--- A log y axis when wants_log says so; over very many decades (a gradient that vanishes or
--- explodes through 30 layers) without minor tics, which would crowd into black bars.
+-- The y axis for these values: a log axis when wants_log says so, over very many decades (a
+-- gradient that vanishes or explodes through 30 layers) without minor tics, which would crowd
+-- into black bars; a few percent around a single value (gnuplot warns of an empty range).
+-- Returns whether the axis is logarithmic.
 local function log_y(sc, values)
-  if not wants_log(values) then return false end
-  sc:add("set logscale y")
-  sc:add("set format y '%g'") -- 1e-06, not 0.00000100
   local lo, hi
   for _, v in ipairs(values) do
     if finite(v) then lo, hi = math.min(lo or v, v), math.max(hi or v, v) end
   end
+  if lo and lo == hi then
+    local d = lo ~= 0 and math.abs(lo) * 0.05 or 0.05
+    sc:add("set yrange [%s:%s]", cell(lo - d), cell(hi + d))
+    return false
+  end
+  if not wants_log(values) then return false end
+  sc:add("set logscale y")
+  sc:add("set format y '%g'") -- 1e-06, not 0.00000100
   if math.log(hi / lo, 10) > 24 then sc:add("unset mytics") end
   return true
 end
@@ -228,7 +236,9 @@ local function study_data(f, o)
     fail("%s: the study has no metric '%s' (%s)", f.path, m,
       #s.metrics > 0 and "metrics: " .. table.concat(s.metrics, ", ") or "no metrics at all: no trial finished")
   end
-  -- the swept parameter: --x, else the numeric one with the most distinct values
+  -- the swept parameter: --x, else the numeric one with the most distinct values (three at
+  -- least: two numbers, clipping 0 / 1 or directions 1 / 2, are a pair of cases, and a string
+  -- parameter with more values makes the better axis), else the one with the most values
   local distinct = {}
   for _, p in ipairs(s.params) do
     local seen, n = {}, 0
@@ -247,7 +257,7 @@ local function study_data(f, o)
     x = o.x
   else
     for _, p in ipairs(s.params) do
-      if agg.types[p] ~= "string" and distinct[p] > 1 and (not x or distinct[p] > distinct[x]) then x = p end
+      if agg.types[p] ~= "string" and distinct[p] > 2 and (not x or distinct[p] > distinct[x]) then x = p end
     end
     if not x then
       for _, p in ipairs(s.params) do
@@ -682,8 +692,8 @@ local function curves_panel(sc, d, cv, width)
     end
   end
   reset_panel(sc)
-  log_y(sc, values)
   sc:add("set autoscale yfix")
+  log_y(sc, values)
   sc:add("set offsets 0, 0, graph 0.04, graph 0.04")
   local what = curves_what(d, cv)
   sc:add("set title %s", q(string.format("%s, mean over folds and seeds%s", what,

@@ -569,6 +569,32 @@ describe("moonlab plot's layout", function()
     assert.is_nil(script_of(falling_path, "--kind", "capacity"):find("($1", 1, true))
   end)
 
+  it("puts a string parameter with more values on the x axis rather than a numeric pair", function()
+    local trials = {}
+    for _, cell in ipairs({ "rnn", "gru", "lstm" }) do
+      for directions = 1, 2 do
+        for seed = 1, 2 do
+          trials[#trials + 1] = { params = { cell = cell, directions = directions }, seed = seed, status = "done",
+            metrics = { test_accuracy = directions == 2 and 1 or 0.9 } }
+        end
+      end
+    end
+    local p = dir .. "/pair.h5"
+    fixture.write(p, { study = "pair", params = { "cell", "directions" }, trials = trials,
+      select_metric = "test_accuracy", select_goal = "max" })
+    local script = script_of(p)
+    assert.truthy(script:find("set xlabel 'cell'", 1, true))
+    -- every trial of the selected group has 1: a range around it, not gnuplot's empty one
+    assert.truthy(script:find("set yrange [0.94999999999999996:1.05]", 1, true), script)
+    -- a numeric parameter with three values or more still wins
+    assert.truthy(script_of(lambda_path):find("set xlabel 'lambda'", 1, true))
+    local code, _, err = moonlab({ "plot", p, "-o", "pair.png" })
+    if gnuplot then
+      assert.are.equal(0, code, err)
+      assert.are.equal("", err)
+    end
+  end)
+
   it("puts the key in a free top corner, or beside the frame", function()
     -- losses that fall with the degree: the top right corner is free
     assert.truthy(script_of(falling_path, "--kind", "capacity"):find("set key top right opaque", 1, true))
