@@ -7,10 +7,16 @@
 --   N(0, 1):      10 per layer   -> ~1e29 (explodes)
 --   Xavier:       1 per layer    -> stays within [0.1, 10]
 --   Kaiming:      sqrt(2) per layer (meant for ReLU, which halves the variance)
--- tanh saturates for large weights, which also kills the gradient.
+-- tanh keeps the activations bounded but does not save the gradient: near 0 it is the identity
+-- (N(0, 0.01^2) vanishes just the same), and with N(0, 1) most units saturate, yet the rest
+-- still multiply the backward signal by more than 1 per layer (it explodes less, ~1e11 over 30
+-- layers against ~1e29). Xavier keeps it within a factor of a few either way.
 -- Also the symmetry point: when a hidden layer's weights and the weights reading it all start
 -- equal, its units stay identical through training (each gets the same gradient), while random
--- weights break the symmetry. Each setting is one trial of a study; the per-layer norms are its history.
+-- weights break the symmetry; checked with each activation (the "constant" setting), on
+-- everything that makes a unit: its incoming weights, its bias and its outgoing weights.
+-- Each setting is one trial of a study; the per-layer norms are its history:
+--   moonlab plot results/init_gradients.h5 --metric gradient_norm -o grad.png
 local ml = require "moonlab"
 local T, nn, init = ml.tensor, ml.nn, ml.init
 
@@ -64,31 +70,47 @@ local function norms(initname, act)
   return outs, grads, check, x:norm()
 end
 
--- Two-layer MLP trained on a toy regression; returns the number of distinct hidden units.
-local function symmetry(constant)
+-- A 4-8-1 MLP (hidden activation `act`) trained on a toy regression. Returns the number of
+-- distinct hidden units after training (a unit: its 4 incoming weights, its bias and its
+-- outgoing weight, compared exactly), the largest change of a first-layer weight (the
+-- training did move them) and the training loss before and after.
+local function symmetry(constant, act)
   local w = constant and init.constant(0.3) or init.default
-  local model = nn.sequential({ nn.linear { ["in"] = 4, out = 8, init = w, bias_init = init.zeros },
-    nn.tanh(), nn.linear { ["in"] = 8, out = 1, init = w, bias_init = init.zeros } },
-    { seed = ml.seed("sym") })
+  local layers = { nn.linear { ["in"] = 4, out = 8, init = w, bias_init = init.zeros } }
+  if act == "tanh" then layers[#layers + 1] = nn.tanh() end
+  layers[#layers + 1] = nn.linear { ["in"] = 8, out = 1, init = w, bias_init = init.zeros }
+  local model = nn.sequential(layers, { seed = ml.seed("sym") })
+  local first, last = model:layer(1), model:layer(#layers)
+  local w0 = first.weight:clone()
   local rng = ml.rng("sym-data")
   local x = rng:normal({ 256, 4 }, 0, 1)
   local y = x:matmul(T.from { { 1 }, { -2 }, { 0.5 }, { 3 } }):apply("tanh")
-  model:fit { data = ml.data.dataset(x, y), loss = "mse", optim = ml.optim.sgd { lr = 0.1 },
+  local train = ml.data.dataset(x, y)
+  local loss0 = model:evaluate(train, "mse").loss
+  model:fit { data = train, loss = "mse", optim = ml.optim.sgd { lr = 0.1 },
     epochs = cfg.smoke and 5 or 50, batch = 32, seed = ml.seed("order") }
-  local w = model:layer(1).weight:totable()
+  local moved = (first.weight - w0):apply("abs"):max()
+  -- 8 units of 6 numbers each, compared exactly
+  local win, b, wout = first.weight:totable(), first.bias:totable(), last.weight:totable()[1]
+  local units = {}
+  for i = 1, #win do
+    local u = { b[i], wout[i] }
+    for _, v in ipairs(win[i]) do u[#u + 1] = v end
+    units[i] = u
+  end
   local distinct = 0
-  for i = 1, #w do
+  for i = 1, #units do
     local same = false
     for j = 1, i - 1 do
       local eq = true
-      for k = 1, #w[i] do
-        if w[i][k] ~= w[j][k] then eq = false break end
+      for k = 1, #units[i] do
+        if units[i][k] ~= units[j][k] then eq = false break end
       end
       if eq then same = true break end
     end
     if not same then distinct = distinct + 1 end
   end
-  return distinct
+  return distinct, moved, loss0, model:evaluate(train, "mse").loss
 end
 
 ml.study {
@@ -102,10 +124,12 @@ ml.study {
     local p = t.params
     if p.init == "constant" then
       -- the symmetry experiment: a constant hidden layer against a random one
-      local n_const, n_rand = symmetry(true), symmetry(false)
-      print(string.format("distinct hidden units after training: constant init %d of 8, random init %d of 8",
-        n_const, n_rand))
-      return { distinct_units_constant = n_const, distinct_units_random = n_rand }
+      local n_const, moved, loss0, loss1 = symmetry(true, p.activation)
+      local n_rand, _, rloss0, rloss1 = symmetry(false, p.activation)
+      print(string.format("%s: distinct hidden units after training: constant init %d of 8 (weights moved by up to %.3g; loss %.4g -> %.4g), random init %d of 8 (loss %.4g -> %.4g)",
+        p.activation, n_const, moved, loss0, loss1, n_rand, rloss0, rloss1))
+      return { distinct_units_constant = n_const, distinct_units_random = n_rand,
+        weight_change_constant = moved, loss_constant = loss1, loss_random = rloss1 }
     end
     local outs, grads, check, xnorm = norms(p.init, p.activation)
     for l = 1, cfg.depth do

@@ -39,6 +39,7 @@
 --   moonlab show results/shift_fmnist.h5
 --   moonlab plot results/shift_fmnist.h5 -o shift.png   (the combined p-value of each set)
 --   moonlab plot results/shift_fmnist.h5 --metric accuracy -o accuracy.png   (or loss)
+--   moonlab plot results/shift_fmnist.h5 --metric accuracy,accuracy_bbse,accuracy_oracle -o bbse.png
 local ml = require "moonlab"
 local nn, optim, data, shift, T = ml.nn, ml.optim, ml.data, ml.shift, ml.tensor
 

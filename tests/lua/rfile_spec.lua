@@ -118,6 +118,23 @@ describe("moonlab.rfile", function()
     f:close()
   end)
 
+  it("reads a one-dimensional vector a trial recorded, and nothing else, as a list", function()
+    local p = dir .. "/v.h5"
+    local w = assert(core.results.create(p))
+    w:attr("/", "moonlab_version", "0.1.0")
+    w:group("/study/trials/t1")
+    w:tensor("/study/trials/t1/params/norms", core.tensor.from { 1, 0.5, 0.25 })
+    w:tensor("/study/trials/t1/params/weight", core.tensor.from { { 1, 2 }, { 3, 4 } })
+    assert(w:commit())
+    local f = rfile.open(p)
+    assert.are.same({ 1, 0.5, 0.25 }, f:trial_vector("t1", "norms"))
+    assert.is_nil(f:trial_vector("t1", "weight"))   -- two dimensions
+    assert.is_nil(f:trial_vector("t1", "missing"))
+    assert.is_nil(f:trial_vector("t2", "norms"))
+    assert.is_nil(f:trial_vector("t1", "../t1/params/norms")) -- a name, not a path
+    f:close()
+  end)
+
   it("sorts numeric names as numbers", function()
     local t = { "10", "2", "b", "1", "a" }
     table.sort(t, rfile.natural_less)

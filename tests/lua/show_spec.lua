@@ -402,6 +402,267 @@ describe("moonlab plot", function()
   end)
 end)
 
+-- ---- plot: which panels, where the key goes, what the axes say ----
+
+local plot = require "moonlab.plot"
+
+-- The gnuplot script `moonlab plot FILE -o dir/x.png ARGS...` runs.
+local function script_of(file, ...)
+  return plot.script({ file, "-o", dir .. "/x.png", ... })
+end
+
+-- The line of a script that starts with `prefix`, or nil.
+local function script_line(script, prefix)
+  for l in script:gmatch("[^\n]+") do
+    if l:sub(1, #prefix) == prefix then return l end
+  end
+end
+
+-- A sweep shaped like experiments/init_gradients.lua: two string parameters, one trial per
+-- setting (no folds, one seed), a per-layer history and a per-distance vector per trial; the
+-- "constant" setting reports other metrics than the rest.
+local sweep_path = dir .. "/sweep.h5"
+do
+  local trials = {}
+  local factor = { small = 0.1, large = 10, xavier = 1 }
+  for _, act in ipairs({ "identity", "tanh" }) do
+    for _, init in ipairs({ "small", "large", "xavier", "constant" }) do
+      local t = { params = { init = init, activation = act }, status = "done", history = {} }
+      if init == "constant" then
+        t.metrics = { distinct_units = 1 }
+      else
+        local ratio = factor[init] ^ (act == "tanh" and 20 or 30)
+        t.metrics = { ratio = ratio, log10_ratio_abs = math.abs(math.log(ratio, 10)) }
+        for l = 1, 5 do t.history[l] = { layer = l, gradient_norm = factor[init] ^ (5 - l) } end
+        t.vectors = { grad_by_distance = { 1, 0.5, 0.25, 0.125 } }
+      end
+      trials[#trials + 1] = t
+    end
+  end
+  fixture.write(sweep_path, { study = "sweep", params = { "init", "activation" }, trials = trials,
+    select_metric = "log10_ratio_abs", select_goal = "min" })
+end
+
+-- Losses that fall with the degree, two folds: the top right corner of the capacity panel is free.
+local falling_path = dir .. "/falling.h5"
+do
+  local trials = {}
+  for degree = 1, 4 do
+    for fold = 1, 2 do
+      trials[#trials + 1] = { params = { degree = degree }, fold = fold, status = "done",
+        metrics = { train_loss = 1 / degree, val_loss = 1 / degree + fold / 10, test_loss = 1 / degree + 0.12 } }
+    end
+  end
+  fixture.write(falling_path, { study = "falling", params = { "degree" }, trials = trials,
+    select_metric = "val_loss", select_goal = "min" })
+end
+
+-- A numeric sweep with uneven values (weight decay 0, 1, 3, 10), two seeds, learning curves.
+local lambda_path = dir .. "/lambda.h5"
+do
+  local trials = {}
+  for _, lambda in ipairs({ 0, 1, 3, 10 }) do
+    for seed = 1, 2 do
+      local h = {}
+      for e = 1, 3 do
+        h[e] = { epoch = e, train_loss = 1 / (e + lambda), test_loss = 2 / e + lambda / 10 + seed / 100 }
+      end
+      trials[#trials + 1] = { params = { lambda = lambda }, seed = seed, status = "done", history = h,
+        metrics = { train_loss = h[3].train_loss, test_loss = h[3].test_loss } }
+    end
+  end
+  fixture.write(lambda_path, { study = "lambda", params = { "lambda" }, trials = trials,
+    select_metric = "test_loss", select_goal = "min" })
+end
+
+describe("moonlab plot's layout", function()
+  it("leaves out the fold panel when no setting has two trials, and curves it has no data for", function()
+    local script = script_of(sweep_path)
+    -- one panel: log10_ratio_abs against init; no per-fold spread, no empty learning curves
+    assert.is_nil(script:find("of each trial", 1, true))
+    assert.is_nil(script:find("learning curves", 1, true))
+    assert.truthy(script:find("set title 'log10_ratio_abs against init", 1, true))
+    -- the curves and fold panels of a real K-fold study are still there
+    local cap = script_of(study_path)
+    assert.truthy(cap:find("val_loss of each fold", 1, true))
+    assert.truthy(cap:find("learning curves", 1, true))
+  end)
+
+  it("gives no x position to a setting without the plotted metric", function()
+    local xtics = script_line(script_of(sweep_path), "set xtics (")
+    assert.are.equal("set xtics ('large' 1, 'small' 2, 'xavier' 3)", xtics)
+  end)
+
+  it("draws a history column against the history's own counter, every setting in the key", function()
+    local script = script_of(sweep_path, "--metric", "gradient_norm")
+    assert.truthy(script:find("set title 'gradient_norm against layer, mean over folds and seeds'", 1, true))
+    assert.truthy(script:find("set xlabel 'layer'", 1, true))
+    for _, act in ipairs({ "identity", "tanh" }) do
+      for _, init in ipairs({ "small", "large", "xavier" }) do
+        assert.truthy(script:find("title 'init=" .. init .. ", activation=" .. act .. "'", 1, true), act .. " " .. init)
+      end
+    end
+    -- one kind of line: solid, with the settings' names, and no training/validation legend
+    assert.is_nil(script:find("dt 2", 1, true))
+    -- six names: beside the frame, not over the curves
+    assert.truthy(script:find("set key outside", 1, true))
+  end)
+
+  it("draws a vector each trial recorded against its entry", function()
+    local script = script_of(sweep_path, "--metric", "grad_by_distance")
+    assert.truthy(script:find("set title 'grad_by_distance against entry", 1, true))
+    assert.truthy(script:find("set xlabel 'entry'", 1, true))
+    local ok, e = pcall(script_of, sweep_path, "--metric", "grad_by_distance", "--kind", "folds")
+    assert.is_false(ok)
+    assert.truthy(e.message:find("--kind folds: grad_by_distance is a vector each trial recorded, not a metric of the study", 1, true), e.message)
+    ok, e = pcall(script_of, sweep_path, "--metric", "gradient_norm", "--kind", "capacity")
+    assert.is_false(ok)
+    assert.truthy(e.message:find("gradient_norm is a column of the trials' histories", 1, true), e.message)
+    ok, e = pcall(script_of, sweep_path, "--metric", "nothing")
+    assert.is_false(ok)
+    assert.truthy(e.message:find("the study has no metric 'nothing'", 1, true), e.message)
+  end)
+
+  it("spreads uneven numeric settings evenly over the colour scale, labelled with their values", function()
+    local script = script_of(lambda_path)
+    assert.are.equal("set cbrange [1:4]", script_line(script, "set cbrange"))
+    assert.are.equal("set cbtics ('0' 1, '1' 2, '3' 3, '10' 4)", script_line(script, "set cbtics ("))
+    assert.truthy(script:find("lc palette cb 4", 1, true))
+  end)
+
+  it("labels a log axis over many decades with plain numbers and without crowded minor tics", function()
+    local script = script_of(sweep_path, "--metric", "ratio")
+    assert.truthy(script:find("set logscale y\nset format y '%g'\nunset mytics", 1, true), script)
+    -- a span of a few decades keeps its minor tics
+    local lambda = script_of(lambda_path, "--kind", "capacity")
+    assert.is_nil(lambda:find("unset mytics", 1, true))
+  end)
+
+  it("draws a test metric beside the training and validation ones", function()
+    local script = script_of(falling_path, "--kind", "capacity")
+    for _, name in ipairs({ "train_loss", "val_loss", "test_loss" }) do
+      assert.truthy(script:find("title '" .. name .. "'", 1, true), name)
+    end
+    -- the fold panel stays on the validation metric
+    assert.truthy(script_of(falling_path, "--kind", "folds"):find("set title 'val_loss of each fold'", 1, true))
+  end)
+
+  it("draws a list of metrics side by side against the swept parameter (before and after)", function()
+    local script = script_of(sweep_path, "--metric", "ratio,log10_ratio_abs")
+    assert.truthy(script:find("set title 'ratio, log10_ratio_abs against init", 1, true))
+    assert.truthy(script:find("title 'ratio (activation=tanh)'", 1, true))
+    assert.truthy(script:find("title 'log10_ratio_abs (activation=identity)'", 1, true))
+    assert.is_nil(script:find("of each trial", 1, true))
+    local ok, e = pcall(script_of, sweep_path, "--metric", "ratio,nothing")
+    assert.is_false(ok)
+    assert.truthy(e.message:find("--metric ratio,nothing: the study has no metric 'nothing' (metrics: ", 1, true), e.message)
+    ok, e = pcall(script_of, sweep_path, "--metric", "ratio,log10_ratio_abs", "--kind", "curves")
+    assert.is_false(ok)
+    assert.truthy(e.message:find("a list of metrics is drawn against the swept parameter only", 1, true), e.message)
+  end)
+
+  it("sets the series at a named setting a little apart, not at a numeric one", function()
+    -- two groups (activation) at each init: one left, one right of the tic
+    local script = script_of(sweep_path, "--metric", "ratio")
+    assert.truthy(script:find("using ($1-0.0600):2:3", 1, true), script)
+    assert.truthy(script:find("using ($1+0.0600):2:3", 1, true), script)
+    assert.is_nil(script_of(falling_path, "--kind", "capacity"):find("($1", 1, true))
+  end)
+
+  it("puts a string parameter with more values on the x axis rather than a numeric pair", function()
+    local trials = {}
+    for _, cell in ipairs({ "rnn", "gru", "lstm" }) do
+      for directions = 1, 2 do
+        for seed = 1, 2 do
+          trials[#trials + 1] = { params = { cell = cell, directions = directions }, seed = seed, status = "done",
+            metrics = { test_accuracy = directions == 2 and 1 or 0.9 } }
+        end
+      end
+    end
+    local p = dir .. "/pair.h5"
+    fixture.write(p, { study = "pair", params = { "cell", "directions" }, trials = trials,
+      select_metric = "test_accuracy", select_goal = "max" })
+    local script = script_of(p)
+    assert.truthy(script:find("set xlabel 'cell'", 1, true))
+    -- every trial of the selected group has 1: a range around it, not gnuplot's empty one
+    assert.truthy(script:find("set yrange [0.94999999999999996:1.05]", 1, true), script)
+    -- a numeric parameter with three values or more still wins
+    assert.truthy(script_of(lambda_path):find("set xlabel 'lambda'", 1, true))
+    local code, _, err = moonlab({ "plot", p, "-o", "pair.png" })
+    if gnuplot then
+      assert.are.equal(0, code, err)
+      assert.are.equal("", err)
+    end
+  end)
+
+  it("puts the key in a free top corner, or beside the frame", function()
+    -- losses that fall with the degree: the top right corner is free
+    assert.truthy(script_of(falling_path, "--kind", "capacity"):find("set key top right opaque", 1, true))
+    -- test_loss rises with lambda: top left
+    assert.truthy(script_of(lambda_path, "--kind", "capacity"):find("set key top left opaque", 1, true))
+    -- high at both ends: beside the frame
+    local trials = {}
+    for degree, v in ipairs({ 3, 1, 1.2, 3.1 }) do
+      for fold = 1, 2 do
+        trials[#trials + 1] = { params = { degree = degree }, fold = fold, status = "done",
+          metrics = { val_loss = v + fold / 10 } }
+      end
+    end
+    local p = dir .. "/valley.h5"
+    fixture.write(p, { study = "valley", params = { "degree" }, trials = trials,
+      select_metric = "val_loss", select_goal = "min" })
+    local script = script_of(p, "--kind", "capacity")
+    assert.truthy(script:find("set key outside", 1, true), script)
+    -- six long names in a narrower panel (beside the curves of a two-panel picture): under it
+    script = script_of(sweep_path, "--metric", "gradient_norm")
+    assert.truthy(script:find("set key outside", 1, true))
+  end)
+
+  it("stands the selected label upright when it does not fit beside the line", function()
+    local label = script_line(script_of(sweep_path, "--metric", "ratio"), "set label 'selected: ")
+    assert.truthy(label, "the selected setting is labelled")
+    -- the selected setting in the middle, its label (cut at 40 characters) longer than the
+    -- room on either side of it
+    local trials = {}
+    for _, init in ipairs({ "a_uniform_fan_in", "b_xavier_normal_gain_1", "c_kaiming_normal_fan_out" }) do
+      for _, act in ipairs({ "identity", "tanh" }) do
+        for e = 1, 2 do
+          trials[#trials + 1] = { params = { initialisation = init, nonlinearity = act }, fold = e, status = "done",
+            metrics = { val_loss = (init == "b_xavier_normal_gain_1" and act == "tanh" and 1 or 2) + e / 10 } }
+        end
+      end
+    end
+    local p = dir .. "/long.h5"
+    fixture.write(p, { study = "long", params = { "initialisation", "nonlinearity" }, trials = trials,
+      select_metric = "val_loss", select_goal = "min" })
+    label = script_line(script_of(p), "set label 'selected: ")
+    assert.truthy(label:find("rotate by 90", 1, true), label)
+    -- a short one stays level
+    label = script_line(script_of(falling_path), "set label 'selected: ")
+    assert.is_nil(label:find("rotate", 1, true), label)
+  end)
+
+  if not gnuplot then return end
+
+  it("draws these pictures", function()
+    for _, args in ipairs({ { sweep_path }, { sweep_path, "--metric", "gradient_norm" },
+      { sweep_path, "--metric", "grad_by_distance" }, { lambda_path } }) do
+      local a = { "plot", args[1], "-o", "sweep.svg", table.unpack(args, 2) }
+      local code, out, err = moonlab(a)
+      assert.are.equal(0, code, err)
+      assert.are.equal("", err)
+      assert.truthy(out:find("^plot: sweep.svg %("), out)
+    end
+    local code, out = moonlab({ "plot", sweep_path, "-o", "sweep.svg", "--metric", "gradient_norm" })
+    assert.are.equal(0, code)
+    assert.are.equal("plot: sweep.svg (gradient_norm against layer)\n", out)
+    local svg = slurp(dir .. "/sweep.svg")
+    for _, text in ipairs({ "layer", "gradient_norm", "init=large, activation=tanh" }) do
+      assert.truthy(svg:find(">" .. text .. "<", 1, true), "the SVG lacks '" .. text .. "'")
+    end
+  end)
+end)
+
 describe("after the specs", function()
   teardown(function() os.execute("rm -rf " .. sh_quote(dir)) end)
   it("leaves the temporary directory to be removed", function()

@@ -5,7 +5,8 @@
 -- files say what show and plot must read, whatever writes them.
 --
 --   fixture.write(path, spec)       spec = {study =, params = {names}, trials = {...},
---                                   select_metric =, select_goal =, final = {...}, folds =}
+--                                   select_metric =, select_goal =, final = {...}, folds =};
+--                                   a trial's `vectors = {name = {numbers}}` go to its params
 --   fixture.capacity(opts)          a real K-fold capacity study (polynomial degree), trained
 --                                   with moonlab: returns a spec for write
 local core = require "moonlab.core"
@@ -189,6 +190,9 @@ function M.write(path, spec)
         or { { name = "epoch", type = "int", values = {} } })
       if t.metrics and next(t.metrics) then
         w:table(g .. "/metrics", 1, results.columns_of({ t.metrics }))
+      end
+      for name, v in pairs(t.vectors or {}) do -- what run:param(name, tensor) records
+        w:tensor(g .. "/params/" .. name, core.tensor.from(v))
       end
     end
   end
