@@ -11,7 +11,7 @@ local cli = {}
 
 local USAGE = [[
 usage: moonlab run SCRIPT.lua [--set key=value ...] [--out FILE.h5] [--seed N] [--threads N]
-                   [-j N] [--retry-failed]
+                   [-j N] [--retry-failed] [--rerun-stale | --keep-stale]
        moonlab run STUDY.lua --backend slurm [--partition P] [--time T] [--cpus-per-task C]
                    [--mem M] [--max-parallel K] [--trials-per-task N] [--sbatch-arg ARG ...]
                    [--wait] [--retry-failed] [--set ...] [--out ...] [--seed N] [--threads N]
@@ -33,6 +33,8 @@ usage: moonlab run SCRIPT.lua [--set key=value ...] [--out FILE.h5] [--seed N] [
                      cores / workers per worker)
   -j N, --jobs N     a study's worker processes (default 1)
   --retry-failed     run a study's failed trials again (finished ones are kept)
+  --rerun-stale      run again the finished trials an earlier version of the script made
+  --keep-stale       keep them (without either, such trials stop the run with a message)
   --backend slurm    submit a study's trials to Slurm as one job array and return
                      (docs/slurm.md); the same command again submits what is not done
   --partition P, --time T, --cpus-per-task C, --mem M
@@ -117,6 +119,12 @@ local function parse_args(argv)
         end
       elseif a == "--retry-failed" then
         o.retry_failed = true
+      elseif a == "--rerun-stale" or a == "--keep-stale" then
+        local choice = a == "--rerun-stale" and "rerun" or "keep"
+        if o.stale and o.stale ~= choice then
+          error({ usage = "--rerun-stale and --keep-stale: give one of them" })
+        end
+        o.stale = choice
       elseif a == "--dir" and (o.worker or o.task) then
         o.dir = value(a)
       elseif a == "--backend" then
@@ -311,21 +319,21 @@ local function run_study(o, started)
     if not o.threads_set then o.threads = o.cpus or 1 end
     return slurm.run(d, {
       script = o.script, exe = exe, dir = dir, out = out, seed = o.seed, threads = o.threads,
-      set_args = o.set_args, retry_failed = o.retry_failed, attrs = root_attrs(o, started),
-      cwd = cwd, script_abs = script_abs, partition = o.partition, time = o.time, cpus = o.cpus,
+      set_args = o.set_args, retry_failed = o.retry_failed, stale = o.stale,
+      attrs = root_attrs(o, started), cwd = cwd, script_abs = script_abs, partition = o.partition, time = o.time, cpus = o.cpus,
       mem = o.mem, max_parallel = o.max_parallel, per_task = o.per_task,
       sbatch_args = o.sbatch_args, wait = o.wait })
   end
   return study.run_local(d, {
     script = o.script, exe = exe, dir = outdir .. "/" .. d.name, out = out, seed = o.seed,
     threads = o.threads, jobs = o.jobs, set_args = o.set_args, retry_failed = o.retry_failed,
-    attrs = root_attrs(o, started) })
+    stale = o.stale, attrs = root_attrs(o, started) })
 end
 
 -- `moonlab __worker SCRIPT --dir DIR ...`: a study's worker process (started by the runner).
 local function run_worker(o)
   core.set_threads(o.threads)
-  return study.worker({ dir = o.dir, seed = o.seed }, function()
+  return study.worker({ dir = o.dir, seed = o.seed, script = o.script }, function()
     local ok, err = load_script(o)
     if not ok then return nil, err.message end
     if not study.declared then return nil, o.script .. ": declares no study" end
@@ -362,7 +370,7 @@ local function run_task(o)
   print(string.format("moonlab: task %s on %s, pid %d: %s", tag or "(not in Slurm)", core.hostname(),
     core.pid(), table.concat(lines, ", ")))
   io.stdout:flush()
-  return study.worker({ dir = o.dir, seed = o.seed, standalone = true, lines = lines,
+  return study.worker({ dir = o.dir, seed = o.seed, script = o.script, standalone = true, lines = lines,
     claim_tag = tag and ("slurm=" .. tag) }, load)
 end
 
@@ -393,8 +401,8 @@ function cli.run(o)
     writer:abort()
     return run_study(o, started)
   end
-  if o.jobs or o.retry_failed or o.backend == "slurm" then
-    return fail(writer, "moonlab: -j, --retry-failed and --backend slurm are for scripts that declare a study (ml.study{...})")
+  if o.jobs or o.retry_failed or o.stale or o.backend == "slurm" then
+    return fail(writer, "moonlab: -j, --retry-failed, --rerun-stale, --keep-stale and --backend slurm are for scripts that declare a study (ml.study{...})")
   end
 
   local attrs = root_attrs(o, started)

@@ -343,7 +343,8 @@ function study.read_trial(path)
       local cols = assert(f:table("/runs/trial/metrics"))
       for _, c in ipairs(cols) do m[c.name] = c.values[1] end
     end
-    return { status = a.status, error = a.error or "", seconds = a.seconds or 0 / 0, metrics = m }
+    return { status = a.status, error = a.error or "", seconds = a.seconds or 0 / 0, metrics = m,
+      script_sha256 = a.script_sha256 }
   end)
   f:close()
   if not ok or type(info.status) ~= "string" then return nil end
@@ -380,6 +381,14 @@ local function trial_context(d, tr, seed)
     t.val = data.subset(d.data, f.val or f.test)
   end
   return t
+end
+
+-- The SHA-256 of the script o.script ("" when unknown or unreadable), read once per process.
+local function script_sha256(o)
+  if o.script_sha256 == nil then
+    o.script_sha256 = o.script and core.results.sha256_file(o.script) or ""
+  end
+  return o.script_sha256
 end
 
 -- Runs one trial in this process and writes its file; returns status, message.
@@ -435,7 +444,7 @@ local function run_trial(d, tr, o, handler)
   local attrs = { study = d.name, trial = tr.id, status = status, params = json(tr.params),
     seed = tr.seed, fold = tr.fold, final = tr.final and 1 or 0, started = started,
     finished = os.date("!%Y-%m-%dT%H:%M:%SZ"), seconds = seconds, host = core.hostname(),
-    error = err, traceback = tb, trial_seed = seed }
+    error = err, traceback = tb, trial_seed = seed, script_sha256 = script_sha256(o) }
   for k, v in pairs(attrs) do r:attr(k, v) end
   if status == "failed" then io.stderr:write(err, tb ~= "" and ("\n" .. tb) or "", "\n") end
   local w, werr = core.results.create(trial_path(dir, tr.id, ".h5"))
@@ -655,8 +664,40 @@ function Progress:status(workers)
   self.width = #line
 end
 
+--- Finished trials (and finals) in o.dir that another version of the script made, by the
+--- SHA-256 each trial file records: with o.stale == "rerun" their files are removed (they run
+--- again), with "keep" they stay; without either, nil and a message that names the choice.
+--- Trial files that record no script hash are taken as they are.
+function study.check_stale(d, o, settings, trials)
+  local current = script_sha256(o)
+  if current == "" then return true end
+  local ids = {}
+  for _, tr in ipairs(trials) do ids[#ids + 1] = tr.id end
+  for si, setting in ipairs(d.final and settings or {}) do
+    ids[#ids + 1] = study.final_trial(d, si, setting).id
+  end
+  local stale, recorded = {}, nil
+  for _, id in ipairs(ids) do
+    local info = study.read_trial(trial_path(o.dir, id, ".h5"))
+    if info and info.script_sha256 and info.script_sha256 ~= "" and info.script_sha256 ~= current then
+      stale[#stale + 1] = id
+      recorded = recorded or info.script_sha256
+    end
+  end
+  if #stale == 0 or o.stale == "keep" then return true end
+  if o.stale == "rerun" then
+    for _, id in ipairs(stale) do os.remove(trial_path(o.dir, id, ".h5")) end
+    return true
+  end
+  return nil, string.format("%d trial%s in %s %s made by another version of %s (script sha256 %s…, now %s…): "
+    .. "run again with --rerun-stale to run %s anew, or with --keep-stale to use %s as %s",
+    #stale, #stale == 1 and "" or "s", o.dir, #stale == 1 and "was" or "were", o.script or "the script",
+    recorded:sub(1, 12), current:sub(1, 12), #stale == 1 and "it" or "them", #stale == 1 and "it" or "them",
+    #stale == 1 and "it is" or "they are")
+end
+
 --- Run the declared study d: o = {script, exe, dir, out, seed, threads, jobs, set_args,
---- retry_failed, attrs (root attributes of the study file)}. Returns the exit status.
+--- retry_failed, stale, attrs (root attributes of the study file)}. Returns the exit status.
 --- Make the trial directory ready (writable; manifest; split indices): returns settings,
 --- trials or nil, message. Shared by the local runner and other backends.
 function study.prepare(d, o)
@@ -670,6 +711,8 @@ function study.prepare(d, o)
 
   local settings = study.settings(d, o.seed)
   local trials = study.trials(d, o.seed)
+  local sok, serr = study.check_stale(d, o, settings, trials)
+  if not sok then return nil, serr end
 
   -- The manifest: everything `moonlab collect` needs without running the script again.
   local manifest = { study = d.name, identity = d.identity, script = o.script, out = o.out, seed = o.seed,
