@@ -1159,6 +1159,7 @@ function study.collect(dir, out)
       if final_info.status == "done" then done = done + 1 else failed = failed + 1 end
     end
     attrs.done, attrs.failed = done, failed
+    attrs.finished = os.date("!%Y-%m-%dT%H:%M:%SZ") -- the manifest's was the start
     for _, k in ipairs(run.sorted_keys(attrs)) do w:attr("/", k, attrs[k]) end
     w:table("/study/summary", #m.trials, summary)
     w:table("/study/aggregates", #settings, agg)
