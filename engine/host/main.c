@@ -74,8 +74,26 @@ static int run(lua_State *L)
     return 1;
 }
 
+/* OpenMP's waiting threads (libgomp, which BLIS-openmp runs on) spin for about 300 000 turns
+ * before they sleep. With another job on a core, a spinning thread takes the time the one
+ * doing the work needs: a 2-thread run slowed down 200-fold here (experiments/init_gradients.lua:
+ * 0.4 s at 1 thread, 82 s at 2 with a compiler busy on the other core). 10 000 turns keep the
+ * threads awake between the products of one step on a quiet machine and let them sleep soon
+ * on a busy one. libgomp reads GOMP_SPINCOUNT once, before main, so the setting needs a fresh
+ * start of this program: done once, unless the user chose a wait policy or spin count. */
+static void tame_openmp_spin(char **argv)
+{
+    if (getenv("GOMP_SPINCOUNT") || getenv("OMP_WAIT_POLICY"))
+        return;
+    if (setenv("GOMP_SPINCOUNT", "10000", 1) != 0)
+        return;
+    execv("/proc/self/exe", argv);
+    /* no /proc: run on with the default */
+}
+
 int main(int argc, char **argv)
 {
+    tame_openmp_spin(argv);
     lua_State *L = luaL_newstate();
     if (!L) {
         fprintf(stderr, "moonlab: cannot create a Lua state (out of memory)\n");

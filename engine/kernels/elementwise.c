@@ -23,7 +23,15 @@ void ml_k_sum_rows(float *restrict db, const float *restrict dy, int64_t lddy, i
     /* Threads take blocks of columns: each sum still runs over the rows in order, so the bits
      * do not depend on the thread count. */
     const int nt = m * n >= (1 << 16) && n >= 64 ? ml_k_get_threads() : 1;
-    _Pragma("omp parallel num_threads(nt) if (nt > 1)")
+    if (nt <= 1) {
+        for (int64_t i = 0; i < m; i++) {
+            const float *restrict row = dy + i * lddy;
+            for (int64_t j = 0; j < n; j++)
+                db[j] += row[j];
+        }
+        return;
+    }
+    _Pragma("omp parallel num_threads(nt)")
     {
         const int64_t k = omp_get_num_threads(), t = omp_get_thread_num();
         /* block edges on 16-float (cache line) boundaries */

@@ -7,6 +7,7 @@
 #include <time.h>
 
 #include <blis.h>
+#include <omp.h>
 
 #include "moonlab/kernels.h"
 
@@ -151,21 +152,70 @@ static void gemm_body(float *c, int64_t rsc, int64_t csc, const float *a, int64_
                  c, (inc_t)rsc, (inc_t)csc, NULL, rntm);
 }
 
+/* One BLIS thread; with blocked = 1 BLIS's packed algorithm even where it would take its
+ * unpacked path for skinny products: its k-blocking is fixed, so an element of C comes out the
+ * same bits whichever block of rows or columns the call covers. */
+static rntm_t *one_thread(rntm_t *r, int blocked)
+{
+    bli_rntm_init(r);
+    bli_rntm_set_num_threads(1, r);
+    if (blocked)
+        bli_rntm_disable_l3_sup(r);
+    return r;
+}
+
+/* Below this many multiply-adds (about 40 us on one core) a product runs on one thread: a
+ * second thread saves less than it costs to wake. */
+#define THREADED_GEMM (1 << 21)
+/* Rows (or columns) of C a thread takes at the least. */
+#define MIN_BLOCK 16
+
+/* Several threads split C into blocks of rows (or of columns, when there are more columns),
+ * each computed by a one-thread BLIS call, inside one OpenMP region. BLIS's own threading
+ * synchronises its threads at busy-wait barriers inside every call: with another job on a
+ * core, each of them waits for a thread that is not running, and a study at 2 threads ran 40
+ * times slower than at 1 (experiments/birnn_tagging.lua: 512 s against 12.6 s beside a busy
+ * compiler). OpenMP's threads wait briefly and then sleep (GOMP_SPINCOUNT, engine/host/main.c).
+ * Products of THREADED_GEMM and more take BLIS's packed algorithm at every thread count, so the
+ * split never changes the bits; smaller ones run whole on one thread. */
 void ml_k_gemm(float *c, int64_t rsc, int64_t csc, const float *a, int64_t rsa, int64_t csa,
                const float *b, int64_t rsb, int64_t csb, int64_t m, int64_t n, int64_t k,
                float alpha, float beta)
 {
-    gemm(c, rsc, csc, a, rsa, csa, b, rsb, csb, m, n, k, alpha, beta, NULL);
+    rntm_t r;
+    if (m * n * k < THREADED_GEMM) {
+        gemm(c, rsc, csc, a, rsa, csa, b, rsb, csb, m, n, k, alpha, beta, one_thread(&r, 0));
+        return;
+    }
+    const int by_rows = m >= n;
+    const int64_t len = by_rows ? m : n;
+    int64_t nt = ml_k_get_threads();
+    if (nt > len / MIN_BLOCK)
+        nt = len / MIN_BLOCK;
+    if (nt <= 1) {
+        gemm(c, rsc, csc, a, rsa, csa, b, rsb, csb, m, n, k, alpha, beta, one_thread(&r, 1));
+        return;
+    }
+    _Pragma("omp parallel num_threads((int)nt)")
+    {
+        const int64_t t = omp_get_thread_num(), T = omp_get_num_threads();
+        const int64_t lo = len * t / T, hi = len * (t + 1) / T;
+        rntm_t rt;
+        if (by_rows)
+            gemm(c + lo * rsc, rsc, csc, a + lo * rsa, rsa, csa, b, rsb, csb, hi - lo, n, k,
+                 alpha, beta, one_thread(&rt, 1));
+        else
+            gemm(c + lo * csc, rsc, csc, a, rsa, csa, b + lo * csb, rsb, csb, m, hi - lo, k,
+                 alpha, beta, one_thread(&rt, 1));
+    }
 }
 
 void ml_k_gemm1(float *c, int64_t rsc, int64_t csc, const float *a, int64_t rsa, int64_t csa,
                 const float *b, int64_t rsb, int64_t csb, int64_t m, int64_t n, int64_t k,
                 float alpha, float beta)
 {
-    rntm_t one;
-    bli_rntm_init(&one);
-    bli_rntm_set_num_threads(1, &one);
-    gemm(c, rsc, csc, a, rsa, csa, b, rsb, csb, m, n, k, alpha, beta, &one);
+    rntm_t r;
+    gemm(c, rsc, csc, a, rsa, csa, b, rsb, csb, m, n, k, alpha, beta, one_thread(&r, 1));
 }
 
 void ml_k_set_threads(int n)

@@ -297,8 +297,11 @@ static void gather_columns(float *gates, const float *w_ih, const int64_t *tok, 
  * synchronisation between steps: its per-step products on one thread (ml_k_gemm1), its gate
  * maths beside them. Blocks of fewer rows would make the per-step products too small to pay
  * for a thread. Each row goes through the same operations in the same order whatever the
- * thread count, so the results are the same bits. */
+ * thread count (ml_k_gemm1 at one thread too), so the results are the same bits. */
 #define ROWS_PER_THREAD 16
+/* ... and fewer multiply-adds in the recurrent products than this (about 20 us) would not pay
+ * for waking a thread, nor for waiting on one that another job keeps off its core. */
+#define WORK_PER_THREAD (1 << 20)
 
 typedef void (*gemm_fn)(float *, int64_t, int64_t, const float *, int64_t, int64_t,
                         const float *, int64_t, int64_t, int64_t, int64_t, int64_t, float, float);
@@ -315,17 +318,20 @@ typedef struct {
  * thread count and B allow. */
 static void over_rows(void (*fn)(const steps_t *, int64_t, int64_t, gemm_fn), const steps_t *s)
 {
+    const int64_t H = s->r->hidden, work = s->B * s->T * ml_rnn_gates(s->r->cell) * H * H;
     int64_t nt = ml_k_get_threads();
     if (nt > s->B / ROWS_PER_THREAD)
         nt = s->B / ROWS_PER_THREAD;
+    if (nt > work / WORK_PER_THREAD)
+        nt = work / WORK_PER_THREAD;
     if (nt <= 1) {
-        fn(s, 0, s->B, ml_k_gemm);
+        fn(s, 0, s->B, ml_k_gemm1);
         return;
     }
     _Pragma("omp parallel num_threads((int)nt)")
     {
         const int64_t n = omp_get_num_threads(), i = omp_get_thread_num();
-        fn(s, s->B * i / n, s->B * (i + 1) / n, n > 1 ? ml_k_gemm1 : ml_k_gemm);
+        fn(s, s->B * i / n, s->B * (i + 1) / n, ml_k_gemm1);
     }
 }
 

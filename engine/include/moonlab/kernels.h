@@ -10,7 +10,8 @@ void ml_k_gemm(float *c, int64_t rsc, int64_t csc, const float *a, int64_t rsa, 
                const float *b, int64_t rsb, int64_t csb, int64_t m, int64_t n, int64_t k,
                float alpha, float beta);
 /* The same product on one thread, for callers that already run on several (each thread its
- * own rows): the same bits as ml_k_gemm on those rows. */
+ * own rows): always BLIS's packed algorithm, so an element's bits do not depend on how the
+ * rows are split among calls (nor on the thread count). */
 void ml_k_gemm1(float *c, int64_t rsc, int64_t csc, const float *a, int64_t rsa, int64_t csa,
                 const float *b, int64_t rsb, int64_t csb, int64_t m, int64_t n, int64_t k,
                 float alpha, float beta);
