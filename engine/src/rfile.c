@@ -760,6 +760,29 @@ static int check_storage(const ml_rfile_t *f, const char *path, hid_t d, hid_t f
     return rc;
 }
 
+/* The dataset at path, opened, with its file type and dataspace, once check_storage accepts
+ * it; nothing is left open on failure. `what` names it in a message. */
+static int open_dataset(const ml_rfile_t *f, const char *path, const char *what, hid_t *d,
+                        hid_t *ft, hid_t *space)
+{
+    *ft = *space = H5I_INVALID_HID;
+    int rc = open_kind(f, path, H5I_DATASET, d);
+    if (rc)
+        return rc;
+    *ft = H5Dget_type(*d);
+    *space = H5Dget_space(*d);
+    if (*ft < 0 || *space < 0)
+        rc = hfail(f, path, "cannot read %s", what);
+    else
+        rc = check_storage(f, path, *d, *ft);
+    if (rc) {
+        ml__h5_close(space, H5Sclose);
+        ml__h5_close(ft, H5Tclose);
+        ml__h5_close(d, H5Oclose);
+    }
+    return rc;
+}
+
 void ml_rfile_free_table(ml_rtable_t *t)
 {
     if (!t)
@@ -878,19 +901,11 @@ int ml_rfile_table(ml_rfile_t *f, const char *path, ml_rtable_t *t)
         return rc;
     if (!t)
         return rfail(f, path, ML_EARG, "table: out is NULL");
-    hid_t d, ft = H5I_INVALID_HID, space = H5I_INVALID_HID;
-    if ((rc = open_kind(f, path, H5I_DATASET, &d)) != ML_OK)
+    hid_t d, ft, space;
+    if ((rc = open_dataset(f, path, "the table", &d, &ft, &space)) != ML_OK)
         return rc;
     ml_rtable_t tab = {0, 0, NULL};
     size_t used = 0;
-    ft = H5Dget_type(d);
-    space = H5Dget_space(d);
-    if (ft < 0 || space < 0) {
-        rc = hfail(f, path, "cannot read the table");
-        goto done;
-    }
-    if ((rc = check_storage(f, path, d, ft)) != ML_OK)
-        goto done;
     if (H5Tget_class(ft) != H5T_COMPOUND) {
         rc = rfail(f, path, ML_EFORMAT, "is not a table (a dataset without named columns)");
         goto done;
@@ -964,17 +979,9 @@ int ml_rfile_tensor(ml_rfile_t *f, const char *path, ml_tensor_t *t)
         return rc;
     if (!t)
         return rfail(f, path, ML_EARG, "tensor: out is NULL");
-    hid_t d, ft = H5I_INVALID_HID, space = H5I_INVALID_HID;
-    if ((rc = open_kind(f, path, H5I_DATASET, &d)) != ML_OK)
+    hid_t d, ft, space;
+    if ((rc = open_dataset(f, path, "the dataset", &d, &ft, &space)) != ML_OK)
         return rc;
-    ft = H5Dget_type(d);
-    space = H5Dget_space(d);
-    if (ft < 0 || space < 0) {
-        rc = hfail(f, path, "cannot read the dataset");
-        goto done;
-    }
-    if ((rc = check_storage(f, path, d, ft)) != ML_OK)
-        goto done;
     const char *why = "string";
     int type = classify(ft, &why);
     if (type != ML_COL_INT64 && type != ML_COL_FLOAT64) {
