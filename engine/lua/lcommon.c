@@ -1,6 +1,7 @@
 #include "lcommon.h"
 
 #include <stdarg.h>
+#include <string.h>
 
 #include "moonlab/error.h"
 
@@ -19,6 +20,18 @@ _Noreturn void ml__raise(lua_State *L, const char *fmt, ...)
 int ml__engine_error(lua_State *L, const char *fname)
 {
     return luaL_error(L, "%s: %s", fname, ml_errmsg());
+}
+
+_Noreturn int ml__raise_engine(lua_State *L)
+{
+    ml__raise(L, "%s", ml_errmsg());
+}
+
+int ml__push_failure(lua_State *L)
+{
+    lua_pushnil(L);
+    lua_pushstring(L, ml_errmsg());
+    return 2;
 }
 
 int ml__tensor_dead(lua_State *L, int idx)
@@ -76,6 +89,14 @@ ml_tensor_t *ml__push_tensor(lua_State *L, int ndim, const int64_t *shape, const
     return &u->t;
 }
 
+ml_tensor_t *ml__push_empty_tensor(lua_State *L, const char *fname)
+{
+    int64_t zero = 0;
+    ml_tensor_t *t = ml__push_tensor(L, 1, &zero, fname);
+    ml_tensor_free(t);
+    return t;
+}
+
 ml_tensor_t *ml__push_foreign_view(lua_State *L, const ml_tensor_t *view, int owner_idx)
 {
     owner_idx = lua_absindex(L, owner_idx);
@@ -106,6 +127,44 @@ ml_tensor_t *ml__push_copy(lua_State *L, const ml_tensor_t *t, const char *fname
     ml_tensor_t *c = ml__push_tensor(L, t->ndim, t->shape, fname);
     ml_tensor_copy(c, t);
     return c;
+}
+
+int64_t ml__check_integer(lua_State *L, int idx, const char *what, const char *fname)
+{
+    int ok;
+    lua_Integer v = lua_tointegerx(L, idx, &ok);
+    if (!ok)
+        ml__raise(L, "%s: %s must be an integer, got %s", fname, what,
+                  luaL_tolstring(L, idx, NULL));
+    return (int64_t)v;
+}
+
+void ml__check_keys(lua_State *L, int idx, const char *const *keys, const char *fname)
+{
+    if (lua_isnoneornil(L, idx))
+        return;
+    idx = lua_absindex(L, idx);
+    luaL_checktype(L, idx, LUA_TTABLE);
+    lua_pushnil(L);
+    while (lua_next(L, idx)) {
+        lua_pop(L, 1);
+        int known = 0;
+        if (lua_type(L, -1) == LUA_TSTRING)
+            for (const char *const *k = keys; *k && !known; k++)
+                known = strcmp(lua_tostring(L, -1), *k) == 0;
+        if (known)
+            continue;
+        const char *key = luaL_tolstring(L, -1, NULL);
+        luaL_Buffer b;
+        luaL_buffinit(L, &b);
+        for (const char *const *k = keys; *k; k++) {
+            if (k != keys)
+                luaL_addstring(&b, ", ");
+            luaL_addstring(&b, *k);
+        }
+        luaL_pushresult(&b);
+        ml__raise(L, "%s: unknown option '%s' (options: %s)", fname, key, lua_tostring(L, -1));
+    }
 }
 
 static int get_field(lua_State *L, int idx, const char *field)

@@ -40,6 +40,10 @@ ml_tensor_t *ml__check_tensor(lua_State *L, int idx, const char *fname);
 ml_tensor_t *ml__opt_tensor(lua_State *L, int idx, const char *fname);
 /* Push a new owning tensor of the given shape (zeros); raises on bad shape. */
 ml_tensor_t *ml__push_tensor(lua_State *L, int ndim, const int64_t *shape, const char *fname);
+/* Push a tensor userdata that owns nothing yet (zeroed), for an engine call to fill: pushed
+ * before the engine allocates, so no malloc'd memory is held across a call that can raise. If
+ * the engine fails, the struct stays zeroed and the userdata is dropped unreturned. */
+ml_tensor_t *ml__push_empty_tensor(lua_State *L, const char *fname);
 /* Push a view of the tensor at index `base_idx`; the view keeps its base alive. */
 ml_tensor_t *ml__push_view(lua_State *L, const ml_tensor_t *view, int base_idx);
 /* Push a view of memory owned by the object at owner_idx (a model's flat buffers). */
@@ -51,6 +55,19 @@ _Noreturn void ml__raise(lua_State *L, const char *fmt, ...);
 
 /* Raise "fname: <engine message>" for a failed engine call. */
 int ml__engine_error(lua_State *L, const char *fname);
+/* Raise the engine's message as it is, for engine calls that were given the function's name
+ * and start their messages with it. Typed int for `return ml__raise_engine(L)`, as luaL_error. */
+_Noreturn int ml__raise_engine(lua_State *L);
+/* Push nil and the engine's message, the return of an expected failure (a missing file);
+ * returns 2, the number of values. */
+int ml__push_failure(lua_State *L);
+
+/* Integer argument at idx; raises "fname: <what> must be an integer, got <value>". */
+int64_t ml__check_integer(lua_State *L, int idx, const char *what, const char *fname);
+
+/* Raises "fname: unknown option '<key>' (options: <keys>)" for a key of the option table at
+ * idx that is not in keys (NULL-terminated); nil or none is no options. */
+void ml__check_keys(lua_State *L, int idx, const char *const *keys, const char *fname);
 
 /* Table-field readers for option tables at idx; raise naming fname and the field. */
 lua_Number ml__opt_number(lua_State *L, int idx, const char *field, lua_Number def,

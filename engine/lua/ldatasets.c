@@ -20,33 +20,15 @@
 #include "moonlab/datasets.h"
 #include "moonlab/error.h"
 
-/* An empty tensor userdata for the engine to fill. It is pushed before the engine allocates,
- * so no malloc'd memory is ever held across a call that can raise; on failure the struct is
- * left zeroed and the userdata is dropped without being returned. */
-static ml_tensor_t *push_empty(lua_State *L, const char *fname)
-{
-    int64_t zero = 0;
-    ml_tensor_t *t = ml__push_tensor(L, 1, &zero, fname);
-    ml_tensor_free(t);
-    return t;
-}
-
-static int fail(lua_State *L)
-{
-    lua_pushnil(L);
-    lua_pushstring(L, ml_errmsg());
-    return 2;
-}
-
 static int d_idx(lua_State *L)
 {
     const char *path = luaL_checkstring(L, 1);
     lua_Number divisor = luaL_optnumber(L, 2, 1.0);
     if (!(divisor > 0.0) || divisor > 1e30)
         ml__raise(L, "datasets.idx: the divisor must be a positive number, got %f", divisor);
-    ml_tensor_t *t = push_empty(L, "datasets.idx");
+    ml_tensor_t *t = ml__push_empty_tensor(L, "datasets.idx");
     if (ml_idx_read(t, path))
-        return fail(L);
+        return ml__push_failure(L);
     /* In place on the new (contiguous) tensor: x / 255 afterwards would need a second copy of
      * 188 MB for Fashion-MNIST's training images. Division, not multiplication by 1/d, so the
      * values are exactly those of x / d. */
@@ -59,24 +41,6 @@ static int d_idx(lua_State *L)
     return 1;
 }
 
-static void check_keys(lua_State *L, int idx, const char *const *keys, const char *fname)
-{
-    if (lua_isnoneornil(L, idx))
-        return;
-    luaL_checktype(L, idx, LUA_TTABLE);
-    lua_pushnil(L);
-    while (lua_next(L, idx)) {
-        lua_pop(L, 1);
-        int known = 0;
-        if (lua_type(L, -1) == LUA_TSTRING)
-            for (const char *const *k = keys; *k && !known; k++)
-                known = strcmp(lua_tostring(L, -1), *k) == 0;
-        if (!known)
-            ml__raise(L, "%s: unknown option '%s' (options: delimiter, header, label, missing)",
-                      fname, luaL_tolstring(L, -1, NULL));
-    }
-}
-
 /* opts: delimiter = "," (one character; " " = any run of spaces and tabs), header = 0 (lines
  * to skip; true = 1), label = nil (column from 1, negative from the end, or a header name;
  * nil/false = none), missing = "error" | "nan" | "drop". */
@@ -85,7 +49,7 @@ static void read_csv_options(lua_State *L, int idx, ml_csv_options_t *o)
     static const char *const keys[] = {"delimiter", "header", "label", "missing", NULL};
     const char *fname = "datasets.csv";
     memset(o, 0, sizeof *o);
-    check_keys(L, idx, keys, fname);
+    ml__check_keys(L, idx, keys, fname);
     if (lua_isnoneornil(L, idx))
         return;
     const char *delim = ml__opt_string(L, idx, "delimiter", ",", fname);
@@ -143,10 +107,10 @@ static int d_csv(lua_State *L)
     const char *path = luaL_checkstring(L, 1);
     ml_csv_options_t o;
     read_csv_options(L, 2, &o);
-    ml_tensor_t *x = push_empty(L, "datasets.csv");
-    ml_tensor_t *y = push_empty(L, "datasets.csv");
+    ml_tensor_t *x = ml__push_empty_tensor(L, "datasets.csv");
+    ml_tensor_t *y = ml__push_empty_tensor(L, "datasets.csv");
     if (ml_csv_read(x, y, path, &o))
-        return fail(L);
+        return ml__push_failure(L);
     if (!y->data) {
         lua_pop(L, 1);
         lua_pushnil(L);
@@ -157,10 +121,10 @@ static int d_csv(lua_State *L)
 static int d_text(lua_State *L)
 {
     const char *path = luaL_checkstring(L, 1);
-    ml_tensor_t *ids = push_empty(L, "datasets.text");
+    ml_tensor_t *ids = ml__push_empty_tensor(L, "datasets.text");
     ml_vocab_t v;
     if (ml_text_read(ids, &v, path))
-        return fail(L);
+        return ml__push_failure(L);
     lua_pushlstring(L, (const char *)v.chars, (size_t)v.size);
     return 2;
 }
@@ -188,7 +152,7 @@ static int d_encode(lua_State *L)
                       (int)i + 1, shown);
         }
     }
-    ml_tensor_t *ids = push_empty(L, "datasets.encode");
+    ml_tensor_t *ids = ml__push_empty_tensor(L, "datasets.encode");
     if (ml_vocab_encode(ids, &v, s, n))
         return ml__engine_error(L, "datasets.encode");
     return 1;

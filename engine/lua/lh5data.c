@@ -48,25 +48,6 @@ static guard_t *push_guard(lua_State *L)
     return g;
 }
 
-static void check_keys(lua_State *L, int idx, const char *const *keys, const char *fname,
-                       const char *list)
-{
-    if (lua_isnoneornil(L, idx))
-        return;
-    luaL_checktype(L, idx, LUA_TTABLE);
-    lua_pushnil(L);
-    while (lua_next(L, idx)) {
-        lua_pop(L, 1);
-        int known = 0;
-        if (lua_type(L, -1) == LUA_TSTRING)
-            for (const char *const *k = keys; *k && !known; k++)
-                known = strcmp(lua_tostring(L, -1), *k) == 0;
-        if (!known)
-            ml__raise(L, "%s: unknown option '%s' (options: %s)", fname,
-                      luaL_tolstring(L, -1, NULL), list);
-    }
-}
-
 /* A dataset name option: nil -> NULL (default), false -> "" (do not read), a string. */
 static const char *name_option(lua_State *L, int idx, const char *field, const char *fname)
 {
@@ -95,9 +76,7 @@ static void push_moved(lua_State *L, ml_tensor_t *t, const char *fname)
         lua_pushnil(L);
         return;
     }
-    int64_t zero = 0;
-    ml_tensor_t *u = ml__push_tensor(L, 1, &zero, fname);
-    ml_tensor_free(u);
+    ml_tensor_t *u = ml__push_empty_tensor(L, fname);
     *u = *t;
     memset(t, 0, sizeof *t);
 }
@@ -107,7 +86,7 @@ static int h_read(lua_State *L)
     static const char *const keys[] = {"x", "y", "weights", "divisor", NULL};
     const char *fname = "h5data.read";
     const char *path = luaL_checkstring(L, 1);
-    check_keys(L, 2, keys, fname, "x, y, weights, divisor");
+    ml__check_keys(L, 2, keys, fname);
     ml_h5data_spec_t spec = {0};
     spec.x = name_option(L, 2, "x", fname);
     spec.y = name_option(L, 2, "y", fname);
@@ -116,11 +95,8 @@ static int h_read(lua_State *L)
     if (!(divisor > 0.0) || divisor > 1e30)
         ml__raise(L, "%s: option 'divisor' must be a positive number, got %f", fname, divisor);
     guard_t *g = push_guard(L);
-    if (ml_h5data_read(&g->d, path, &spec)) {
-        lua_pushnil(L);
-        lua_pushstring(L, ml_errmsg());
-        return 2;
-    }
+    if (ml_h5data_read(&g->d, path, &spec))
+        return ml__push_failure(L);
     if (divisor != 1.0) { /* in place; division, as x / d would give */
         float d = (float)divisor;
         int64_t n = ml_tensor_numel(&g->d.x);
@@ -171,7 +147,7 @@ static int h_write(lua_State *L)
     s.y = ml__opt_tensor(L, 3, fname);
     s.weights = ml__opt_tensor(L, 4, fname);
     int o = 5;
-    check_keys(L, o, keys, fname, "rows, x_type, y_type, attrs");
+    ml__check_keys(L, o, keys, fname);
     s.x_type = type_option(L, o, "x_type", fname);
     s.y_type = type_option(L, o, "y_type", fname);
     if (lua_istable(L, o)) {
@@ -216,11 +192,8 @@ static int h_write(lua_State *L)
         s.attrs = attrs;
     }
     int rc = ml_h5data_write(path, &s);
-    if (rc == ML_EIO) {
-        lua_pushnil(L);
-        lua_pushstring(L, ml_errmsg());
-        return 2;
-    }
+    if (rc == ML_EIO)
+        return ml__push_failure(L);
     if (rc)
         ml__raise(L, "data.save: %s", ml_errmsg());
     lua_pushboolean(L, 1);

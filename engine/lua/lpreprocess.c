@@ -10,16 +10,7 @@
 #include <string.h>
 
 #include "lcommon.h"
-#include "moonlab/error.h"
 #include "moonlab/preprocess.h"
-
-static ml_tensor_t *push_empty(lua_State *L, const char *fname)
-{
-    int64_t zero = 0;
-    ml_tensor_t *t = ml__push_tensor(L, 1, &zero, fname);
-    ml_tensor_free(t);
-    return t;
-}
 
 static const int64_t *opt_rows(lua_State *L, int idx, int64_t *n, const char *fname)
 {
@@ -29,11 +20,6 @@ static const int64_t *opt_rows(lua_State *L, int idx, int64_t *n, const char *fn
     return ml__check_index(L, idx, n, fname);
 }
 
-static int fail(lua_State *L)
-{
-    return luaL_error(L, "%s", ml_errmsg());
-}
-
 static int p_stats(lua_State *L, int moments)
 {
     const char *fname = moments ? "pre.moments" : "pre.range";
@@ -41,11 +27,11 @@ static int p_stats(lua_State *L, int moments)
     int64_t n;
     const int64_t *rows = opt_rows(L, 2, &n, fname);
     int global = lua_toboolean(L, 3);
-    ml_tensor_t *a = push_empty(L, fname), *b = push_empty(L, fname);
+    ml_tensor_t *a = ml__push_empty_tensor(L, fname), *b = ml__push_empty_tensor(L, fname);
     int rc = moments ? ml_pre_moments(a, b, x, rows, n, global)
                      : ml_pre_range(a, b, x, rows, n, global);
     if (rc)
-        return fail(L);
+        return ml__raise_engine(L);
     if (moments)
         return 2;
     /* range also gives the width max - min, 1 where it is 0 (a constant feature maps to the
@@ -71,8 +57,10 @@ static int p_affine(lua_State *L)
     ml_tensor_t *shift = ml__check_tensor(L, 3, fname), *scale = ml__check_tensor(L, 4, fname);
     double span = luaL_checknumber(L, 5), offset = luaL_checknumber(L, 6);
     int inverse = lua_toboolean(L, 7);
-    ml_tensor_t *out = push_empty(L, fname);
-    return ml_pre_affine(out, x, rows, n, shift, scale, span, offset, inverse) ? fail(L) : 1;
+    ml_tensor_t *out = ml__push_empty_tensor(L, fname);
+    if (ml_pre_affine(out, x, rows, n, shift, scale, span, offset, inverse))
+        return ml__raise_engine(L);
+    return 1;
 }
 
 static int p_label_count(lua_State *L)
@@ -82,7 +70,7 @@ static int p_label_count(lua_State *L)
     int64_t n, c;
     const int64_t *rows = opt_rows(L, 2, &n, fname);
     if (ml_pre_label_count(&c, y, rows, n))
-        return fail(L);
+        return ml__raise_engine(L);
     lua_pushinteger(L, (lua_Integer)c);
     return 1;
 }
@@ -94,8 +82,8 @@ static int p_one_hot(lua_State *L)
     int64_t n;
     const int64_t *rows = opt_rows(L, 2, &n, fname);
     lua_Integer c = luaL_checkinteger(L, 3);
-    ml_tensor_t *out = push_empty(L, fname);
-    return ml_pre_one_hot(out, y, rows, n, (int64_t)c) ? fail(L) : 1;
+    ml_tensor_t *out = ml__push_empty_tensor(L, fname);
+    return ml_pre_one_hot(out, y, rows, n, (int64_t)c) ? ml__raise_engine(L) : 1;
 }
 
 static int p_windows(lua_State *L)
@@ -104,9 +92,9 @@ static int p_windows(lua_State *L)
     ml_tensor_t *s = ml__check_tensor(L, 1, fname);
     lua_Integer w = luaL_checkinteger(L, 2), k = luaL_checkinteger(L, 3),
                 step = luaL_checkinteger(L, 4);
-    ml_tensor_t *x = push_empty(L, fname), *y = push_empty(L, fname);
+    ml_tensor_t *x = ml__push_empty_tensor(L, fname), *y = ml__push_empty_tensor(L, fname);
     if (ml_pre_windows(x, y, s, (int64_t)w, (int64_t)k, (int64_t)step))
-        return fail(L);
+        return ml__raise_engine(L);
     if (k == 0) {
         lua_pop(L, 1);
         lua_pushnil(L);

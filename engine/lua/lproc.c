@@ -42,11 +42,8 @@ static int p_spawn(lua_State *L)
         lua_pop(L, 1);
     }
     ml_proc_t p;
-    if (ml_proc_spawn_in(&p, argv, pipes, log, dir)) {
-        lua_pushnil(L);
-        lua_pushstring(L, ml_errmsg());
-        return 2;
-    }
+    if (ml_proc_spawn_in(&p, argv, pipes, log, dir))
+        return ml__push_failure(L);
     lua_createtable(L, 0, 3);
     lua_pushinteger(L, p.pid);
     lua_setfield(L, -2, "pid");
@@ -121,11 +118,8 @@ static int p_write(lua_State *L)
     size_t n;
     int fd = (int)luaL_checkinteger(L, 1);
     const char *s = luaL_checklstring(L, 2, &n);
-    if (ml_proc_write(fd, s, (int64_t)n)) {
-        lua_pushnil(L);
-        lua_pushstring(L, ml_errmsg());
-        return 2;
-    }
+    if (ml_proc_write(fd, s, (int64_t)n))
+        return ml__push_failure(L);
     lua_pushboolean(L, 1);
     return 1;
 }
@@ -166,11 +160,8 @@ static int p_kill(lua_State *L)
 
 static int p_redirect(lua_State *L)
 {
-    if (ml_proc_redirect_output(luaL_checkstring(L, 1))) {
-        lua_pushnil(L);
-        lua_pushstring(L, ml_errmsg());
-        return 2;
-    }
+    if (ml_proc_redirect_output(luaL_checkstring(L, 1)))
+        return ml__push_failure(L);
     lua_pushboolean(L, 1);
     return 1;
 }
@@ -179,11 +170,8 @@ static int p_redirect(lua_State *L)
 static int p_create_exclusive(lua_State *L)
 {
     int r = ml_proc_create_exclusive(luaL_checkstring(L, 1), luaL_checkstring(L, 2));
-    if (r < 0) {
-        lua_pushnil(L);
-        lua_pushstring(L, ml_errmsg());
-        return 2;
-    }
+    if (r < 0)
+        return ml__push_failure(L);
     lua_pushboolean(L, r == 0);
     return 1;
 }
@@ -258,11 +246,8 @@ static int p_list_dir(lua_State *L)
 {
     const char *path = luaL_checkstring(L, 1);
     lua_newtable(L);
-    if (ml_proc_list_dir(path, add_name, L)) {
-        lua_pushnil(L);
-        lua_pushstring(L, ml_errmsg());
-        return 2;
-    }
+    if (ml_proc_list_dir(path, add_name, L))
+        return ml__push_failure(L);
     lua_getglobal(L, "table");
     lua_getfield(L, -1, "sort");
     lua_pushvalue(L, -3);

@@ -5,7 +5,6 @@
 #include <string.h>
 
 #include "lcommon.h"
-#include "moonlab/error.h"
 #include "moonlab/queue.h"
 
 #define ML_QUEUE_MT "moonlab.queue"
@@ -24,13 +23,6 @@ static ml_queue_t *check_queue(lua_State *L, const char *fname)
     if (!u->q)
         ml__raise(L, "%s: the queue is closed", fname);
     return u->q;
-}
-
-static int fail(lua_State *L)
-{
-    lua_pushnil(L);
-    lua_pushstring(L, ml_errmsg());
-    return 2;
 }
 
 static void set_number(lua_State *L, const char *k, double v)
@@ -140,7 +132,7 @@ static int q_open(lua_State *L)
     u->q = NULL;
     luaL_setmetatable(L, ML_QUEUE_MT);
     if (ml_queue_open(&u->q, path, create, (int)busy))
-        return fail(L);
+        return ml__push_failure(L);
     return 1;
 }
 
@@ -185,7 +177,7 @@ static int q_add(lua_State *L)
     }
     int64_t id;
     if (ml_queue_add(q, script, dir, args, n, &id))
-        return fail(L);
+        return ml__push_failure(L);
     lua_pushinteger(L, (lua_Integer)id);
     return 1;
 }
@@ -195,7 +187,7 @@ static int q_get(lua_State *L)
     ml_queue_t *q = check_queue(L, "queue:get");
     ml_queue_entry_t e;
     if (ml_queue_get(q, (int64_t)luaL_checkinteger(L, 2), &e))
-        return fail(L);
+        return ml__push_failure(L);
     ml_queue_entry_t *one = malloc(sizeof *one);
     if (!one) {
         ml_queue_entry_free(&e);
@@ -213,7 +205,7 @@ static int q_list(lua_State *L)
     ml_queue_entry_t *es;
     int64_t n;
     if (ml_queue_list(q, &es, &n))
-        return fail(L);
+        return ml__push_failure(L);
     return push_owned(L, es, n);
 }
 
@@ -223,7 +215,7 @@ static int q_counts(lua_State *L)
     ml_queue_t *q = check_queue(L, "queue:counts");
     int64_t c[ML_QUEUE_NSTATES];
     if (ml_queue_counts(q, c))
-        return fail(L);
+        return ml__push_failure(L);
     lua_createtable(L, 0, ML_QUEUE_NSTATES);
     for (int i = 0; i < ML_QUEUE_NSTATES; i++) {
         lua_pushinteger(L, (lua_Integer)c[i]);
@@ -239,7 +231,7 @@ static int q_claim(lua_State *L)
     ml_queue_entry_t e;
     int got;
     if (ml_queue_claim(q, &e, &got))
-        return fail(L);
+        return ml__push_failure(L);
     if (!got) {
         lua_pushboolean(L, 0);
         return 1;
@@ -258,7 +250,7 @@ static int q_claim(lua_State *L)
 static int ok_or_fail(lua_State *L, int rc)
 {
     if (rc)
-        return fail(L);
+        return ml__push_failure(L);
     lua_pushboolean(L, 1);
     return 1;
 }
@@ -294,7 +286,7 @@ static int q_finish(lua_State *L)
     int held;
     if (ml_queue_finish(q, (int64_t)id, s == 0 ? ML_QUEUE_DONE : ML_QUEUE_FAILED, (int)code,
                         (int)sig, reason, result, &held))
-        return fail(L);
+        return ml__push_failure(L);
     lua_pushboolean(L, held);
     return 1;
 }
@@ -336,7 +328,7 @@ static int q_retry(lua_State *L)
     const int64_t *ids = lua_isnoneornil(L, 2) ? NULL : read_ids(L, 2, &n, "queue:retry");
     int64_t changed;
     if (ml_queue_retry(q, ids, n, &changed))
-        return fail(L);
+        return ml__push_failure(L);
     lua_pushinteger(L, (lua_Integer)changed);
     return 1;
 }
@@ -358,7 +350,7 @@ static int q_recover(lua_State *L)
         ml__raise(L, "queue:recover: stale limit %g s (must be positive)", (double)stale);
     int64_t n;
     if (ml_queue_recover(q, (double)stale, &n))
-        return fail(L);
+        return ml__push_failure(L);
     lua_pushinteger(L, (lua_Integer)n);
     return 1;
 }

@@ -3,7 +3,6 @@
 #include <string.h>
 
 #include "lcommon.h"
-#include "moonlab/error.h"
 #include "moonlab/hash.h"
 #include "moonlab/results.h"
 
@@ -30,11 +29,8 @@ static int w_create(lua_State *L)
     u->closed = 1;
     u->r = NULL;
     luaL_setmetatable(L, ML_RESULTS_MT);
-    if (ml_results_create(&u->r, path)) {
-        lua_pushnil(L);
-        lua_pushstring(L, ml_errmsg());
-        return 2;
-    }
+    if (ml_results_create(&u->r, path))
+        return ml__push_failure(L);
     u->closed = 0;
     return 1;
 }
@@ -193,11 +189,8 @@ static int w_commit(lua_State *L)
     lresults_t *u = lua_touserdata(L, 1);
     u->closed = 1;
     u->r = NULL;
-    if (ml_results_commit(r)) {
-        lua_pushnil(L);
-        lua_pushstring(L, ml_errmsg());
-        return 2;
-    }
+    if (ml_results_commit(r))
+        return ml__push_failure(L);
     lua_pushboolean(L, 1);
     return 1;
 }

@@ -4,7 +4,6 @@
 #include <string.h>
 
 #include "lcommon.h"
-#include "moonlab/error.h"
 #include "moonlab/rfile.h"
 
 #define ML_RFILE_MT "moonlab.rfile"
@@ -22,13 +21,6 @@ static ml_rfile_t *check_reader(lua_State *L, const char *fname)
     if (!u->f)
         ml__raise(L, "%s: the reader is closed", fname);
     return u->f;
-}
-
-static int push_failure(lua_State *L)
-{
-    lua_pushnil(L);
-    lua_pushstring(L, ml_errmsg());
-    return 2;
 }
 
 static int push_reader(lua_State *L, ml_rfile_t *f)
@@ -80,7 +72,7 @@ static int r_open(lua_State *L)
     const char *path = luaL_checkstring(L, 1);
     ml_rfile_t *f;
     if (ml_rfile_open(&f, path))
-        return push_failure(L);
+        return ml__push_failure(L);
     return push_reader(L, f);
 }
 
@@ -92,7 +84,7 @@ static int r_image(lua_State *L)
     const char *name = luaL_optstring(L, 2, "(image)");
     ml_rfile_t *f;
     if (ml_rfile_open_image(&f, bytes, n, name))
-        return push_failure(L);
+        return ml__push_failure(L);
     return push_reader(L, f);
 }
 
@@ -111,7 +103,7 @@ static int r_kind(lua_State *L)
     const char *path = check_path(L, "rfile:kind");
     ml_rkind_t k;
     if (ml_rfile_kind(f, path, &k))
-        return push_failure(L);
+        return ml__push_failure(L);
     static const char *const names[] = {NULL, "group", "dataset", "other"};
     if (k == ML_RKIND_NONE)
         lua_pushboolean(L, 0);
@@ -128,7 +120,7 @@ static int r_list(lua_State *L)
     box_t *b = push_box(L);
     b->kind = BOX_NAMES;
     if (ml_rfile_list(f, path, &b->names, &b->nnames))
-        return push_failure(L);
+        return ml__push_failure(L);
     b->filled = 1;
     lua_createtable(L, (int)(b->nnames < 1 << 20 ? b->nnames : 0), 0);
     for (int64_t i = 0; i < b->nnames; i++) {
@@ -146,7 +138,7 @@ static int r_attrs(lua_State *L)
     box_t *b = push_box(L);
     b->kind = BOX_ATTRS;
     if (ml_rfile_attrs(f, path, &b->attrs, &b->nattrs))
-        return push_failure(L);
+        return ml__push_failure(L);
     b->filled = 1;
     lua_createtable(L, 0, b->nattrs);
     for (int i = 0; i < b->nattrs; i++) {
@@ -173,7 +165,7 @@ static int r_table(lua_State *L)
     box_t *b = push_box(L);
     b->kind = BOX_TABLE;
     if (ml_rfile_table(f, path, &b->table))
-        return push_failure(L);
+        return ml__push_failure(L);
     b->filled = 1;
     const ml_rtable_t *t = &b->table;
     int prealloc = t->nrows < 1 << 24 ? (int)t->nrows : 0;
@@ -212,7 +204,7 @@ static int r_tensor(lua_State *L)
     ml_tensor_t *dst = ml__push_tensor(L, 0, NULL, "rfile:tensor");
     ml_tensor_t t;
     if (ml_rfile_tensor(f, path, &t))
-        return push_failure(L);
+        return ml__push_failure(L);
     ml_tensor_free(dst);
     *dst = t;
     return 1;

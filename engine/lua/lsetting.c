@@ -2,7 +2,6 @@
  *   core.setting.parse("key=value") -> key, value | nil, message
  *   core.setting.value("text")      -> true/false, an integer, a float or the text */
 #include "lcommon.h"
-#include "moonlab/error.h"
 #include "moonlab/setting.h"
 
 static void push_value(lua_State *L, const ml_setting_t *s)
@@ -20,11 +19,8 @@ static int s_parse(lua_State *L)
     size_t n;
     const char *arg = luaL_checklstring(L, 1, &n);
     ml_setting_t s;
-    if (ml_setting_parse(&s, arg, n)) {
-        lua_pushnil(L);
-        lua_pushstring(L, ml_errmsg());
-        return 2;
-    }
+    if (ml_setting_parse(&s, arg, n))
+        return ml__push_failure(L);
     lua_pushlstring(L, s.key, s.key_len);
     push_value(L, &s);
     return 2;

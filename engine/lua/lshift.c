@@ -12,11 +12,6 @@
 #include "moonlab/error.h"
 #include "moonlab/shift.h"
 
-_Noreturn static void engine_fail(lua_State *L)
-{
-    ml__raise(L, "%s", ml_errmsg()); /* engine messages start with the function's name */
-}
-
 /* A scratch buffer owned by a new userdata on the stack. */
 static void *scratch(lua_State *L, size_t bytes)
 {
@@ -35,32 +30,18 @@ static ml_shift_rows_t check_view(lua_State *L, int idx, const char *fname)
     const int64_t *rows = ml__check_index(L, idx + 1, &n, fname);
     ml_shift_rows_t v = ml_shift_view(t, rows, n);
     if (ml_shift_check_view(&v, fname, "rows"))
-        engine_fail(L);
+        ml__raise_engine(L);
     return v;
 }
 
 static uint64_t check_seed(lua_State *L, int idx, const char *fname)
 {
-    int ok;
-    lua_Integer v = lua_tointegerx(L, idx, &ok);
-    if (!ok)
-        ml__raise(L, "%s: seed must be an integer, got %s", fname, luaL_tolstring(L, idx, NULL));
-    return (uint64_t)v;
-}
-
-static int64_t check_int(lua_State *L, int idx, const char *what, const char *fname)
-{
-    int ok;
-    lua_Integer v = lua_tointegerx(L, idx, &ok);
-    if (!ok)
-        ml__raise(L, "%s: %s must be an integer, got %s", fname, what,
-                  luaL_tolstring(L, idx, NULL));
-    return (int64_t)v;
+    return (uint64_t)ml__check_integer(L, idx, "seed", fname);
 }
 
 static int64_t opt_int(lua_State *L, int idx, int64_t def, const char *what, const char *fname)
 {
-    return lua_isnoneornil(L, idx) ? def : check_int(L, idx, what, fname);
+    return lua_isnoneornil(L, idx) ? def : ml__check_integer(L, idx, what, fname);
 }
 
 static double check_num(lua_State *L, int idx, const char *what, const char *fname)
@@ -113,13 +94,41 @@ static void push_positions(lua_State *L, const int64_t *out, int64_t n)
     memcpy(r, out, (size_t)n * sizeof *r);
 }
 
+/* A count argument (classes, iterations) already read: raises unless it is in 1..max. */
+static void check_count(lua_State *L, int64_t v, int64_t max, const char *what,
+                        const char *fname)
+{
+    if (v < 1 || v > max)
+        ml__raise(L, "%s: %s = %I is outside 1..%I", fname, what, (lua_Integer)v,
+                  (lua_Integer)max);
+}
+
+/* A class k, when the class count C is known (> 0): raises unless 0 <= k < C. */
+static void check_class(lua_State *L, int64_t k, int64_t C, const char *fname)
+{
+    if (C > 0 && (k < 0 || k >= C))
+        ml__raise(L, "%s: class = %I is outside the %I classes 0..%I", fname, (lua_Integer)k,
+                  (lua_Integer)C, (lua_Integer)C - 1);
+}
+
+/* A new tensor of the given shape holding v (as many doubles as the shape has elements). */
+static ml_tensor_t *push_doubles(lua_State *L, const double *v, int ndim, const int64_t *shape,
+                                 const char *fname)
+{
+    ml_tensor_t *t = ml__push_tensor(L, ndim, shape, fname);
+    int64_t n = ml_tensor_numel(t);
+    for (int64_t i = 0; i < n; i++)
+        t->data[i] = (float)v[i];
+    return t;
+}
+
 /* Class labels of a view (a userdata left on the stack). */
 static int64_t *labels_of(lua_State *L, const ml_shift_rows_t *y, int64_t nclasses,
                           const char *fname, const char *what)
 {
     int64_t *lab = scratch(L, (size_t)y->n * sizeof *lab);
     if (ml_shift_labels(lab, y, nclasses, fname, what))
-        engine_fail(L);
+        ml__raise_engine(L);
     return lab;
 }
 
@@ -129,7 +138,7 @@ static int64_t *predicted_of(lua_State *L, const ml_shift_rows_t *p, int64_t ncl
 {
     int64_t *lab = scratch(L, (size_t)p->n * sizeof *lab);
     if (ml_shift_predicted(lab, nc, p, nclasses, fname, what))
-        engine_fail(L);
+        ml__raise_engine(L);
     return lab;
 }
 
@@ -161,7 +170,7 @@ static int s_select(lua_State *L)
     int64_t cap = size > 0 ? size : x.n, m;
     int64_t *out = scratch(L, (size_t)cap * sizeof *out);
     if (ml_shift_select_logistic(out, &m, &x, feat, coef, k, bias, size, seed, fname))
-        engine_fail(L);
+        ml__raise_engine(L);
     push_positions(L, out, m);
     return 1;
 }
@@ -189,7 +198,7 @@ static int s_corrupt(lua_State *L)
     int64_t changed;
     if (ml_shift_corrupt(out, picked, &changed, &x, (ml_corruption_t)kind, level, fraction,
                          height, width, seed, fname))
-        engine_fail(L);
+        ml__raise_engine(L);
     lua_pushinteger(L, changed);
     int64_t np = 0;
     for (int64_t i = 0; i < x.n; i++)
@@ -210,7 +219,7 @@ static int s_resample(lua_State *L)
     int64_t C;
     double *priors = check_numbers(L, 3, &C, "priors", fname);
     if (ml_shift_check_priors(priors, C, fname, "priors"))
-        engine_fail(L);
+        ml__raise_engine(L);
     int64_t *lab = labels_of(L, &y, C, fname, "y");
     int64_t size = opt_int(L, 4, 0, "size", fname);
     int replace = lua_toboolean(L, 5);
@@ -220,7 +229,7 @@ static int s_resample(lua_State *L)
     int64_t cap = replace ? (size > 0 ? size : y.n) : y.n, m;
     int64_t *out = scratch(L, (size_t)cap * sizeof *out);
     if (ml_shift_resample(out, &m, lab, y.n, priors, C, size, replace, seed, fname))
-        engine_fail(L);
+        ml__raise_engine(L);
     push_positions(L, out, m);
     return 1;
 }
@@ -229,14 +238,13 @@ static int s_resample(lua_State *L)
 static int s_dirichlet(lua_State *L)
 {
     const char *fname = "dirichlet";
-    int64_t C = check_int(L, 1, "classes", fname);
+    int64_t C = ml__check_integer(L, 1, "classes", fname);
     double alpha = check_num(L, 2, "alpha", fname);
     uint64_t seed = check_seed(L, 3, fname);
-    if (C < 1 || C > 1000000)
-        ml__raise(L, "%s: classes = %I is outside 1..1000000", fname, (lua_Integer)C);
+    check_count(L, C, 1000000, "classes", fname);
     double *p = scratch(L, (size_t)C * sizeof *p);
     if (ml_shift_dirichlet(p, C, alpha, seed, fname))
-        engine_fail(L);
+        ml__raise_engine(L);
     push_numbers(L, p, C);
     return 1;
 }
@@ -245,14 +253,13 @@ static int s_dirichlet(lua_State *L)
 static int s_tweak_one(lua_State *L)
 {
     const char *fname = "tweak_one";
-    int64_t C = check_int(L, 1, "classes", fname);
-    int64_t k = check_int(L, 2, "class", fname);
+    int64_t C = ml__check_integer(L, 1, "classes", fname);
+    int64_t k = ml__check_integer(L, 2, "class", fname);
     double rho = check_num(L, 3, "rho", fname);
-    if (C < 1 || C > 1000000)
-        ml__raise(L, "%s: classes = %I is outside 1..1000000", fname, (lua_Integer)C);
+    check_count(L, C, 1000000, "classes", fname);
     double *p = scratch(L, (size_t)C * sizeof *p);
     if (ml_shift_tweak_one(p, C, k, rho, fname))
-        engine_fail(L);
+        ml__raise_engine(L);
     push_numbers(L, p, C);
     return 1;
 }
@@ -262,17 +269,15 @@ static int s_knock_out(lua_State *L)
 {
     const char *fname = "knock_out";
     ml_shift_rows_t y = check_view(L, 1, fname);
-    int64_t k = check_int(L, 3, "class", fname);
+    int64_t k = ml__check_integer(L, 3, "class", fname);
     double fraction = check_num(L, 4, "fraction", fname);
     uint64_t seed = check_seed(L, 5, fname);
     int64_t C = opt_int(L, 6, 0, "classes", fname);
     int64_t *lab = labels_of(L, &y, C, fname, "y");
-    if (C > 0 && (k < 0 || k >= C))
-        ml__raise(L, "%s: class = %I is outside the %I classes 0..%I", fname, (lua_Integer)k,
-                  (lua_Integer)C, (lua_Integer)C - 1);
+    check_class(L, k, C, fname);
     int64_t *out = scratch(L, (size_t)y.n * sizeof *out), m;
     if (ml_shift_knock_out(out, &m, lab, y.n, k, fraction, seed, fname))
-        engine_fail(L);
+        ml__raise_engine(L);
     push_positions(L, out, m);
     return 1;
 }
@@ -282,15 +287,13 @@ static int s_keep_class(lua_State *L)
 {
     const char *fname = "only_class";
     ml_shift_rows_t y = check_view(L, 1, fname);
-    int64_t k = check_int(L, 3, "class", fname);
+    int64_t k = ml__check_integer(L, 3, "class", fname);
     int64_t C = opt_int(L, 4, 0, "classes", fname);
     int64_t *lab = labels_of(L, &y, C, fname, "y");
-    if (C > 0 && (k < 0 || k >= C))
-        ml__raise(L, "%s: class = %I is outside the %I classes 0..%I", fname, (lua_Integer)k,
-                  (lua_Integer)C, (lua_Integer)C - 1);
+    check_class(L, k, C, fname);
     int64_t *out = scratch(L, (size_t)y.n * sizeof *out), m;
     if (ml_shift_keep_class(out, &m, lab, y.n, k, fname))
-        engine_fail(L);
+        ml__raise_engine(L);
     push_positions(L, out, m);
     return 1;
 }
@@ -314,7 +317,7 @@ static int s_relabel(lua_State *L)
     ml_relabel_t rule = {map, C, -1, 0, 1, 1.0};
     ml_shift_rows_t x = {0};
     if (!lua_isnoneornil(L, 5)) {
-        rule.feature = check_int(L, 5, "feature", fname) - 1;
+        rule.feature = ml__check_integer(L, 5, "feature", fname) - 1;
         if (rule.feature < 0)
             ml__raise(L, "%s: feature = %I must be >= 1", fname, (lua_Integer)rule.feature + 1);
         x = ml_shift_view(ml__check_tensor(L, 4, fname), NULL, 0);
@@ -326,7 +329,7 @@ static int s_relabel(lua_State *L)
     ml_tensor_t *out = ml__push_tensor(L, y.t->ndim, y.t->shape, fname);
     int64_t changed;
     if (ml_shift_relabel(out, &changed, &y, x.t ? &x : NULL, &rule, seed, fname))
-        engine_fail(L);
+        ml__raise_engine(L);
     lua_pushinteger(L, changed);
     return 2;
 }
@@ -341,7 +344,7 @@ static int s_describe(lua_State *L)
     int64_t D = ml_shift_width(&xb);
     double *diff = scratch(L, (size_t)D * sizeof *diff), norm;
     if (ml_shift_mean_shift(diff, &norm, &xb, &xa, fname))
-        engine_fail(L);
+        ml__raise_engine(L);
     int64_t C = opt_int(L, 7, 0, "classes", fname);
     lua_createtable(L, 0, 8);
     lua_pushinteger(L, xb.n);
@@ -351,9 +354,7 @@ static int s_describe(lua_State *L)
     lua_pushnumber(L, norm);
     lua_setfield(L, -2, "mean_shift");
     int64_t shape[1] = {D};
-    ml_tensor_t *md = ml__push_tensor(L, 1, shape, fname);
-    for (int64_t j = 0; j < D; j++)
-        md->data[j] = (float)diff[j];
+    push_doubles(L, diff, 1, shape, fname);
     lua_setfield(L, -2, "mean_diff");
     int tab = lua_gettop(L);
     if (lua_isnoneornil(L, 3) || lua_isnoneornil(L, 6))
@@ -426,7 +427,7 @@ static int s_scatter(lua_State *L)
     ml_tensor_t *w = ml__check_tensor(L, 1, fname);
     int64_t n;
     const int64_t *rows = ml__check_index(L, 2, &n, fname);
-    int64_t N = check_int(L, 3, "rows of the dataset", fname);
+    int64_t N = ml__check_integer(L, 3, "rows of the dataset", fname);
     if (w->ndim != 1 || w->shape[0] != n)
         ml__raise(L, "%s: %I weights for %I rows", fname,
                   (lua_Integer)(w->ndim >= 1 ? w->shape[0] : 0), (lua_Integer)n);
@@ -462,7 +463,7 @@ static int s_ks(lua_State *L)
     int64_t D = ml_shift_width(&a);
     double *st = scratch(L, (size_t)D * sizeof *st), *p = scratch(L, (size_t)D * sizeof *p), pa;
     if (ml_shift_ks_test(st, p, &pa, &a, &b, fname))
-        engine_fail(L);
+        ml__raise_engine(L);
     push_numbers(L, st, D);
     push_numbers(L, p, D);
     lua_pushnumber(L, pa);
@@ -480,14 +481,13 @@ static int s_chi2(lua_State *L)
         predicted_of(L, &b, 0, &cb, fname, "target");
         C = ca > cb ? ca : cb;
     }
-    if (C < 1 || C > 100000)
-        ml__raise(L, "%s: classes = %I is outside 1..100000", fname, (lua_Integer)C);
+    check_count(L, C, 100000, "classes", fname);
     int64_t *la = predicted_of(L, &a, C, NULL, fname, "source");
     int64_t *lb = predicted_of(L, &b, C, NULL, fname, "target");
     int64_t *table = scratch(L, (size_t)(2 * C) * sizeof *table);
     double stat, df, p;
     if (ml_shift_chi2_test(&stat, &df, &p, table, la, a.n, lb, b.n, C, fname))
-        engine_fail(L);
+        ml__raise_engine(L);
     lua_pushnumber(L, stat);
     lua_pushnumber(L, df);
     lua_pushnumber(L, p);
@@ -506,12 +506,12 @@ static int s_mmd(lua_State *L)
 {
     const char *fname = "mmd_test";
     ml_shift_rows_t a = check_view(L, 1, fname), b = check_view(L, 3, fname);
-    int64_t perms = check_int(L, 5, "permutations", fname);
+    int64_t perms = ml__check_integer(L, 5, "permutations", fname);
     double bw = opt_num(L, 6, 0, "bandwidth", fname);
     uint64_t seed = check_seed(L, 7, fname);
     double mmd2, p, sigma;
     if (ml_shift_mmd_test(&mmd2, &p, &sigma, &a, &b, perms, bw, seed, fname))
-        engine_fail(L);
+        ml__raise_engine(L);
     lua_pushnumber(L, mmd2);
     lua_pushnumber(L, p);
     lua_pushnumber(L, sigma);
@@ -528,7 +528,7 @@ static int s_domain(lua_State *L)
     double acc, p;
     int64_t correct, total;
     if (ml_shift_domain_test(&acc, &correct, &total, &p, &a, &b, holdout, l2, seed, fname))
-        engine_fail(L);
+        ml__raise_engine(L);
     lua_pushnumber(L, acc);
     lua_pushinteger(L, correct);
     lua_pushinteger(L, total);
@@ -546,17 +546,14 @@ static int s_logreg(lua_State *L)
     double l2 = check_num(L, 5, "l2", fname);
     int64_t max_iter = opt_int(L, 6, 100, "max_iter", fname);
     double tol = opt_num(L, 7, 1e-8, "tol", fname);
-    if (max_iter < 1 || max_iter > 100000)
-        ml__raise(L, "%s: max_iter = %I is outside 1..100000", fname, (lua_Integer)max_iter);
+    check_count(L, max_iter, 100000, "max_iter", fname);
     int64_t D = ml_shift_width(&a);
     double *coef = scratch(L, (size_t)(D + 1) * sizeof *coef);
     int iters;
     if (ml_shift_logreg(coef, &iters, &a, &b, l2, (int)max_iter, tol, fname))
-        engine_fail(L);
+        ml__raise_engine(L);
     int64_t shape[1] = {D};
-    ml_tensor_t *w = ml__push_tensor(L, 1, shape, fname);
-    for (int64_t j = 0; j < D; j++)
-        w->data[j] = (float)coef[j];
+    push_doubles(L, coef, 1, shape, fname);
     lua_pushnumber(L, coef[D]);
     lua_pushinteger(L, iters);
     return 3;
@@ -581,7 +578,7 @@ static int s_importance(lua_State *L)
     int64_t shape[1] = {x.n};
     ml_tensor_t *out = ml__push_tensor(L, 1, shape, fname);
     if (ml_shift_importance(out->data, &x, coef, ratio, clip, fname))
-        engine_fail(L);
+        ml__raise_engine(L);
     return 1;
 }
 
@@ -607,8 +604,7 @@ static int s_bbse(lua_State *L)
         C = c1 > c2 ? c1 : c2;
         C = c3 > C ? c3 : C;
     }
-    if (C < 1 || C > 100000)
-        ml__raise(L, "%s: classes = %I is outside 1..100000", fname, (lua_Integer)C);
+    check_count(L, C, 100000, "classes", fname);
     int64_t *lps = predicted_of(L, &ps, C, NULL, fname, "source predictions");
     int64_t *lys = labels_of(L, &ys, C, fname, "source labels");
     int64_t *lpt = predicted_of(L, &pt, C, NULL, fname, "target predictions");
@@ -616,7 +612,7 @@ static int s_bbse(lua_State *L)
     double *mu = scratch(L, (size_t)C * sizeof *mu), *src = scratch(L, (size_t)C * sizeof *src);
     double *conf = scratch(L, (size_t)(C * C) * sizeof *conf);
     if (ml_shift_bbse(w, conf, mu, pr, lps, lys, ps.n, lpt, pt.n, C, ridge, fname))
-        engine_fail(L);
+        ml__raise_engine(L);
     for (int64_t j = 0; j < C; j++)
         src[j] = 0;
     for (int64_t i = 0; i < C * C; i++)
@@ -625,9 +621,7 @@ static int s_bbse(lua_State *L)
     push_numbers(L, pr, C);
     push_numbers(L, mu, C);
     int64_t shape[2] = {C, C};
-    ml_tensor_t *ct = ml__push_tensor(L, 2, shape, fname);
-    for (int64_t i = 0; i < C * C; i++)
-        ct->data[i] = (float)conf[i];
+    push_doubles(L, conf, 2, shape, fname);
     push_numbers(L, src, C);
     return 5;
 }
@@ -643,7 +637,7 @@ static double *probs_of(lua_State *L, const ml_shift_rows_t *v, int logits, int6
     *C = v->t->shape[1];
     double *p = scratch(L, (size_t)(v->n * *C) * sizeof *p);
     if (ml_shift_probabilities(p, v, logits, fname))
-        engine_fail(L);
+        ml__raise_engine(L);
     return p;
 }
 
@@ -658,8 +652,7 @@ static int s_em(lua_State *L)
     double tol = opt_num(L, 4, 1e-6, "tol", fname);
     int64_t max_iter = opt_int(L, 5, 100, "max_iter", fname);
     int logits = lua_toboolean(L, 6);
-    if (max_iter < 1 || max_iter > 1000000)
-        ml__raise(L, "%s: max_iter = %I is outside 1..1000000", fname, (lua_Integer)max_iter);
+    check_count(L, max_iter, 1000000, "max_iter", fname);
     double *p = probs_of(L, &v, logits, &C, fname);
     if (Cs != C)
         ml__raise(L, "%s: source_priors has %I entries for %I classes", fname, (lua_Integer)Cs,
@@ -668,12 +661,10 @@ static int s_em(lua_State *L)
     double *post = scratch(L, (size_t)(v.n * C) * sizeof *post);
     int iters, conv;
     if (ml_shift_em(pr, post, &iters, &conv, p, v.n, sp, C, tol, (int)max_iter, fname))
-        engine_fail(L);
+        ml__raise_engine(L);
     push_numbers(L, pr, C);
     int64_t shape[2] = {v.n, C};
-    ml_tensor_t *out = ml__push_tensor(L, 2, shape, fname);
-    for (int64_t i = 0; i < v.n * C; i++)
-        out->data[i] = (float)post[i];
+    push_doubles(L, post, 2, shape, fname);
     lua_pushinteger(L, iters);
     lua_pushboolean(L, conv);
     return 4;
@@ -692,11 +683,9 @@ static int s_recalibrate(lua_State *L)
         ml__raise(L, "%s: %I class weights for %I classes", fname, (lua_Integer)Cw,
                   (lua_Integer)C);
     if (ml_shift_recalibrate(p, v.n, w, C, fname))
-        engine_fail(L);
+        ml__raise_engine(L);
     int64_t shape[2] = {v.n, C};
-    ml_tensor_t *out = ml__push_tensor(L, 2, shape, fname);
-    for (int64_t i = 0; i < v.n * C; i++)
-        out->data[i] = (float)p[i];
+    push_doubles(L, p, 2, shape, fname);
     return 1;
 }
 
@@ -710,7 +699,7 @@ static int d_kolmogorov_sf(lua_State *L)
 
 static int d_ks2_sf(lua_State *L)
 {
-    int64_t n = check_int(L, 1, "n", "ks2_sf"), m = check_int(L, 2, "m", "ks2_sf");
+    int64_t n = ml__check_integer(L, 1, "n", "ks2_sf"), m = ml__check_integer(L, 2, "m", "ks2_sf");
     double d = check_num(L, 3, "d", "ks2_sf");
     if (n < 1 || m < 1 || n * (double)m > 1e9)
         ml__raise(L, "ks2_sf: n = %I, m = %I (each >= 1, n m <= 1e9)", (lua_Integer)n,
@@ -733,7 +722,8 @@ static int d_gamma_q(lua_State *L)
 
 static int d_binom_sf(lua_State *L)
 {
-    int64_t k = check_int(L, 1, "k", "binom_sf"), n = check_int(L, 2, "n", "binom_sf");
+    int64_t k = ml__check_integer(L, 1, "k", "binom_sf");
+    int64_t n = ml__check_integer(L, 2, "n", "binom_sf");
     lua_pushnumber(L, ml_stat_binom_sf(k, n, luaL_checknumber(L, 3)));
     return 1;
 }

@@ -30,21 +30,6 @@ static ml_split_t *push_plan(lua_State *L)
     return s;
 }
 
-_Noreturn static void engine_fail(lua_State *L)
-{
-    ml__raise(L, "%s", ml_errmsg()); /* engine messages start with the splitter's name */
-}
-
-static int64_t check_count(lua_State *L, int idx, const char *what, const char *fname)
-{
-    int ok;
-    lua_Integer v = lua_tointegerx(L, idx, &ok);
-    if (!ok)
-        ml__raise(L, "%s: %s must be an integer, got %s", fname, what,
-                  luaL_tolstring(L, idx, NULL));
-    return (int64_t)v;
-}
-
 /* Integral and safely convertible to int64 (labels that are whole numbers keep their values;
  * others are ranked as doubles). */
 static int is_whole(double v)
@@ -96,7 +81,7 @@ static int64_t *check_labels(lua_State *L, int idx, int64_t n, const char *what,
             v[i] = t->data[i * t->stride[0]];
         int64_t nc;
         if (ml_split_encode_f64(out, &nc, v, n, fname))
-            engine_fail(L);
+            ml__raise_engine(L);
         lua_pop(L, 1);
         return out;
     }
@@ -123,7 +108,7 @@ static int64_t *check_labels(lua_State *L, int idx, int64_t n, const char *what,
         }
         int64_t nc;
         if (ml_split_encode_str(out, &nc, v, n, fname))
-            engine_fail(L);
+            ml__raise_engine(L);
         lua_pop(L, 1);
         return out;
     }
@@ -161,7 +146,7 @@ static int64_t *check_labels(lua_State *L, int idx, int64_t n, const char *what,
     }
     int64_t nc;
     if (ml_split_encode_f64(out, &nc, v, n, fname))
-        engine_fail(L);
+        ml__raise_engine(L);
     lua_pop(L, 1);
     return out;
 }
@@ -187,18 +172,18 @@ static ml_split_size_t check_size(lua_State *L, int idx, const char *what, const
 
 static uint64_t check_seed(lua_State *L, int idx, const char *fname)
 {
-    return (uint64_t)check_count(L, idx, "seed", fname);
+    return (uint64_t)ml__check_integer(L, idx, "seed", fname);
 }
 
 /* core.split.kfold(n, k, shuffle, seed) */
 static int s_kfold(lua_State *L)
 {
     const char *fname = "kfold";
-    int64_t n = check_count(L, 1, "n", fname), k = check_count(L, 2, "k", fname);
+    int64_t n = ml__check_integer(L, 1, "n", fname), k = ml__check_integer(L, 2, "k", fname);
     int shuffle = lua_toboolean(L, 3);
     uint64_t seed = check_seed(L, 4, fname);
     if (ml_split_kfold(push_plan(L), n, k, shuffle, seed))
-        engine_fail(L);
+        ml__raise_engine(L);
     return 1;
 }
 
@@ -206,11 +191,11 @@ static int s_kfold(lua_State *L)
 static int s_repeated_kfold(lua_State *L)
 {
     const char *fname = "repeated_kfold";
-    int64_t n = check_count(L, 1, "n", fname), k = check_count(L, 2, "k", fname);
-    int64_t repeats = check_count(L, 3, "repeats", fname);
+    int64_t n = ml__check_integer(L, 1, "n", fname), k = ml__check_integer(L, 2, "k", fname);
+    int64_t repeats = ml__check_integer(L, 3, "repeats", fname);
     uint64_t seed = check_seed(L, 4, fname);
     if (ml_split_repeated_kfold(push_plan(L), n, k, repeats, seed))
-        engine_fail(L);
+        ml__raise_engine(L);
     return 1;
 }
 
@@ -218,12 +203,12 @@ static int s_repeated_kfold(lua_State *L)
 static int s_stratified_kfold(lua_State *L)
 {
     const char *fname = "stratified_kfold";
-    int64_t n = check_count(L, 1, "n", fname), k = check_count(L, 3, "k", fname);
+    int64_t n = ml__check_integer(L, 1, "n", fname), k = ml__check_integer(L, 3, "k", fname);
     int shuffle = lua_toboolean(L, 4);
     uint64_t seed = check_seed(L, 5, fname);
     const int64_t *y = check_labels(L, 2, n, "labels", fname);
     if (ml_split_stratified_kfold(push_plan(L), y, n, k, shuffle, seed))
-        engine_fail(L);
+        ml__raise_engine(L);
     return 1;
 }
 
@@ -231,12 +216,12 @@ static int s_stratified_kfold(lua_State *L)
 static int s_repeated_stratified_kfold(lua_State *L)
 {
     const char *fname = "repeated_stratified_kfold";
-    int64_t n = check_count(L, 1, "n", fname), k = check_count(L, 3, "k", fname);
-    int64_t repeats = check_count(L, 4, "repeats", fname);
+    int64_t n = ml__check_integer(L, 1, "n", fname), k = ml__check_integer(L, 3, "k", fname);
+    int64_t repeats = ml__check_integer(L, 4, "repeats", fname);
     uint64_t seed = check_seed(L, 5, fname);
     const int64_t *y = check_labels(L, 2, n, "labels", fname);
     if (ml_split_repeated_stratified_kfold(push_plan(L), y, n, k, repeats, seed))
-        engine_fail(L);
+        ml__raise_engine(L);
     return 1;
 }
 
@@ -244,10 +229,10 @@ static int s_repeated_stratified_kfold(lua_State *L)
 static int s_group_kfold(lua_State *L)
 {
     const char *fname = "group_kfold";
-    int64_t n = check_count(L, 1, "n", fname), k = check_count(L, 3, "k", fname);
+    int64_t n = ml__check_integer(L, 1, "n", fname), k = ml__check_integer(L, 3, "k", fname);
     const int64_t *g = check_labels(L, 2, n, "groups", fname);
     if (ml_split_group_kfold(push_plan(L), g, n, k))
-        engine_fail(L);
+        ml__raise_engine(L);
     return 1;
 }
 
@@ -255,13 +240,13 @@ static int s_group_kfold(lua_State *L)
 static int s_stratified_group_kfold(lua_State *L)
 {
     const char *fname = "stratified_group_kfold";
-    int64_t n = check_count(L, 1, "n", fname), k = check_count(L, 4, "k", fname);
+    int64_t n = ml__check_integer(L, 1, "n", fname), k = ml__check_integer(L, 4, "k", fname);
     int shuffle = lua_toboolean(L, 5);
     uint64_t seed = check_seed(L, 6, fname);
     const int64_t *y = check_labels(L, 2, n, "labels", fname);
     const int64_t *g = check_labels(L, 3, n, "groups", fname);
     if (ml_split_stratified_group_kfold(push_plan(L), y, g, n, k, shuffle, seed))
-        engine_fail(L);
+        ml__raise_engine(L);
     return 1;
 }
 
@@ -273,19 +258,20 @@ static void shuffle_sizes(lua_State *L, int idx, int64_t total, double default_t
     ml_split_size_t test = check_size(L, idx + 1, "test", fname);
     ml_split_size_t none = {ML_SIZE_NONE, 0, 0};
     if (ml_split_sizes(out, total, train, none, test, default_test, fname, unit))
-        engine_fail(L);
+        ml__raise_engine(L);
 }
 
 /* core.split.shuffle_split(n, splits, train, test, seed) */
 static int s_shuffle_split(lua_State *L)
 {
     const char *fname = "shuffle_split";
-    int64_t n = check_count(L, 1, "n", fname), splits = check_count(L, 2, "splits", fname);
+    int64_t n = ml__check_integer(L, 1, "n", fname);
+    int64_t splits = ml__check_integer(L, 2, "splits", fname);
     uint64_t seed = check_seed(L, 5, fname);
     int64_t z[3];
     shuffle_sizes(L, 3, n, 0.1, z, fname, "samples");
     if (ml_split_shuffle(push_plan(L), n, splits, z[0], z[2], seed))
-        engine_fail(L);
+        ml__raise_engine(L);
     return 1;
 }
 
@@ -293,13 +279,14 @@ static int s_shuffle_split(lua_State *L)
 static int s_stratified_shuffle_split(lua_State *L)
 {
     const char *fname = "stratified_shuffle_split";
-    int64_t n = check_count(L, 1, "n", fname), splits = check_count(L, 3, "splits", fname);
+    int64_t n = ml__check_integer(L, 1, "n", fname);
+    int64_t splits = ml__check_integer(L, 3, "splits", fname);
     uint64_t seed = check_seed(L, 6, fname);
     int64_t z[3];
     shuffle_sizes(L, 4, n, 0.1, z, fname, "samples");
     const int64_t *y = check_labels(L, 2, n, "labels", fname);
     if (ml_split_stratified_shuffle(push_plan(L), y, n, splits, z[0], z[2], seed))
-        engine_fail(L);
+        ml__raise_engine(L);
     return 1;
 }
 
@@ -307,31 +294,33 @@ static int s_stratified_shuffle_split(lua_State *L)
 static int s_group_shuffle_split(lua_State *L)
 {
     const char *fname = "group_shuffle_split";
-    int64_t n = check_count(L, 1, "n", fname), splits = check_count(L, 3, "splits", fname);
+    int64_t n = ml__check_integer(L, 1, "n", fname);
+    int64_t splits = ml__check_integer(L, 3, "splits", fname);
     ml_split_size_t train = check_size(L, 4, "train", fname);
     ml_split_size_t test = check_size(L, 5, "test", fname);
     uint64_t seed = check_seed(L, 6, fname);
     const int64_t *g = check_labels(L, 2, n, "groups", fname);
     if (ml_split_group_shuffle(push_plan(L), g, n, splits, train, test, seed))
-        engine_fail(L);
+        ml__raise_engine(L);
     return 1;
 }
 
 /* core.split.leave_one_out(n) */
 static int s_leave_one_out(lua_State *L)
 {
-    int64_t n = check_count(L, 1, "n", "leave_one_out");
+    int64_t n = ml__check_integer(L, 1, "n", "leave_one_out");
     if (ml_split_leave_one_out(push_plan(L), n))
-        engine_fail(L);
+        ml__raise_engine(L);
     return 1;
 }
 
 /* core.split.leave_p_out(n, p) */
 static int s_leave_p_out(lua_State *L)
 {
-    int64_t n = check_count(L, 1, "n", "leave_p_out"), p = check_count(L, 2, "p", "leave_p_out");
+    int64_t n = ml__check_integer(L, 1, "n", "leave_p_out");
+    int64_t p = ml__check_integer(L, 2, "p", "leave_p_out");
     if (ml_split_leave_p_out(push_plan(L), n, p))
-        engine_fail(L);
+        ml__raise_engine(L);
     return 1;
 }
 
@@ -339,10 +328,10 @@ static int s_leave_p_out(lua_State *L)
 static int s_leave_one_group_out(lua_State *L)
 {
     const char *fname = "leave_one_group_out";
-    int64_t n = check_count(L, 1, "n", fname);
+    int64_t n = ml__check_integer(L, 1, "n", fname);
     const int64_t *g = check_labels(L, 2, n, "groups", fname);
     if (ml_split_leave_one_group_out(push_plan(L), g, n))
-        engine_fail(L);
+        ml__raise_engine(L);
     return 1;
 }
 
@@ -350,16 +339,17 @@ static int s_leave_one_group_out(lua_State *L)
 static int s_time_series_split(lua_State *L)
 {
     const char *fname = "time_series_split";
-    int64_t n = check_count(L, 1, "n", fname), splits = check_count(L, 2, "splits", fname);
-    int64_t test = lua_isnoneornil(L, 3) ? 0 : check_count(L, 3, "test", fname);
-    int64_t gap = check_count(L, 4, "gap", fname);
-    int64_t max_train = lua_isnoneornil(L, 5) ? 0 : check_count(L, 5, "max_train", fname);
+    int64_t n = ml__check_integer(L, 1, "n", fname);
+    int64_t splits = ml__check_integer(L, 2, "splits", fname);
+    int64_t test = lua_isnoneornil(L, 3) ? 0 : ml__check_integer(L, 3, "test", fname);
+    int64_t gap = ml__check_integer(L, 4, "gap", fname);
+    int64_t max_train = lua_isnoneornil(L, 5) ? 0 : ml__check_integer(L, 5, "max_train", fname);
     if (!lua_isnoneornil(L, 3) && test < 1)
         ml__raise(L, "%s: test = %I: needs at least 1 row", fname, (lua_Integer)test);
     if (!lua_isnoneornil(L, 5) && max_train < 1)
         ml__raise(L, "%s: max_train = %I: needs at least 1 row", fname, (lua_Integer)max_train);
     if (ml_split_time_series(push_plan(L), n, splits, test, gap, max_train))
-        engine_fail(L);
+        ml__raise_engine(L);
     return 1;
 }
 
@@ -367,7 +357,7 @@ static int s_time_series_split(lua_State *L)
 static int s_predefined_split(lua_State *L)
 {
     const char *fname = "predefined_split";
-    int64_t n = check_count(L, 1, "n", fname);
+    int64_t n = ml__check_integer(L, 1, "n", fname);
     int64_t *tf = lua_newuserdatauv(L, sizeof *tf * (size_t)(n ? n : 1), 0);
     if (luaL_testudata(L, 2, ML_TENSOR_MT)) {
         ml_tensor_t *t = ml__check_tensor(L, 2, fname);
@@ -400,7 +390,7 @@ static int s_predefined_split(lua_State *L)
         }
     }
     if (ml_split_predefined(push_plan(L), tf, n))
-        engine_fail(L);
+        ml__raise_engine(L);
     return 1;
 }
 
@@ -409,12 +399,12 @@ static int push_fold(lua_State *L, const ml_split_t *s, int64_t f, int with_val)
 {
     int64_t ntr, nva, nte;
     if (ml_split_fold_sizes(s, f, &ntr, &nva, &nte))
-        engine_fail(L);
+        ml__raise_engine(L);
     int64_t *train = ml__push_index(L, ntr);
     int64_t *test = ml__push_index(L, nte);
     int64_t *val = with_val ? ml__push_index(L, nva) : NULL;
     if (ml_split_fold(s, f, train, val, test))
-        engine_fail(L);
+        ml__raise_engine(L);
     return with_val ? 3 : 2;
 }
 
@@ -422,7 +412,7 @@ static int push_fold(lua_State *L, const ml_split_t *s, int64_t f, int with_val)
 static int s_holdout(lua_State *L)
 {
     const char *fname = "holdout";
-    int64_t n = check_count(L, 1, "n", fname);
+    int64_t n = ml__check_integer(L, 1, "n", fname);
     ml_split_size_t train = check_size(L, 3, "train", fname);
     ml_split_size_t val = check_size(L, 4, "val", fname);
     ml_split_size_t test = check_size(L, 5, "test", fname);
@@ -430,11 +420,11 @@ static int s_holdout(lua_State *L)
     uint64_t seed = check_seed(L, 7, fname);
     int64_t z[3];
     if (ml_split_sizes(z, n, train, val, test, 0.25, fname, "samples"))
-        engine_fail(L);
+        ml__raise_engine(L);
     const int64_t *y = lua_isnoneornil(L, 2) ? NULL : check_labels(L, 2, n, "labels", fname);
     ml_split_t *s = push_plan(L);
     if (ml_split_holdout(s, y, n, z[0], z[1], z[2], shuffle, seed))
-        engine_fail(L);
+        ml__raise_engine(L);
     return push_fold(L, s, 0, 1);
 }
 

@@ -10,25 +10,11 @@
 #include <stdlib.h>
 
 #include "lcommon.h"
-#include "moonlab/error.h"
 #include "moonlab/synth.h"
-
-static ml_tensor_t *push_empty(lua_State *L, const char *fname)
-{
-    int64_t zero = 0;
-    ml_tensor_t *t = ml__push_tensor(L, 1, &zero, fname);
-    ml_tensor_free(t);
-    return t;
-}
 
 static uint64_t check_seed(lua_State *L, int idx)
 {
     return (uint64_t)luaL_checkinteger(L, idx);
-}
-
-static int fail(lua_State *L)
-{
-    return luaL_error(L, "%s", ml_errmsg());
 }
 
 static int y_sine(lua_State *L)
@@ -37,8 +23,8 @@ static int y_sine(lua_State *L)
     lua_Integer n = luaL_checkinteger(L, 2);
     double f = luaL_checknumber(L, 3), ph = luaL_checknumber(L, 4), a = luaL_checknumber(L, 5),
            noise = luaL_checknumber(L, 6);
-    ml_tensor_t *s = push_empty(L, "synth.sine");
-    return ml_synth_sine(s, (int64_t)n, f, ph, a, noise, seed) ? fail(L) : 1;
+    ml_tensor_t *s = ml__push_empty_tensor(L, "synth.sine");
+    return ml_synth_sine(s, (int64_t)n, f, ph, a, noise, seed) ? ml__raise_engine(L) : 1;
 }
 
 static int y_ar(lua_State *L)
@@ -61,16 +47,19 @@ static int y_ar(lua_State *L)
                       luaL_typename(L, -1));
         lua_pop(L, 1);
     }
-    ml_tensor_t *s = push_empty(L, "synth.ar");
-    return ml_synth_ar(s, (int64_t)n, phi, (int)p, c, noise, (int64_t)burn, seed) ? fail(L) : 1;
+    ml_tensor_t *s = ml__push_empty_tensor(L, "synth.ar");
+    if (ml_synth_ar(s, (int64_t)n, phi, (int)p, c, noise, (int64_t)burn, seed))
+        return ml__raise_engine(L);
+    return 1;
 }
 
 static int y_adding(lua_State *L)
 {
     uint64_t seed = check_seed(L, 1);
     lua_Integer n = luaL_checkinteger(L, 2), t = luaL_checkinteger(L, 3);
-    ml_tensor_t *x = push_empty(L, "synth.adding"), *y = push_empty(L, "synth.adding");
-    return ml_synth_adding(x, y, (int64_t)n, (int64_t)t, seed) ? fail(L) : 2;
+    ml_tensor_t *x = ml__push_empty_tensor(L, "synth.adding");
+    ml_tensor_t *y = ml__push_empty_tensor(L, "synth.adding");
+    return ml_synth_adding(x, y, (int64_t)n, (int64_t)t, seed) ? ml__raise_engine(L) : 2;
 }
 
 static int y_copy(lua_State *L)
@@ -80,9 +69,11 @@ static int y_copy(lua_State *L)
                 len = luaL_checkinteger(L, 4), k = luaL_checkinteger(L, 5);
     if (k < 1 || k > 1000000)
         ml__raise(L, "copy: symbols = %d, needs 1 to 1000000", (int)k);
-    ml_tensor_t *x = push_empty(L, "synth.copy"), *y = push_empty(L, "synth.copy");
-    return ml_synth_copy(x, y, (int64_t)n, (int64_t)t, (int64_t)len, (int)k, seed) ? fail(L)
-                                                                                  : 2;
+    ml_tensor_t *x = ml__push_empty_tensor(L, "synth.copy");
+    ml_tensor_t *y = ml__push_empty_tensor(L, "synth.copy");
+    if (ml_synth_copy(x, y, (int64_t)n, (int64_t)t, (int64_t)len, (int)k, seed))
+        return ml__raise_engine(L);
+    return 2;
 }
 
 static int y_tagging(lua_State *L)
@@ -99,10 +90,11 @@ static int y_tagging(lua_State *L)
     o.ambiguous = (int)a;
     o.names = (int)nm;
     o.p_ambiguous = luaL_checknumber(L, 7);
-    ml_tensor_t *x = push_empty(L, "synth.tagging"), *y = push_empty(L, "synth.tagging");
+    ml_tensor_t *x = ml__push_empty_tensor(L, "synth.tagging");
+    ml_tensor_t *y = ml__push_empty_tensor(L, "synth.tagging");
     double best, sample;
     if (ml_synth_tagging(x, y, (int64_t)n, (int64_t)t, &o, seed, &best, &sample))
-        return fail(L);
+        return ml__raise_engine(L);
     lua_pushnumber(L, best);
     lua_pushnumber(L, sample);
     return 4;

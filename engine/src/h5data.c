@@ -23,31 +23,13 @@
 #include "moonlab/error.h"
 #include "moonlab/version.h"
 
+#include "h5util.h"
+
 #define MAX_ATTRS 256
 #define MAX_ATTR_TEXT 65536
 
-/* HDF5 prints its error stack to stderr by default; messages go through the error table
- * instead. Library-global, so set on every entry. */
-static void quiet(void)
-{
-    H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
-}
-
-typedef struct {
-    char *buf;
-    size_t n;
-} text_t;
-
-static herr_t innermost(unsigned n, const H5E_error2_t *e, void *data)
-{
-    text_t *t = data;
-    if (n == 0 && e->desc && e->desc[0])
-        snprintf(t->buf, t->n, "%s", e->desc);
-    return 0;
-}
-
-/* ml__fail with HDF5's innermost message appended; must run right after the failing call
- * (the next HDF5 call clears the stack). */
+/* ml__fail with HDF5's innermost message appended ("<what> (HDF5: <why>)", or "<what>" when
+ * it has none); must run right after the failing call (ml__h5_why). */
 static int h5_fail(int code, const char *fmt, ...)
 #if defined(__GNUC__)
     __attribute__((format(printf, 2, 3)))
@@ -57,21 +39,13 @@ static int h5_fail(int code, const char *fmt, ...)
 static int h5_fail(int code, const char *fmt, ...)
 {
     char why[256] = "";
-    text_t t = {why, sizeof why};
-    H5Ewalk2(H5E_DEFAULT, H5E_WALK_UPWARD, innermost, &t);
+    ml__h5_why(why, sizeof why, 0);
     char what[768];
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(what, sizeof what, fmt, ap);
     va_end(ap);
     return why[0] ? ml__fail(code, "%s (HDF5: %s)", what, why) : ml__fail(code, "%s", what);
-}
-
-static void close_id(hid_t *id, herr_t (*closer)(hid_t))
-{
-    if (*id >= 0)
-        closer(*id);
-    *id = H5I_INVALID_HID;
 }
 
 void ml_h5data_free(ml_h5data_t *d)
@@ -277,7 +251,7 @@ static int read_dataset(const reader_t *r, const char *dname, int max_rank, ml_t
     uint64_t bytes = total * (uint64_t)H5Tget_size(type);
     hid_t dcpl = H5Dget_create_plist(dset);
     H5D_layout_t layout = dcpl >= 0 ? H5Pget_layout(dcpl) : H5D_LAYOUT_ERROR;
-    close_id(&dcpl, H5Pclose);
+    ml__h5_close(&dcpl, H5Pclose);
     if (layout == H5D_LAYOUT_ERROR) {
         rc = h5_fail(ML_EFORMAT, "%s: cannot read the layout of dataset '%s'", r->name, dname);
         goto done;
@@ -375,9 +349,9 @@ done:
     free(raw);
     if (rc)
         ml_tensor_free(out);
-    close_id(&space, H5Sclose);
-    close_id(&type, H5Tclose);
-    close_id(&dset, H5Dclose);
+    ml__h5_close(&space, H5Sclose);
+    ml__h5_close(&type, H5Tclose);
+    ml__h5_close(&dset, H5Dclose);
     return rc;
 }
 
@@ -460,10 +434,10 @@ static void read_attr(ml_h5data_t *d, hid_t loc, const char *aname)
     at.text = NULL;
 done:
     free(at.text);
-    close_id(&mem, H5Tclose);
-    close_id(&space, H5Sclose);
-    close_id(&type, H5Tclose);
-    close_id(&a, H5Aclose);
+    ml__h5_close(&mem, H5Tclose);
+    ml__h5_close(&space, H5Sclose);
+    ml__h5_close(&type, H5Tclose);
+    ml__h5_close(&a, H5Aclose);
 }
 
 /* Attributes moonlab writes, then those the file lists in its "attributes" attribute (names
@@ -541,42 +515,16 @@ static int read_file(ml_h5data_t *d, hid_t file, const char *name, const ml_h5da
  * signatures. Deeper structures (object headers of datasets, chunk indexes) stay the
  * library's to parse. */
 
-typedef struct {
-    const unsigned char *mem; /* the whole file in memory, or NULL: read from fd */
-    int fd;
-    uint64_t size;
-} source_t;
-
-static int src_get(const source_t *src, uint64_t off, size_t len, unsigned char *out)
-{
-    if (off > src->size || len > src->size - off)
-        return 0;
-    if (src->mem) {
-        memcpy(out, src->mem + off, len);
-        return 1;
-    }
-    ssize_t got = pread(src->fd, out, len, (off_t)off);
-    return got == (ssize_t)len;
-}
-
-static uint64_t le(const unsigned char *p, int n)
-{
-    uint64_t v = 0;
-    for (int i = n - 1; i >= 0; i--)
-        v = v << 8 | p[i];
-    return v;
-}
-
 static int undefined(uint64_t v, int n)
 {
     return n >= 8 ? v == UINT64_MAX : v == (UINT64_C(1) << (8 * n)) - 1;
 }
 
-static int check_signature_at(const source_t *src, uint64_t base, uint64_t addr, const char *sig,
-                              const char *what, const char *name)
+static int check_signature_at(const ml__h5_source_t *src, uint64_t base, uint64_t addr,
+                              const char *sig, const char *what, const char *name)
 {
     unsigned char b[4];
-    if (addr >= src->size - base || !src_get(src, base + addr, 4, b))
+    if (addr >= src->size - base || !ml__h5_read_at(src, base + addr, b, 4))
         return ml__fail(ML_EFORMAT, "%s: damaged HDF5 file: the root group's %s at 0x%llx lies "
                         "outside the file (%llu bytes)", name, what, (unsigned long long)addr,
                         (unsigned long long)src->size);
@@ -587,19 +535,14 @@ static int check_signature_at(const source_t *src, uint64_t base, uint64_t addr,
     return ML_OK;
 }
 
-static int check_structure(const source_t *src, const char *name)
+static int check_structure(const ml__h5_source_t *src, const char *name)
 {
-    static const unsigned char sig[8] = {0x89, 'H', 'D', 'F', '\r', '\n', 0x1a, '\n'};
     unsigned char b[128];
-    uint64_t base = 0;
-    for (;; base = base ? base * 2 : 512) {
-        if (base >= src->size || !src_get(src, base, 8, b))
-            return ml__fail(ML_EFORMAT, "%s: not an HDF5 file (no HDF5 signature)", name);
-        if (memcmp(b, sig, 8) == 0)
-            break;
-    }
+    uint64_t base;
+    if (!ml__h5_find_superblock(src, &base))
+        return ml__fail(ML_EFORMAT, "%s: not an HDF5 file (no HDF5 signature)", name);
     size_t have = src->size - base < sizeof b ? (size_t)(src->size - base) : sizeof b;
-    if (!src_get(src, base, have, b) || have < 12)
+    if (!ml__h5_read_at(src, base, b, have) || have < 12)
         return ml__fail(ML_EFORMAT, "%s: damaged HDF5 file: truncated superblock", name);
     int version = b[8];
     if (version <= 1) {
@@ -608,28 +551,30 @@ static int check_structure(const source_t *src, const char *name)
         if ((so != 2 && so != 4 && so != 8) || (sl != 2 && sl != 4 && sl != 8))
             return ml__fail(ML_EFORMAT, "%s: damaged HDF5 file: superblock gives %zu-byte "
                             "addresses and %zu-byte lengths", name, so, sl);
-        if (le(b + 16, 2) == 0 || le(b + 18, 2) == 0)
+        if (ml__h5_le(b + 16, 2) == 0 || ml__h5_le(b + 18, 2) == 0)
             return ml__fail(ML_EFORMAT, "%s: damaged HDF5 file: superblock gives a B-tree rank "
                             "of 0", name);
         size_t need = at + 6 * so + 8 + 16;
         if (have < need)
             return ml__fail(ML_EFORMAT, "%s: damaged HDF5 file: truncated superblock", name);
         const unsigned char *entry = b + at + 4 * so; /* root symbol table entry */
-        uint64_t ohdr = le(entry + so, (int)so);
-        uint32_t cache = (uint32_t)le(entry + 2 * so, 4);
+        uint64_t ohdr = ml__h5_le(entry + so, (int)so);
+        uint32_t cache = (uint32_t)ml__h5_le(entry + 2 * so, 4);
         int rc = check_signature_at(src, base, ohdr, NULL, "object header", name);
         if (rc || cache != 1)
             return rc;
-        uint64_t btree = le(entry + 2 * so + 8, (int)so), heap = le(entry + 3 * so + 8, (int)so);
+        uint64_t btree = ml__h5_le(entry + 2 * so + 8, (int)so);
+        uint64_t heap = ml__h5_le(entry + 3 * so + 8, (int)so);
         if ((rc = check_signature_at(src, base, btree, "TREE", "symbol table B-tree", name)) ||
             (rc = check_signature_at(src, base, heap, "HEAP", "local heap", name)))
             return rc;
         unsigned char h[32];
         size_t hn = 8 + 2 * sl + so;
-        if (!src_get(src, base + heap, hn, h))
+        if (!ml__h5_read_at(src, base + heap, h, hn))
             return ml__fail(ML_EFORMAT, "%s: damaged HDF5 file: truncated local heap", name);
-        uint64_t dsize = le(h + 8, (int)sl), free_off = le(h + 8 + sl, (int)sl);
-        uint64_t daddr = le(h + 8 + 2 * sl, (int)so);
+        uint64_t dsize = ml__h5_le(h + 8, (int)sl);
+        uint64_t free_off = ml__h5_le(h + 8 + sl, (int)sl);
+        uint64_t daddr = ml__h5_le(h + 8 + 2 * sl, (int)so);
         uint64_t room = src->size - base;
         if (h[4] != 0 || dsize == 0 || daddr >= room || dsize > room - daddr ||
             (!undefined(free_off, (int)sl) && free_off >= dsize))
@@ -645,7 +590,7 @@ static int check_structure(const source_t *src, const char *name)
                             "addresses and %d-byte lengths", name, so, b[10]);
         if (have < 12 + 4 * so + 4)
             return ml__fail(ML_EFORMAT, "%s: damaged HDF5 file: truncated superblock", name);
-        uint64_t ohdr = le(b + 12 + 3 * so, (int)so);
+        uint64_t ohdr = ml__h5_le(b + 12 + 3 * so, (int)so);
         return check_signature_at(src, base, ohdr, "OHDR", "object header", name);
     }
     return ml__fail(ML_EFORMAT, "%s: HDF5 superblock version %d is not supported (0 to 3)", name,
@@ -657,8 +602,7 @@ static int check_structure(const source_t *src, const char *name)
 static hid_t read_fapl(void)
 {
     hid_t fapl = H5Pcreate(H5P_FILE_ACCESS);
-#if (H5_VERS_MAJOR == 1 && H5_VERS_MINOR == 10 && H5_VERS_RELEASE >= 7) || \
-    H5_VERSION_GE(1, 12, 1)
+#if ML__H5_FILE_LOCKING
     if (fapl >= 0)
         H5Pset_file_locking(fapl, 0, 1);
 #endif
@@ -681,7 +625,7 @@ int ml_h5data_read(ml_h5data_t *d, const char *path, const ml_h5data_spec_t *spe
     memset(d, 0, sizeof *d);
     if (!path || !path[0])
         return ml__fail(ML_EARG, "hdf5: no path");
-    quiet();
+    ml__h5_quiet();
     /* Our own open first: HDF5 reports a missing file and a non-HDF5 file alike. */
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0)
@@ -692,7 +636,7 @@ int ml_h5data_read(ml_h5data_t *d, const char *path, const ml_h5data_spec_t *spe
         return ml__fail(ML_EIO, "%s: cannot read: %s", path,
                         S_ISDIR(st.st_mode) ? "is a directory" : strerror(errno));
     }
-    source_t src = {.fd = fd, .size = (uint64_t)st.st_size};
+    ml__h5_source_t src = {.fd = fd, .size = (uint64_t)st.st_size};
     int checked = check_structure(&src, path);
     close(fd);
     if (checked)
@@ -701,10 +645,10 @@ int ml_h5data_read(ml_h5data_t *d, const char *path, const ml_h5data_spec_t *spe
     hid_t file = fapl >= 0 ? H5Fopen(path, H5F_ACC_RDONLY, fapl) : H5I_INVALID_HID;
     if (file < 0) {
         int rc = h5_fail(ML_EFORMAT, "%s: cannot open as HDF5 (damaged file?)", path);
-        close_id(&fapl, H5Pclose);
+        ml__h5_close(&fapl, H5Pclose);
         return rc;
     }
-    close_id(&fapl, H5Pclose);
+    ml__h5_close(&fapl, H5Pclose);
     return finish_read(d, file, path, spec, (uint64_t)st.st_size);
 }
 
@@ -716,11 +660,11 @@ int ml_h5data_parse(ml_h5data_t *d, const void *buf, size_t n, const char *name,
         name = "(memory)";
     if (!buf || n == 0)
         return ml__fail(ML_EFORMAT, "%s: empty file, expected HDF5", name);
-    source_t src = {.mem = buf, .size = n};
+    ml__h5_source_t src = {.mem = buf, .size = n};
     int checked = check_structure(&src, name);
     if (checked)
         return checked;
-    quiet();
+    ml__h5_quiet();
     /* The core driver on a copy of the image, never backed by a file. With an image, HDF5
      * refuses a name that exists on disk, so it gets one that cannot. */
     hid_t fapl = read_fapl();
@@ -732,10 +676,10 @@ int ml_h5data_parse(ml_h5data_t *d, const void *buf, size_t n, const char *name,
         file = H5Fopen("/nonexistent/moonlab-h5data-image", H5F_ACC_RDONLY, fapl);
     if (file < 0) {
         int rc = h5_fail(ML_EFORMAT, "%s: cannot open as HDF5 (not HDF5, or damaged)", name);
-        close_id(&fapl, H5Pclose);
+        ml__h5_close(&fapl, H5Pclose);
         return rc;
     }
-    close_id(&fapl, H5Pclose);
+    ml__h5_close(&fapl, H5Pclose);
     return finish_read(d, file, name, spec, n);
 }
 
@@ -871,7 +815,7 @@ static int write_tensor(writer_t *w, const char *what, const ml_tensor_t *t, ml_
         memcpy(cnt, dims, sizeof cnt);
         off[0] = (hsize_t)start;
         cnt[0] = (hsize_t)count;
-        close_id(&mspace, H5Sclose);
+        ml__h5_close(&mspace, H5Sclose);
         mspace = H5Screate_simple(t->ndim, cnt, NULL);
         if (mspace < 0 ||
             H5Sselect_hyperslab(space, H5S_SELECT_SET, off, NULL, cnt, NULL) < 0 ||
@@ -881,9 +825,9 @@ static int write_tensor(writer_t *w, const char *what, const ml_tensor_t *t, ml_
     }
 done:
     free(buf);
-    close_id(&mspace, H5Sclose);
-    close_id(&dset, H5Dclose);
-    close_id(&space, H5Sclose);
+    ml__h5_close(&mspace, H5Sclose);
+    ml__h5_close(&dset, H5Dclose);
+    ml__h5_close(&space, H5Sclose);
     return rc;
 }
 
@@ -896,7 +840,7 @@ static int write_attr(writer_t *w, const char *name, const char *text, const dou
         type = H5Tcopy(H5T_C_S1);
         if (type >= 0 && (H5Tset_size(type, H5T_VARIABLE) < 0 ||
                           H5Tset_cset(type, H5T_CSET_UTF8) < 0))
-            close_id(&type, H5Tclose);
+            ml__h5_close(&type, H5Tclose);
     }
     hid_t ft = text ? type : number ? H5T_IEEE_F64LE : H5T_STD_I64LE;
     hid_t mt = text ? type : number ? H5T_NATIVE_DOUBLE : H5T_NATIVE_INT64;
@@ -907,9 +851,9 @@ static int write_attr(writer_t *w, const char *name, const char *text, const dou
     if (a < 0 || H5Awrite(a, mt, v) < 0)
         rc = h5_fail(ML_EIO, "cannot save '%s': cannot write attribute '%s'", w->path,
                      name);
-    close_id(&a, H5Aclose);
-    close_id(&type, H5Tclose);
-    close_id(&space, H5Sclose);
+    ml__h5_close(&a, H5Aclose);
+    ml__h5_close(&type, H5Tclose);
+    ml__h5_close(&space, H5Sclose);
     return rc;
 }
 
@@ -968,18 +912,6 @@ static int check_save(const char *path, const ml_h5data_save_t *s, int64_t *nrow
     return ML_OK;
 }
 
-static int sync_path(const char *path, int is_dir)
-{
-    int fd = open(path, O_RDONLY | (is_dir ? O_DIRECTORY : 0));
-    if (fd < 0)
-        return -1;
-    int st = fsync(fd);
-    if (st != 0 && is_dir && (errno == EINVAL || errno == ENOTSUP))
-        st = 0;
-    close(fd);
-    return st;
-}
-
 int ml_h5data_write(const char *path, const ml_h5data_save_t *s)
 {
     if (!path || !path[0])
@@ -988,7 +920,7 @@ int ml_h5data_write(const char *path, const ml_h5data_save_t *s)
     int rc = check_save(path, s, &n);
     if (rc)
         return rc;
-    quiet();
+    ml__h5_quiet();
     const char *slash = strrchr(path, '/');
     const char *base = slash ? slash + 1 : path;
     if (!base[0])
@@ -1007,31 +939,20 @@ int ml_h5data_write(const char *path, const ml_h5data_save_t *s)
                         dir);
     if (stat(path, &st) == 0 && S_ISDIR(st.st_mode))
         return ml__fail(ML_EIO, "cannot save '%s': it is a directory", path);
-    size_t tmplen = strlen(path) + 40;
-    char *tmp = malloc(tmplen);
+    char *tmp = ml__tmp_path(path);
     if (!tmp)
         return ml__fail(ML_ENOMEM, "cannot save '%s': out of memory", path);
-    snprintf(tmp, tmplen, "%.*s.%s.tmp-%ld", (int)dirlen, path, base, (long)getpid());
 
     writer_t w = {.path = path, .s = s, .n = n};
-    hid_t fapl = H5Pcreate(H5P_FILE_ACCESS);
-    if (fapl >= 0) {
-        H5Pset_fclose_degree(fapl, H5F_CLOSE_STRONG);
-#if (H5_VERS_MAJOR == 1 && H5_VERS_MINOR == 10 && H5_VERS_RELEASE >= 7) || \
-    H5_VERSION_GE(1, 12, 1)
-        H5Pset_file_locking(fapl, 1, 1);
-#endif
-        w.file = H5Fcreate(tmp, H5F_ACC_TRUNC, H5P_DEFAULT, fapl);
-    } else {
-        w.file = H5I_INVALID_HID;
-    }
+    hid_t fapl = ml__h5_write_fapl();
+    w.file = fapl >= 0 ? H5Fcreate(tmp, H5F_ACC_TRUNC, H5P_DEFAULT, fapl) : H5I_INVALID_HID;
     if (w.file < 0) {
         rc = h5_fail(ML_EIO, "cannot save '%s': cannot create '%s'", path, tmp);
-        close_id(&fapl, H5Pclose);
+        ml__h5_close(&fapl, H5Pclose);
         free(tmp);
         return rc;
     }
-    close_id(&fapl, H5Pclose);
+    ml__h5_close(&fapl, H5Pclose);
 
     int64_t version = 1;
     char created_by[64];
@@ -1069,17 +990,15 @@ int ml_h5data_write(const char *path, const ml_h5data_save_t *s)
         rc = h5_fail(ML_EIO, "cannot save '%s'", path);
     if (H5Fclose(w.file) < 0 && !rc)
         rc = h5_fail(ML_EIO, "cannot save '%s'", path);
-    if (!rc && sync_path(tmp, 0) != 0)
-        rc = ml__fail(ML_EIO, "cannot save '%s': syncing '%s': %s", path, tmp,
-                      strerror(errno));
-    if (!rc && rename(tmp, path) != 0)
-        rc = ml__fail(ML_EIO, "cannot save '%s': renaming '%s': %s", path, tmp,
+    const char *step;
+    if (!rc && ml__move_into_place(tmp, path, &step) != 0)
+        rc = ml__fail(ML_EIO, "cannot save '%s': %s '%s': %s", path, step, tmp,
                       strerror(errno));
     if (rc)
         unlink(tmp);
     else
-        sync_path(dir, 1); /* the file is complete and in place; a failed dir sync only
-                              weakens its survival of a power cut */
+        ml__sync_path(dir, 1); /* the file is complete and in place; a failed dir sync only
+                                  weakens its survival of a power cut */
     free(tmp);
     return rc;
 }

@@ -16,21 +16,25 @@ typedef struct {
     ml_tensor_t packed; /* (1, ...) scratch, owned when x is not contiguous */
 } reader_t;
 
-static int reader_init(reader_t *r, const ml_tensor_t *x, const int64_t *rows, int64_t nrows,
+/* A reader of the selected rows of x (all of them, *nrows set to their number, when rows is
+ * NULL), after checking x's shape and the selection. */
+static int reader_init(reader_t *r, const ml_tensor_t *x, const int64_t *rows, int64_t *nrows,
                        const char *fname)
 {
     memset(r, 0, sizeof *r);
-    if (!x || x->ndim < 1)
+    if (!rows)
+        *nrows = x->ndim >= 1 ? x->shape[0] : 0;
+    if (x->ndim < 1)
         return ml__fail(ML_EARG, "%s: x must have at least one dimension (rows)", fname);
     r->x = x;
     r->n = x->shape[0];
     r->f = 1;
     for (int d = 1; d < x->ndim; d++)
         r->f *= x->shape[d];
-    if (nrows < 0)
-        return ml__fail(ML_EARG, "%s: %lld rows", fname, (long long)nrows);
+    if (*nrows < 0)
+        return ml__fail(ML_EARG, "%s: %lld rows", fname, (long long)*nrows);
     if (rows)
-        for (int64_t i = 0; i < nrows; i++)
+        for (int64_t i = 0; i < *nrows; i++)
             if (rows[i] < 0 || rows[i] >= r->n)
                 return ml__fail(ML_EARG, "%s: row %lld of the selection is %lld, outside 1..%lld",
                                 fname, (long long)i + 1, (long long)rows[i] + 1,
@@ -62,6 +66,33 @@ static void reader_free(reader_t *r)
     ml_tensor_free(&r->packed);
 }
 
+/* reader_init for a fit, which needs at least one value. */
+static int fit_init(reader_t *r, const ml_tensor_t *x, const int64_t *rows, int64_t *nrows,
+                    const char *fname)
+{
+    int rc = reader_init(r, x, rows, nrows, fname);
+    if (rc)
+        return rc;
+    if (*nrows < 1 || r->f < 1) {
+        reader_free(r);
+        return ml__fail(ML_EARG, "%s: no values to fit (%lld rows of %lld features)", fname,
+                        (long long)*nrows, (long long)r->f);
+    }
+    return ML_OK;
+}
+
+/* The end of a fit: the two fitted tensors, freed with an error when the rows held NaN (nan)
+ * or the statistics came out infinite. */
+static int fit_done(ml_tensor_t *a, ml_tensor_t *b, int nan, const char *fname)
+{
+    if (nan || !ml_tensor_all_finite(a) || !ml_tensor_all_finite(b)) {
+        ml_tensor_free(a);
+        ml_tensor_free(b);
+        return ml__fail(ML_ENAN, "%s: x has NaN or infinite values in the fitted rows", fname);
+    }
+    return ML_OK;
+}
+
 static int64_t pick(const int64_t *rows, int64_t i)
 {
     return rows ? rows[i] : i;
@@ -89,17 +120,10 @@ int ml_pre_moments(ml_tensor_t *mean, ml_tensor_t *std, const ml_tensor_t *x,
     memset(std, 0, sizeof *std);
     if (!x)
         return ml__fail(ML_EARG, "standardize: no x");
-    if (!rows)
-        nrows = x->ndim >= 1 ? x->shape[0] : 0;
     reader_t r;
-    int rc = reader_init(&r, x, rows, nrows, "standardize");
+    int rc = fit_init(&r, x, rows, &nrows, "standardize");
     if (rc)
         return rc;
-    if (nrows < 1 || r.f < 1) {
-        reader_free(&r);
-        return ml__fail(ML_EARG, "standardize: no values to fit (%lld rows of %lld features)",
-                        (long long)nrows, (long long)r.f);
-    }
     int64_t nf = global ? 1 : r.f;
     double *sum = calloc((size_t)nf * 2, sizeof *sum);
     if (!sum || new_stats(mean, std, x, global) != ML_OK) {
@@ -139,12 +163,7 @@ int ml_pre_moments(ml_tensor_t *mean, ml_tensor_t *std, const ml_tensor_t *x,
     }
     free(sum);
     reader_free(&r);
-    if (!ml_tensor_all_finite(mean) || !ml_tensor_all_finite(std)) {
-        ml_tensor_free(mean);
-        ml_tensor_free(std);
-        return ml__fail(ML_ENAN, "standardize: x has NaN or infinite values in the fitted rows");
-    }
-    return ML_OK;
+    return fit_done(mean, std, 0, "standardize");
 }
 
 int ml_pre_range(ml_tensor_t *lo, ml_tensor_t *hi, const ml_tensor_t *x, const int64_t *rows,
@@ -154,17 +173,10 @@ int ml_pre_range(ml_tensor_t *lo, ml_tensor_t *hi, const ml_tensor_t *x, const i
     memset(hi, 0, sizeof *hi);
     if (!x)
         return ml__fail(ML_EARG, "minmax: no x");
-    if (!rows)
-        nrows = x->ndim >= 1 ? x->shape[0] : 0;
     reader_t r;
-    int rc = reader_init(&r, x, rows, nrows, "minmax");
+    int rc = fit_init(&r, x, rows, &nrows, "minmax");
     if (rc)
         return rc;
-    if (nrows < 1 || r.f < 1) {
-        reader_free(&r);
-        return ml__fail(ML_EARG, "minmax: no values to fit (%lld rows of %lld features)",
-                        (long long)nrows, (long long)r.f);
-    }
     if ((rc = new_stats(lo, hi, x, global)) != ML_OK) {
         reader_free(&r);
         return ml__fail(rc, "minmax: %s", ml_errmsg());
@@ -185,12 +197,7 @@ int ml_pre_range(ml_tensor_t *lo, ml_tensor_t *hi, const ml_tensor_t *x, const i
         }
     }
     reader_free(&r);
-    if (nan || !ml_tensor_all_finite(lo) || !ml_tensor_all_finite(hi)) {
-        ml_tensor_free(lo);
-        ml_tensor_free(hi);
-        return ml__fail(ML_ENAN, "minmax: x has NaN or infinite values in the fitted rows");
-    }
-    return ML_OK;
+    return fit_done(lo, hi, nan, "minmax");
 }
 
 int ml_pre_affine(ml_tensor_t *out, const ml_tensor_t *x, const int64_t *rows, int64_t nrows,
@@ -200,10 +207,8 @@ int ml_pre_affine(ml_tensor_t *out, const ml_tensor_t *x, const int64_t *rows, i
     memset(out, 0, sizeof *out);
     if (!x)
         return ml__fail(ML_EARG, "transform: no x");
-    if (!rows)
-        nrows = x->ndim >= 1 ? x->shape[0] : 0;
     reader_t r;
-    int rc = reader_init(&r, x, rows, nrows, "transform");
+    int rc = reader_init(&r, x, rows, &nrows, "transform");
     if (rc)
         return rc;
     int64_t ns = shift ? ml_tensor_numel(shift) : 0;

@@ -2,7 +2,6 @@
 #include "moonlab/results.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,6 +13,8 @@
 
 #include "moonlab/error.h"
 
+#include "h5util.h"
+
 struct ml_results {
     hid_t file;
     hid_t lcpl;   /* link creation: missing parent groups are created, names are UTF-8 */
@@ -23,34 +24,7 @@ struct ml_results {
     char *dir;    /* directory of both, synced after the rename */
 };
 
-/* HDF5 prints its whole error stack to stderr by default; we report through the error table
- * instead. Set on every entry because the setting is library-global and another part of the
- * program may turn printing back on. */
-static void hdf5_quiet(void)
-{
-    H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
-}
-
-typedef struct { char *buf; size_t n; } text_t;
-
-static herr_t keep_innermost(unsigned n, const H5E_error2_t *e, void *data)
-{
-    text_t *t = data;
-    if (n != 0)
-        return 0;
-    if (e->desc && e->desc[0]) {
-        snprintf(t->buf, t->n, "%s", e->desc);
-    } else {
-        H5E_type_t kind;
-        if (H5Eget_msg(e->min_num, &kind, t->buf, t->n) < 0)
-            snprintf(t->buf, t->n, "error in %s", e->func_name ? e->func_name : "HDF5");
-    }
-    return 0;
-}
-
-/* Must run right after the failing call: the next HDF5 API call (even a close) clears the
- * stack. The innermost entry is the one that says what actually went wrong ("errno = 2, ...",
- * "name already exists"); the outer ones only repeat "unable to create ...". */
+/* Must run right after the failing call (ml__h5_why): "<what>: <HDF5's innermost error>". */
 static int hdf5_fail(const char *fmt, ...)
 #if defined(__GNUC__)
     __attribute__((format(printf, 1, 2)))
@@ -60,8 +34,7 @@ static int hdf5_fail(const char *fmt, ...)
 static int hdf5_fail(const char *fmt, ...)
 {
     char why[256] = "unknown HDF5 error";
-    text_t t = {why, sizeof why};
-    H5Ewalk2(H5E_DEFAULT, H5E_WALK_UPWARD, keep_innermost, &t);
+    ml__h5_why(why, sizeof why, 1);
 
     char what[768];
     va_list ap;
@@ -69,13 +42,6 @@ static int hdf5_fail(const char *fmt, ...)
     vsnprintf(what, sizeof what, fmt, ap);
     va_end(ap);
     return ml__fail(ML_EIO, "%s: %s", what, why);
-}
-
-static void close_id(hid_t *id, herr_t (*closer)(hid_t))
-{
-    if (*id >= 0)
-        closer(*id);
-    *id = H5I_INVALID_HID;
 }
 
 static void free_results(ml_results_t *r)
@@ -90,8 +56,8 @@ static void free_results(ml_results_t *r)
  * property lists; returns the H5Fclose status. */
 static herr_t close_handles(ml_results_t *r)
 {
-    close_id(&r->lcpl, H5Pclose);
-    close_id(&r->acpl, H5Pclose);
+    ml__h5_close(&r->lcpl, H5Pclose);
+    ml__h5_close(&r->acpl, H5Pclose);
     herr_t st = 0;
     if (r->file >= 0)
         st = H5Fclose(r->file);
@@ -137,7 +103,7 @@ int ml_results_create(ml_results_t **out, const char *path)
     *out = NULL;
     if (!path || !path[0])
         return ml__fail(ML_EARG, "results: create: empty file name");
-    hdf5_quiet();
+    ml__h5_quiet();
 
     const char *slash = strrchr(path, '/');
     const char *base = slash ? slash + 1 : path;
@@ -154,15 +120,11 @@ int ml_results_create(ml_results_t **out, const char *path)
         r->dir = dup_range(".", 1);
     else
         r->dir = dup_range(path, dirlen > 1 ? dirlen - 1 : 1); /* "/x.h5" lives in "/" */
-    /* ".<name>.tmp-<pid>" beside the final file: same file system, so rename is atomic, and
-     * hidden, so a glob for results does not pick up a half-written one. */
-    size_t tmplen = dirlen + 1 + strlen(base) + 32;
-    r->tmp = malloc(tmplen);
+    r->tmp = ml__tmp_path(path);
     if (!r->path || !r->dir || !r->tmp) {
         free_results(r);
         return ml__fail(ML_ENOMEM, "results: out of memory creating '%s'", path);
     }
-    snprintf(r->tmp, tmplen, "%.*s.%s.tmp-%ld", (int)dirlen, path, base, (long)getpid());
 
     int rc = check_dir(path, r->dir);
     if (rc) {
@@ -170,21 +132,12 @@ int ml_results_create(ml_results_t **out, const char *path)
         return rc;
     }
 
-    hid_t fapl = H5Pcreate(H5P_FILE_ACCESS);
+    hid_t fapl = ml__h5_write_fapl();
     if (fapl < 0) {
         rc = hdf5_fail("results: cannot create '%s'", path);
         free_results(r);
         return rc;
     }
-    /* Strong close: H5Fclose then also closes anything left open, so commit really releases
-     * the file before it is fsynced and renamed. */
-    H5Pset_fclose_degree(fapl, H5F_CLOSE_STRONG);
-#if (H5_VERS_MAJOR == 1 && H5_VERS_MINOR == 10 && H5_VERS_RELEASE >= 7) || \
-    H5_VERSION_GE(1, 12, 1)
-    /* File systems without flock (some NFS, Lustre) would otherwise make every create fail;
-     * nobody else opens the temporary file anyway. */
-    H5Pset_file_locking(fapl, 1, 1);
-#endif
     /* TRUNC, not EXCL: a leftover with our pid can only be from a dead process that had the
      * same pid, and HDF5 refuses to truncate a file this process still has open, so two
      * writers for one path in this process still fail cleanly. */
@@ -294,7 +247,7 @@ int ml_results_group(ml_results_t *r, const char *path)
     int rc = check_obj_path(r, path, "group");
     if (rc)
         return rc;
-    hdf5_quiet();
+    ml__h5_quiet();
     return ensure_group(r, path);
 }
 
@@ -308,7 +261,7 @@ static int write_attr(ml_results_t *r, const char *obj, const char *name, hid_t 
     if (!name || !name[0])
         return ml__fail(ML_EARG, "results: attribute on '%s' in '%s': empty name", obj,
                         r->path);
-    hdf5_quiet();
+    ml__h5_quiet();
 
     int exists;
     rc = obj_exists(r, obj, &exists);
@@ -339,9 +292,9 @@ static int write_attr(ml_results_t *r, const char *obj, const char *name, hid_t 
         goto done;
     }
 done:
-    close_id(&a, H5Aclose);
-    close_id(&space, H5Sclose);
-    close_id(&o, H5Oclose);
+    ml__h5_close(&a, H5Aclose);
+    ml__h5_close(&space, H5Sclose);
+    ml__h5_close(&o, H5Oclose);
     return rc;
 }
 
@@ -364,7 +317,7 @@ int ml_results_attr_string(ml_results_t *r, const char *obj, const char *name, c
     if (!v)
         return ml__fail(ML_EARG, "results: attribute '%s' of '%s': value is NULL",
                         name ? name : "", obj ? obj : "");
-    hdf5_quiet();
+    ml__h5_quiet();
     hid_t t = utf8_string_type();
     if (t < 0)
         return hdf5_fail("results: cannot make a string type");
@@ -466,7 +419,7 @@ int ml_results_table(ml_results_t *r, const char *path, int ncols, const ml_colu
         rc = check_columns(r, path, ncols, cols, nrows);
     if (rc)
         return rc;
-    hdf5_quiet();
+    ml__h5_quiet();
 
     hid_t str = H5I_INVALID_HID, mtype = H5I_INVALID_HID, ftype = H5I_INVALID_HID;
     hid_t space = H5I_INVALID_HID, dset = H5I_INVALID_HID;
@@ -540,11 +493,11 @@ hdf5_error:
 done:
     free(rows);
     free(off);
-    close_id(&dset, H5Dclose);
-    close_id(&space, H5Sclose);
-    close_id(&ftype, H5Tclose);
-    close_id(&mtype, H5Tclose);
-    close_id(&str, H5Tclose);
+    ml__h5_close(&dset, H5Dclose);
+    ml__h5_close(&space, H5Sclose);
+    ml__h5_close(&ftype, H5Tclose);
+    ml__h5_close(&mtype, H5Tclose);
+    ml__h5_close(&str, H5Tclose);
     return rc;
 }
 
@@ -566,7 +519,7 @@ int ml_results_tensor(ml_results_t *r, const char *path, const ml_tensor_t *t)
     int64_t n = ml_tensor_numel(t);
     if (n > 0 && !t->data)
         return ml__fail(ML_EARG, "results: tensor '%s' in '%s' has no data", path, r->path);
-    hdf5_quiet();
+    ml__h5_quiet();
 
     hid_t space = H5I_INVALID_HID, dset = H5I_INVALID_HID;
     ml_tensor_t packed = {0};
@@ -591,8 +544,8 @@ int ml_results_tensor(ml_results_t *r, const char *path, const ml_tensor_t *t)
         rc = hdf5_fail("results: cannot write tensor '%s' in '%s'", path, r->path);
 done:
     ml_tensor_free(&packed);
-    close_id(&dset, H5Dclose);
-    close_id(&space, H5Sclose);
+    ml__h5_close(&dset, H5Dclose);
+    ml__h5_close(&space, H5Sclose);
     return rc;
 }
 
@@ -604,7 +557,7 @@ int ml_results_int64(ml_results_t *r, const char *path, const int64_t *v, int64_
     if (n < 0 || (n > 0 && !v))
         return ml__fail(ML_EARG, "results: int64 '%s' in '%s': %lld values%s", path, r->path,
                         (long long)n, n > 0 ? " from NULL" : "");
-    hdf5_quiet();
+    ml__h5_quiet();
     hsize_t dims[1] = {(hsize_t)n};
     hid_t dset = H5I_INVALID_HID;
     hid_t space = H5Screate_simple(1, dims, NULL);
@@ -614,8 +567,8 @@ int ml_results_int64(ml_results_t *r, const char *path, const int64_t *v, int64_
     if (rc == ML_OK && n > 0 &&
         H5Dwrite(dset, H5T_NATIVE_INT64, H5S_ALL, H5S_ALL, H5P_DEFAULT, v) < 0)
         rc = hdf5_fail("results: cannot write int64 '%s' in '%s'", path, r->path);
-    close_id(&dset, H5Dclose);
-    close_id(&space, H5Sclose);
+    ml__h5_close(&dset, H5Dclose);
+    ml__h5_close(&space, H5Sclose);
     return rc;
 }
 
@@ -627,7 +580,7 @@ int ml_results_copy(ml_results_t *r, const char *dst_path, const char *src_file,
         return rc;
     if (!src_file || !src_path || !src_path[0])
         return ml__fail(ML_EARG, "results: copy into '%s': no source given", r->path);
-    hdf5_quiet();
+    ml__h5_quiet();
     int exists;
     if ((rc = obj_exists(r, dst_path, &exists)) != ML_OK)
         return rc;
@@ -658,41 +611,23 @@ int ml_results_copy(ml_results_t *r, const char *dst_path, const char *src_file,
     return rc;
 }
 
-/* Pushes a file's (or a directory's) contents to disk. */
-static int sync_path(const char *path, int is_dir)
-{
-    int fd = open(path, O_RDONLY | (is_dir ? O_DIRECTORY : 0));
-    if (fd < 0)
-        return -1;
-    int st = fsync(fd);
-    /* Some file systems cannot fsync a directory; that is no reason to fail a result. */
-    if (st != 0 && is_dir && (errno == EINVAL || errno == ENOTSUP))
-        st = 0;
-    int saved = errno;
-    close(fd);
-    errno = saved;
-    return st;
-}
-
 int ml_results_commit(ml_results_t *r)
 {
     if (!r)
         return ml__fail(ML_EARG, "results: commit of a NULL result file");
-    hdf5_quiet();
+    ml__h5_quiet();
     int rc = ML_OK;
     if (H5Fflush(r->file, H5F_SCOPE_GLOBAL) < 0)
         rc = hdf5_fail("results: cannot write '%s'", r->path);
     if (close_handles(r) < 0 && rc == ML_OK)
         rc = hdf5_fail("results: cannot write '%s'", r->path);
-    if (rc == ML_OK && sync_path(r->tmp, 0) != 0)
-        rc = ml__fail(ML_EIO, "results: cannot write '%s': syncing '%s': %s", r->path, r->tmp,
-                      strerror(errno));
-    if (rc == ML_OK && rename(r->tmp, r->path) != 0)
-        rc = ml__fail(ML_EIO, "results: cannot write '%s': renaming '%s': %s", r->path, r->tmp,
+    const char *step;
+    if (rc == ML_OK && ml__move_into_place(r->tmp, r->path, &step) != 0)
+        rc = ml__fail(ML_EIO, "results: cannot write '%s': %s '%s': %s", r->path, step, r->tmp,
                       strerror(errno));
     if (rc != ML_OK) {
         unlink(r->tmp);
-    } else if (sync_path(r->dir, 1) != 0) {
+    } else if (ml__sync_path(r->dir, 1) != 0) {
         /* The complete file is in place; only its survival of a power cut is in doubt, so it
          * stays, but the caller hears about it. */
         rc = ml__fail(ML_EIO, "results: '%s' was written but directory '%s' could not be "
@@ -706,7 +641,7 @@ void ml_results_abort(ml_results_t *r)
 {
     if (!r)
         return;
-    hdf5_quiet();
+    ml__h5_quiet();
     close_handles(r);
     unlink(r->tmp);
     free_results(r);

@@ -13,6 +13,8 @@
 
 #include "moonlab/error.h"
 
+#include "h5util.h"
+
 struct ml_rfile {
     hid_t file;
     char *name;   /* what every message calls the file */
@@ -22,30 +24,6 @@ struct ml_rfile {
 /* Most fields and attributes per object we accept: far beyond what moonlab writes, and small
  * enough that a hostile count cannot make us loop for long before the size limit says no. */
 #define MAX_FIELDS 65536
-
-/* HDF5 prints its error stack to stderr unless told not to; the setting is library-global, so
- * it is set again on every entry. */
-static void hdf5_quiet(void)
-{
-    H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
-}
-
-typedef struct { char *buf; size_t n; } text_t;
-
-static herr_t keep_innermost(unsigned n, const H5E_error2_t *e, void *data)
-{
-    text_t *t = data;
-    if (n != 0)
-        return 0;
-    if (e->desc && e->desc[0]) {
-        snprintf(t->buf, t->n, "%s", e->desc);
-    } else {
-        H5E_type_t kind;
-        if (H5Eget_msg(e->min_num, &kind, t->buf, t->n) < 0)
-            snprintf(t->buf, t->n, "error in %s", e->func_name ? e->func_name : "HDF5");
-    }
-    return 0;
-}
 
 /* "<file>: <object>: <what>"; obj may be NULL for the file itself. */
 static int rfail(const ml_rfile_t *f, const char *obj, int code, const char *fmt, ...)
@@ -77,21 +55,13 @@ static int hfail(const ml_rfile_t *f, const char *obj, const char *fmt, ...)
 static int hfail(const ml_rfile_t *f, const char *obj, const char *fmt, ...)
 {
     char why[256] = "unknown HDF5 error";
-    text_t t = {why, sizeof why};
-    H5Ewalk2(H5E_DEFAULT, H5E_WALK_UPWARD, keep_innermost, &t);
+    ml__h5_why(why, sizeof why, 1);
     char what[512];
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(what, sizeof what, fmt, ap);
     va_end(ap);
     return rfail(f, obj, ML_EFORMAT, "%s: %s", what, why);
-}
-
-static void close_id(hid_t *id, herr_t (*closer)(hid_t))
-{
-    if (*id >= 0)
-        closer(*id);
-    *id = H5I_INVALID_HID;
 }
 
 /* Frees memory HDF5 allocated for variable-length data read into buf. */
@@ -116,54 +86,25 @@ static void reclaim_vlen(hid_t mtype, hid_t space, void *buf)
  * checked: which heap objects a string refers to (that is in object headers and raw data,
  * which only HDF5 parses). */
 
-typedef struct {
-    const unsigned char *mem; /* the image, or NULL for fd */
-    int fd;
-    uint64_t size;
-} source_t;
-
-static int read_at(const source_t *src, uint64_t off, void *buf, size_t n)
-{
-    if (off > src->size || n > src->size - off)
-        return 0;
-    if (src->mem) {
-        memcpy(buf, src->mem + off, n);
-        return 1;
-    }
-    return pread(src->fd, buf, n, (off_t)off) == (ssize_t)n;
-}
-
-static uint64_t decode_le(const unsigned char *p, int n)
-{
-    uint64_t v = 0;
-    for (int i = n - 1; i >= 0; i--) {
-        if (i >= 8 && p[i]) /* 16- or 32-byte lengths: anything above 64 bits is too big */
-            return UINT64_MAX;
-        if (i < 8)
-            v = v << 8 | p[i];
-    }
-    return v;
-}
-
 /* "Size of Lengths" from the superblock at off (versions 0-3), 8 if it cannot be read. */
-static int length_size(const source_t *src, uint64_t off)
+static int length_size(const ml__h5_source_t *src, uint64_t off)
 {
     unsigned char sb[16];
-    if (!read_at(src, off, sb, sizeof sb))
+    if (!ml__h5_read_at(src, off, sb, sizeof sb))
         return 8;
     int n = sb[8] <= 1 ? sb[14] : sb[10];
     return n == 2 || n == 4 || n == 8 || n == 16 || n == 32 ? n : 8;
 }
 
 /* Checks the collection at off; *why says what is wrong (NULL when it is sound). */
-static void check_collection(const source_t *src, uint64_t off, int L, const char **why,
+static void check_collection(const ml__h5_source_t *src, uint64_t off, int L, const char **why,
                              uint64_t *where)
 {
     unsigned char hdr[8 + 32];
     *why = NULL;
-    if (!read_at(src, off, hdr, 8 + (size_t)L) || hdr[4] != 1)
+    if (!ml__h5_read_at(src, off, hdr, 8 + (size_t)L) || hdr[4] != 1)
         return; /* not a collection HDF5 would load */
-    uint64_t size = decode_le(hdr + 8, L);
+    uint64_t size = ml__h5_le(hdr + 8, L);
     uint64_t head = (15 + (uint64_t)L) / 8 * 8, objhdr = 8 + (uint64_t)L;
     if (size > src->size - off) {
         /* HDF5 would allocate the whole size before finding the file too short */
@@ -181,10 +122,10 @@ static void check_collection(const source_t *src, uint64_t off, int L, const cha
         if (size - p < objhdr)
             break; /* the tail is free space too small for a header */
         unsigned char oh[8 + 32];
-        if (!read_at(src, off + p, oh, (size_t)objhdr))
+        if (!ml__h5_read_at(src, off + p, oh, (size_t)objhdr))
             return;
         unsigned idx = (unsigned)oh[0] | (unsigned)oh[1] << 8;
-        uint64_t osize = decode_le(oh + 8, L);
+        uint64_t osize = ml__h5_le(oh + 8, L);
         uint64_t need;
         if (idx > 0) {
             if (osize > size - p - objhdr) {
@@ -206,7 +147,7 @@ static void check_collection(const source_t *src, uint64_t off, int L, const cha
 }
 
 /* Every "GCOL" in the file, checked. */
-static int check_heaps(const ml_rfile_t *f, const source_t *src, uint64_t sb_off)
+static int check_heaps(const ml_rfile_t *f, const ml__h5_source_t *src, uint64_t sb_off)
 {
     int L = length_size(src, sb_off);
     errno = 0;
@@ -214,7 +155,7 @@ static int check_heaps(const ml_rfile_t *f, const source_t *src, uint64_t sb_off
     uint64_t base = 0;
     while (base < src->size) {
         size_t n = (size_t)(src->size - base < sizeof buf ? src->size - base : sizeof buf);
-        if (!read_at(src, base, buf, n))
+        if (!ml__h5_read_at(src, base, buf, n))
             return rfail(f, NULL, ML_EIO, "cannot read: %s",
                          errno ? strerror(errno) : "the file changed while being read");
         const unsigned char *end = buf + n, *p = buf;
@@ -236,22 +177,6 @@ static int check_heaps(const ml_rfile_t *f, const source_t *src, uint64_t sb_off
         base += n - 3; /* a signature across two blocks is found in the next */
     }
     return ML_OK;
-}
-
-static const unsigned char signature[8] = {0x89, 'H', 'D', 'F', '\r', '\n', 0x1a, '\n'};
-
-/* HDF5's superblock starts at byte 0, 512, 1024, 2048, ... (after a user block); *off is
- * where. */
-static int find_signature(const source_t *src, uint64_t *off)
-{
-    unsigned char buf[8];
-    for (uint64_t o = 0; src->size >= 8 && o <= src->size - 8; o = o ? o * 2 : 512) {
-        if (read_at(src, o, buf, 8) && memcmp(buf, signature, 8) == 0) {
-            *off = o;
-            return 1;
-        }
-    }
-    return 0;
 }
 
 static ml_rfile_t *new_rfile(const char *name)
@@ -288,7 +213,7 @@ int ml_rfile_open(ml_rfile_t **out, const char *path)
     *out = NULL;
     if (!path || !path[0])
         return ml__fail(ML_EARG, "rfile: open: empty file name");
-    hdf5_quiet();
+    ml__h5_quiet();
     int fd = open(path, O_RDONLY);
     if (fd < 0)
         return ml__fail(ML_EIO, "%s: %s", path, strerror(errno));
@@ -303,9 +228,9 @@ int ml_rfile_open(ml_rfile_t **out, const char *path)
         return ml__fail(ML_EIO, "%s: %s", path,
                         S_ISDIR(st.st_mode) ? "is a directory" : "not a regular file");
     }
-    source_t src = {NULL, fd, (uint64_t)st.st_size};
+    ml__h5_source_t src = {NULL, fd, (uint64_t)st.st_size};
     uint64_t sb;
-    if (!find_signature(&src, &sb)) {
+    if (!ml__h5_find_superblock(&src, &sb)) {
         close(fd);
         return ml__fail(ML_EFORMAT, "%s: not an HDF5 file", path);
     }
@@ -322,15 +247,14 @@ int ml_rfile_open(ml_rfile_t **out, const char *path)
     }
     hid_t fapl = H5Pcreate(H5P_FILE_ACCESS);
     rc = fapl < 0 ? hfail(f, NULL, "cannot open") : ML_OK;
-#if (H5_VERS_MAJOR == 1 && H5_VERS_MINOR == 10 && H5_VERS_RELEASE >= 7) || \
-    H5_VERSION_GE(1, 12, 1)
+#if ML__H5_FILE_LOCKING
     /* As the writer: file systems without flock would otherwise refuse every open. */
     if (rc == ML_OK && H5Pset_file_locking(fapl, 1, 1) < 0)
         rc = hfail(f, NULL, "cannot open");
 #endif
     if (rc == ML_OK)
         rc = open_with(f, fapl);
-    close_id(&fapl, H5Pclose);
+    ml__h5_close(&fapl, H5Pclose);
     if (rc) {
         ml_rfile_close(f);
         return rc;
@@ -348,10 +272,10 @@ int ml_rfile_open_image(ml_rfile_t **out, const void *image, size_t size, const 
         return ml__fail(ML_EARG, "rfile: open_image: empty name");
     if (!image && size > 0)
         return ml__fail(ML_EARG, "%s: image is NULL", name);
-    hdf5_quiet();
-    source_t src = {image, -1, size};
+    ml__h5_quiet();
+    ml__h5_source_t src = {image, -1, size};
     uint64_t sb;
-    if (!image || !find_signature(&src, &sb))
+    if (!image || !ml__h5_find_superblock(&src, &sb))
         return ml__fail(ML_EFORMAT, "%s: not an HDF5 file", name);
 
     ml_rfile_t *f = new_rfile(name);
@@ -370,7 +294,7 @@ int ml_rfile_open_image(ml_rfile_t **out, const void *image, size_t size, const 
         rc = hfail(f, NULL, "cannot open the image");
     if (rc == ML_OK)
         rc = open_with(f, fapl);
-    close_id(&fapl, H5Pclose);
+    ml__h5_close(&fapl, H5Pclose);
     if (rc) {
         ml_rfile_close(f);
         return rc;
@@ -383,8 +307,8 @@ void ml_rfile_close(ml_rfile_t *f)
 {
     if (!f)
         return;
-    hdf5_quiet();
-    close_id(&f->file, H5Fclose);
+    ml__h5_quiet();
+    ml__h5_close(&f->file, H5Fclose);
     free(f->name);
     free(f);
 }
@@ -408,7 +332,7 @@ static int check_call(const ml_rfile_t *f, const char *path, const char *what)
         return ml__fail(ML_EARG, "rfile: %s on a NULL file", what);
     if (!path || path[0] != '/')
         return rfail(f, path ? path : "(null)", ML_EARG, "%s: object paths start with '/'", what);
-    hdf5_quiet();
+    ml__h5_quiet();
     return ML_OK;
 }
 
@@ -452,7 +376,7 @@ static int open_path(const ml_rfile_t *f, const char *path, hid_t *id)
                     rc = hfail(f, p, "cannot open");
                 else if (H5Iget_type(o) != H5I_GROUP)
                     present = 0;
-                close_id(&o, H5Oclose);
+                ml__h5_close(&o, H5Oclose);
             }
         }
         p[j] = saved;
@@ -481,7 +405,7 @@ int ml_rfile_kind(ml_rfile_t *f, const char *path, ml_rkind_t *kind)
         return rc;
     H5I_type_t t = H5Iget_type(o);
     *kind = t == H5I_GROUP ? ML_RKIND_GROUP : t == H5I_DATASET ? ML_RKIND_DATASET : ML_RKIND_OTHER;
-    close_id(&o, H5Oclose);
+    ml__h5_close(&o, H5Oclose);
     return ML_OK;
 }
 
@@ -497,7 +421,7 @@ static int open_kind(const ml_rfile_t *f, const char *path, H5I_type_t want, hid
     H5I_type_t t = H5Iget_type(*id);
     if (want == H5I_BADID ? (t == H5I_GROUP || t == H5I_DATASET) : t == want)
         return ML_OK;
-    close_id(id, H5Oclose);
+    ml__h5_close(id, H5Oclose);
     return rfail(f, path, ML_EARG, "is not a %s",
                  want == H5I_GROUP ? "group" : want == H5I_DATASET ? "dataset"
                                                                    : "group or dataset");
@@ -569,7 +493,7 @@ int ml_rfile_list(ml_rfile_t *f, const char *group, char ***names, int64_t *n)
     if (H5Literate(g, H5_INDEX_NAME, H5_ITER_INC, &idx, collect_link, &l) < 0)
         rc = l.over ? rfail(f, group, ML_EFORMAT, "more members than the reader's limit")
                     : hfail(f, group, "cannot list the members");
-    close_id(&g, H5Oclose);
+    ml__h5_close(&g, H5Oclose);
     if (rc) {
         ml_rfile_free_names(l.names, l.n);
         return rc;
@@ -735,9 +659,9 @@ static int read_attr(const ml_rfile_t *f, const char *obj, hid_t a, const char *
         v->s[n] = '\0';
     }
 done:
-    close_id(&mt, H5Tclose);
-    close_id(&ft, H5Tclose);
-    close_id(&space, H5Sclose);
+    ml__h5_close(&mt, H5Tclose);
+    ml__h5_close(&ft, H5Tclose);
+    ml__h5_close(&space, H5Sclose);
     return rc;
 }
 
@@ -785,7 +709,7 @@ done:
     for (int i = 0; i < l.n; i++)
         free(l.names[i]);
     free(l.names);
-    close_id(&o, H5Oclose);
+    ml__h5_close(&o, H5Oclose);
     if (rc) {
         ml_rfile_free_attrs(out, count);
         return rc;
@@ -833,6 +757,29 @@ static int check_storage(const ml_rfile_t *f, const char *path, hid_t d, hid_t f
             rc = hfail(f, path, "cannot read the dataset's chunks");
     }
     H5Pclose(dcpl);
+    return rc;
+}
+
+/* The dataset at path, opened, with its file type and dataspace, once check_storage accepts
+ * it; nothing is left open on failure. `what` names it in a message. */
+static int open_dataset(const ml_rfile_t *f, const char *path, const char *what, hid_t *d,
+                        hid_t *ft, hid_t *space)
+{
+    *ft = *space = H5I_INVALID_HID;
+    int rc = open_kind(f, path, H5I_DATASET, d);
+    if (rc)
+        return rc;
+    *ft = H5Dget_type(*d);
+    *space = H5Dget_space(*d);
+    if (*ft < 0 || *space < 0)
+        rc = hfail(f, path, "cannot read %s", what);
+    else
+        rc = check_storage(f, path, *d, *ft);
+    if (rc) {
+        ml__h5_close(space, H5Sclose);
+        ml__h5_close(ft, H5Tclose);
+        ml__h5_close(d, H5Oclose);
+    }
     return rc;
 }
 
@@ -940,8 +887,8 @@ static int read_column(const ml_rfile_t *f, const char *path, hid_t d, hid_t spa
         rc = rfail(f, path, ML_ENOMEM, "out of memory reading column '%s'", col->name);
 done:
     free(buf);
-    close_id(&mt, H5Tclose);
-    close_id(&st, H5Tclose);
+    ml__h5_close(&mt, H5Tclose);
+    ml__h5_close(&st, H5Tclose);
     return rc;
 }
 
@@ -954,19 +901,11 @@ int ml_rfile_table(ml_rfile_t *f, const char *path, ml_rtable_t *t)
         return rc;
     if (!t)
         return rfail(f, path, ML_EARG, "table: out is NULL");
-    hid_t d, ft = H5I_INVALID_HID, space = H5I_INVALID_HID;
-    if ((rc = open_kind(f, path, H5I_DATASET, &d)) != ML_OK)
+    hid_t d, ft, space;
+    if ((rc = open_dataset(f, path, "the table", &d, &ft, &space)) != ML_OK)
         return rc;
     ml_rtable_t tab = {0, 0, NULL};
     size_t used = 0;
-    ft = H5Dget_type(d);
-    space = H5Dget_space(d);
-    if (ft < 0 || space < 0) {
-        rc = hfail(f, path, "cannot read the table");
-        goto done;
-    }
-    if ((rc = check_storage(f, path, d, ft)) != ML_OK)
-        goto done;
     if (H5Tget_class(ft) != H5T_COMPOUND) {
         rc = rfail(f, path, ML_EFORMAT, "is not a table (a dataset without named columns)");
         goto done;
@@ -1017,12 +956,12 @@ int ml_rfile_table(ml_rfile_t *f, const char *path, ml_rtable_t *t)
         }
         if (hname)
             H5free_memory(hname);
-        close_id(&mt, H5Tclose);
+        ml__h5_close(&mt, H5Tclose);
     }
 done:
-    close_id(&space, H5Sclose);
-    close_id(&ft, H5Tclose);
-    close_id(&d, H5Oclose);
+    ml__h5_close(&space, H5Sclose);
+    ml__h5_close(&ft, H5Tclose);
+    ml__h5_close(&d, H5Oclose);
     if (rc) {
         ml_rfile_free_table(&tab);
         return rc;
@@ -1040,17 +979,9 @@ int ml_rfile_tensor(ml_rfile_t *f, const char *path, ml_tensor_t *t)
         return rc;
     if (!t)
         return rfail(f, path, ML_EARG, "tensor: out is NULL");
-    hid_t d, ft = H5I_INVALID_HID, space = H5I_INVALID_HID;
-    if ((rc = open_kind(f, path, H5I_DATASET, &d)) != ML_OK)
+    hid_t d, ft, space;
+    if ((rc = open_dataset(f, path, "the dataset", &d, &ft, &space)) != ML_OK)
         return rc;
-    ft = H5Dget_type(d);
-    space = H5Dget_space(d);
-    if (ft < 0 || space < 0) {
-        rc = hfail(f, path, "cannot read the dataset");
-        goto done;
-    }
-    if ((rc = check_storage(f, path, d, ft)) != ML_OK)
-        goto done;
     const char *why = "string";
     int type = classify(ft, &why);
     if (type != ML_COL_INT64 && type != ML_COL_FLOAT64) {
@@ -1092,8 +1023,8 @@ int ml_rfile_tensor(ml_rfile_t *f, const char *path, ml_tensor_t *t)
         ml_tensor_free(t);
     }
 done:
-    close_id(&space, H5Sclose);
-    close_id(&ft, H5Tclose);
-    close_id(&d, H5Oclose);
+    ml__h5_close(&space, H5Sclose);
+    ml__h5_close(&ft, H5Tclose);
+    ml__h5_close(&d, H5Oclose);
     return rc;
 }

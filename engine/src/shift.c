@@ -1226,6 +1226,23 @@ double ml_stat_binom_sf(int64_t k, int64_t n, double p)
 
 /* ---- detection ---- */
 
+/* The source and target views of a two-sample test, checked; *D = the values per row, which
+ * must be the same in both. */
+static int check_two_samples(int64_t *D, const ml_shift_rows_t *a, const ml_shift_rows_t *b,
+                             const char *fname)
+{
+    int rc = ml_shift_check_view(a, fname, "source");
+    if (!rc)
+        rc = ml_shift_check_view(b, fname, "target");
+    if (rc)
+        return rc;
+    *D = ml_shift_width(a);
+    if (ml_shift_width(b) != *D)
+        return ml__fail(ML_ESHAPE, "%s: source rows have %lld values, target rows %lld", fname,
+                        (long long)*D, (long long)ml_shift_width(b));
+    return ML_OK;
+}
+
 /* Columns of a view's rows: out (D, n), column j at out + j n. */
 static void gather_columns(double *out, const ml_shift_rows_t *v, int64_t D, float *scratch)
 {
@@ -1239,15 +1256,10 @@ static void gather_columns(double *out, const ml_shift_rows_t *v, int64_t D, flo
 int ml_shift_ks_test(double *stat, double *p, double *p_adjusted, const ml_shift_rows_t *a,
                      const ml_shift_rows_t *b, const char *fname)
 {
-    int rc = ml_shift_check_view(a, fname, "source");
-    if (!rc)
-        rc = ml_shift_check_view(b, fname, "target");
+    int64_t D;
+    int rc = check_two_samples(&D, a, b, fname);
     if (rc)
         return rc;
-    int64_t D = ml_shift_width(a);
-    if (ml_shift_width(b) != D)
-        return ml__fail(ML_ESHAPE, "%s: source rows have %lld values, target rows %lld", fname,
-                        (long long)D, (long long)ml_shift_width(b));
     if (a->n < 1 || b->n < 1)
         return ml__fail(ML_EARG, "%s: %lld source and %lld target rows; both must be non-empty",
                         fname, (long long)a->n, (long long)b->n);
@@ -1380,15 +1392,11 @@ int ml_shift_mmd_test(double *mmd2, double *p, double *sigma, const ml_shift_row
     *mmd2 = 0;
     *p = 1;
     *sigma = 0;
-    int rc = ml_shift_check_view(a, fname, "source");
-    if (!rc)
-        rc = ml_shift_check_view(b, fname, "target");
+    int64_t D;
+    int rc = check_two_samples(&D, a, b, fname);
     if (rc)
         return rc;
-    int64_t D = ml_shift_width(a), n = a->n, m = b->n, N = n + m;
-    if (ml_shift_width(b) != D)
-        return ml__fail(ML_ESHAPE, "%s: source rows have %lld values, target rows %lld", fname,
-                        (long long)D, (long long)ml_shift_width(b));
+    int64_t n = a->n, m = b->n, N = n + m;
     if (n < 2 || m < 2)
         return ml__fail(ML_EARG, "%s: %lld source and %lld target rows; the unbiased MMD needs "
                         "at least 2 of each", fname, (long long)n, (long long)m);
@@ -1569,15 +1577,10 @@ int ml_shift_logreg(double *coef, int *iters, const ml_shift_rows_t *x0,
                     const ml_shift_rows_t *x1, double l2, int max_iter, double tol,
                     const char *fname)
 {
-    int rc = ml_shift_check_view(x0, fname, "source");
-    if (!rc)
-        rc = ml_shift_check_view(x1, fname, "target");
+    int64_t D;
+    int rc = check_two_samples(&D, x0, x1, fname);
     if (rc)
         return rc;
-    int64_t D = ml_shift_width(x0);
-    if (ml_shift_width(x1) != D)
-        return ml__fail(ML_ESHAPE, "%s: source rows have %lld values, target rows %lld", fname,
-                        (long long)D, (long long)ml_shift_width(x1));
     if (x0->n < 1 || x1->n < 1)
         return ml__fail(ML_EARG, "%s: %lld source and %lld target rows; the classifier needs "
                         "both", fname, (long long)x0->n, (long long)x1->n);
@@ -1704,15 +1707,11 @@ int ml_shift_domain_test(double *accuracy, int64_t *correct, int64_t *total, dou
     *accuracy = 0;
     *correct = *total = 0;
     *p = 1;
-    int rc = ml_shift_check_view(a, fname, "source");
-    if (!rc)
-        rc = ml_shift_check_view(b, fname, "target");
+    int64_t D;
+    int rc = check_two_samples(&D, a, b, fname);
     if (rc)
         return rc;
-    int64_t n = a->n, m = b->n, D = ml_shift_width(a);
-    if (ml_shift_width(b) != D)
-        return ml__fail(ML_ESHAPE, "%s: source rows have %lld values, target rows %lld", fname,
-                        (long long)D, (long long)ml_shift_width(b));
+    int64_t n = a->n, m = b->n;
     if (!(holdout > 0 && holdout < 1))
         return ml__fail(ML_EARG, "%s: holdout = %g is outside (0, 1)", fname, holdout);
     int64_t ha = (int64_t)llround(holdout * (double)n), hb = (int64_t)llround(holdout * (double)m);
