@@ -17,6 +17,17 @@ void ml_k_add_bias(float *restrict y, int64_t ldy, const float *restrict bias, i
     }
 }
 
+/* db[j0..j1) += the column sums of dy over its m rows, row after row. */
+static void sum_columns(float *restrict db, const float *restrict dy, int64_t lddy, int64_t m,
+                        int64_t j0, int64_t j1)
+{
+    for (int64_t i = 0; i < m; i++) {
+        const float *restrict row = dy + i * lddy;
+        for (int64_t j = j0; j < j1; j++)
+            db[j] += row[j];
+    }
+}
+
 void ml_k_sum_rows(float *restrict db, const float *restrict dy, int64_t lddy, int64_t m,
                    int64_t n)
 {
@@ -24,11 +35,7 @@ void ml_k_sum_rows(float *restrict db, const float *restrict dy, int64_t lddy, i
      * do not depend on the thread count. */
     const int nt = m * n >= (1 << 16) && n >= 64 ? ml_k_get_threads() : 1;
     if (nt <= 1) {
-        for (int64_t i = 0; i < m; i++) {
-            const float *restrict row = dy + i * lddy;
-            for (int64_t j = 0; j < n; j++)
-                db[j] += row[j];
-        }
+        sum_columns(db, dy, lddy, m, 0, n);
         return;
     }
     _Pragma("omp parallel num_threads(nt)")
@@ -36,11 +43,7 @@ void ml_k_sum_rows(float *restrict db, const float *restrict dy, int64_t lddy, i
         const int64_t k = omp_get_num_threads(), t = omp_get_thread_num();
         /* block edges on 16-float (cache line) boundaries */
         const int64_t j0 = n * t / k / 16 * 16, j1 = t + 1 == k ? n : n * (t + 1) / k / 16 * 16;
-        for (int64_t i = 0; i < m; i++) {
-            const float *restrict row = dy + i * lddy;
-            for (int64_t j = j0; j < j1; j++)
-                db[j] += row[j];
-        }
+        sum_columns(db, dy, lddy, m, j0, j1);
     }
 }
 

@@ -303,9 +303,6 @@ static void gather_columns(float *gates, const float *w_ih, const int64_t *tok, 
  * for waking a thread, nor for waiting on one that another job keeps off its core. */
 #define WORK_PER_THREAD (1 << 20)
 
-typedef void (*gemm_fn)(float *, int64_t, int64_t, const float *, int64_t, int64_t,
-                        const float *, int64_t, int64_t, int64_t, int64_t, int64_t, float, float);
-
 /* What a block of rows needs: the layer, the sizes, and (backward) the gradients coming in. */
 typedef struct {
     ml_rnn_t *r;
@@ -314,9 +311,9 @@ typedef struct {
     const float *dh;
 } steps_t;
 
-/* fn(s, b0, b1, gemm) over blocks of rows [b0, b1) covering 0..B, in parallel when the BLIS
- * thread count and B allow. */
-static void over_rows(void (*fn)(const steps_t *, int64_t, int64_t, gemm_fn), const steps_t *s)
+/* fn(s, b0, b1) over blocks of rows [b0, b1) covering 0..B, in parallel when the thread count,
+ * B and the work allow. */
+static void over_rows(void (*fn)(const steps_t *, int64_t, int64_t), const steps_t *s)
 {
     const int64_t H = s->r->hidden, work = s->B * s->T * ml_rnn_gates(s->r->cell) * H * H;
     int64_t nt = ml_k_get_threads();
@@ -325,18 +322,18 @@ static void over_rows(void (*fn)(const steps_t *, int64_t, int64_t, gemm_fn), co
     if (nt > work / WORK_PER_THREAD)
         nt = work / WORK_PER_THREAD;
     if (nt <= 1) {
-        fn(s, 0, s->B, ml_k_gemm1);
+        fn(s, 0, s->B);
         return;
     }
     _Pragma("omp parallel num_threads((int)nt)")
     {
         const int64_t n = omp_get_num_threads(), i = omp_get_thread_num();
-        fn(s, s->B * i / n, s->B * (i + 1) / n, ml_k_gemm1);
+        fn(s, s->B * i / n, s->B * (i + 1) / n);
     }
 }
 
 /* Rows b0..b1 of one layer through all steps: biases, the recurrent product, the gate maths. */
-static void forward_rows(const steps_t *s, int64_t b0, int64_t b1, gemm_fn gemm)
+static void forward_rows(const steps_t *s, int64_t b0, int64_t b1)
 {
     ml_rnn_t *r = s->r;
     ml_rnn_layer_t *L = &r->layers[s->l];
@@ -360,9 +357,9 @@ static void forward_rows(const steps_t *s, int64_t b0, int64_t b1, gemm_fn gemm)
                 gb[j] += L->b_hh[j];
         }
         if (cell != ML_CELL_GRU) /* all gates' recurrent terms in one product */
-            gemm(g + b0 * GH, GH, 1, hp + b0 * H, H, 1, wt, GH, 1, nb, GH, H, 1.0f, 1.0f);
+            ml_k_gemm1(g + b0 * GH, GH, 1, hp + b0 * H, H, 1, wt, GH, 1, nb, GH, H, 1.0f, 1.0f);
         else
-            gemm(tmp, GH, 1, hp + b0 * H, H, 1, wt, GH, 1, nb, GH, H, 1.0f, 0.0f);
+            ml_k_gemm1(tmp, GH, 1, hp + b0 * H, H, 1, wt, GH, 1, nb, GH, H, 1.0f, 0.0f);
         for (int64_t b = b0; b < b1; b++) {
             float *restrict gb = g + b * GH;
             const float *restrict hpb = hp + b * H;
@@ -630,7 +627,7 @@ int ml_rnn_forward(ml_rnn_t *r, const ml_tensor_t *x, const int64_t *lengths,
 /* Rows b0..b1 of one layer back through all steps, from s->dh and what dh_next/dc_next hold
  * (the final states' gradients): the gates' gradients, and the initial states' in dh_next and
  * dc_next. */
-static void backward_rows(const steps_t *s, int64_t b0, int64_t b1, gemm_fn gemm)
+static void backward_rows(const steps_t *s, int64_t b0, int64_t b1)
 {
     ml_rnn_t *r = s->r;
     ml_rnn_layer_t *L = &r->layers[s->l];
@@ -687,9 +684,9 @@ static void backward_rows(const steps_t *s, int64_t b0, int64_t b1, gemm_fn gemm
             for (int64_t b = b0; b < b1; b++)
                 for (int64_t j = 0; j < H; j++) /* the z ⊙ H_{t-1} path */
                     dh_next[b * H + j] = dht[b * H + j] * g[b * GH + H + j];
-            gemm(dh_next + b0 * H, H, 1, dgh, GH, 1, L->w_hh, H, 1, nb, H, GH, 1.0f, 1.0f);
+            ml_k_gemm1(dh_next + b0 * H, H, 1, dgh, GH, 1, L->w_hh, H, 1, nb, H, GH, 1.0f, 1.0f);
         } else {
-            gemm(dh_next + b0 * H, H, 1, dgh, GH, 1, L->w_hh, H, 1, nb, H, GH, 1.0f, 0.0f);
+            ml_k_gemm1(dh_next + b0 * H, H, 1, dgh, GH, 1, L->w_hh, H, 1, nb, H, GH, 1.0f, 0.0f);
         }
         for (int64_t b = b0; len && b < b1; b++) /* padded: H_{t+1} = H_t */
             if (t >= len[b])
