@@ -631,10 +631,12 @@ int ml_h5data_read(ml_h5data_t *d, const char *path, const ml_h5data_spec_t *spe
     if (fd < 0)
         return ml__fail(ML_EIO, "%s: cannot open: %s", path, strerror(errno));
     struct stat st;
-    if (fstat(fd, &st) != 0 || S_ISDIR(st.st_mode)) {
+    const int stat_failed = fstat(fd, &st) != 0;
+    if (stat_failed || S_ISDIR(st.st_mode)) {
+        const int err = errno;
         close(fd);
         return ml__fail(ML_EIO, "%s: cannot read: %s", path,
-                        S_ISDIR(st.st_mode) ? "is a directory" : strerror(errno));
+                        stat_failed ? strerror(err) : "is a directory");
     }
     ml__h5_source_t src = {.fd = fd, .size = (uint64_t)st.st_size};
     int checked = check_structure(&src, path);
