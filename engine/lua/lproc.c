@@ -1,5 +1,6 @@
 /* core.proc: processes, signals and claim files for the study runner and the queue. */
 #include <signal.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -73,6 +74,28 @@ static int p_alive(lua_State *L)
 {
     lua_pushboolean(L, ml_proc_alive((pid_t)luaL_checkinteger(L, 1)));
     return 1;
+}
+
+/* proc.token(pid) -> "<boot id>:<start time>" naming the process across pid reuse and
+ * reboots, or nil when no such process runs on this machine (ml_proc_token). */
+static int p_token(lua_State *L)
+{
+    char buf[128];
+    if (!ml_proc_token((pid_t)luaL_checkinteger(L, 1), buf, sizeof buf))
+        return 0;
+    lua_pushstring(L, buf);
+    return 1;
+}
+
+/* proc.test_segv(): a write to an unmapped address, the real invalid memory access a crashing
+ * trial makes. Registered only when MOONLAB_TEST_HOOKS is set (the failure tests). The
+ * address comes from a volatile so the compiler cannot turn the write into a trap. */
+static volatile uintptr_t test_bad_address = 16;
+static int p_test_segv(lua_State *L)
+{
+    *(volatile int *)test_bad_address = 1;
+    return luaL_error(L, "proc.test_segv: the write to address %p did not fault",
+                      (void *)test_bad_address);
 }
 
 /* proc.poll({fd, ...}, timeout_ms) -> {bool, ...} */
@@ -273,7 +296,8 @@ int ml__open_proc(lua_State *L)
 {
     static const luaL_Reg fns[] = {
         {"spawn", p_spawn},       {"wait", p_wait},
-        {"alive", p_alive},       {"poll", p_poll},
+        {"alive", p_alive},       {"token", p_token},
+        {"poll", p_poll},
         {"read", p_read},         {"write", p_write},
         {"close", p_close},       {"catch_signals", p_catch_signals},
         {"interrupted", p_interrupted}, {"kill", p_kill},
@@ -286,5 +310,9 @@ int ml__open_proc(lua_State *L)
         {"wake_on_child_exit", p_wake_on_child_exit},
         {NULL, NULL}};
     luaL_newlib(L, fns);
+    if (getenv("MOONLAB_TEST_HOOKS")) {
+        lua_pushcfunction(L, p_test_segv);
+        lua_setfield(L, -2, "test_segv");
+    }
     return 1;
 }
