@@ -148,7 +148,7 @@ function slurm.read_claim(path)
   if not text then return nil end
   local pid, host, t = text:match("^(%d+) (%S+) (%S+)")
   return { pid = math.tointeger(tonumber(pid)), host = host, time = tonumber(t),
-    task = text:match("slurm=(%d+_%d+)"), mtime = proc.mtime(path) }
+    token = text:match(" token=(%S+)"), task = text:match("slurm=(%d+_%d+)"), mtime = proc.mtime(path) }
 end
 
 --- Slurm's view of the array jobs named (a list of job ids): {answered = {[job] = true},
@@ -179,7 +179,7 @@ end
 -- "running" or "lost" (with the reason) for a claim, from Slurm when it knows the claim's
 -- task, else from the process (this host) or the heartbeat (another host).
 local function claim_state(c, host, q)
-  if c.host == host and c.pid and proc.alive(c.pid) then return "running" end
+  if c.host == host and study.claim_alive(c, host) then return "running" end
   local job = c.task and c.task:match("^(%d+)_")
   if job and q.answered[job] then
     local st = q.tasks[c.task]

@@ -406,7 +406,7 @@ local function run_trial(d, tr, o, handler)
   local last_beat = core.clock()
   r.on_log = function(row)
     send("epoch", tr.id, row.epoch or "", row.loss or "")
-    if core.clock() - last_beat > 2 then
+    if core.clock() - last_beat > study.HEARTBEAT then
       proc.touch(claim)
       last_beat = core.clock()
     end
@@ -478,7 +478,7 @@ end
 --- trial named on stdin ("run <id>" or "final <setting>"), reporting on descriptor 3.
 --- o = {dir, seed [, standalone = true, lines = {...}, claim_tag]}: standalone (a Slurm array
 --- task, no runner) reads the lines given, skips finished or live-claimed trials and claims its
---- own; claim_tag (e.g. "slurm=JOB_INDEX") is added to its claims after "pid host time".
+--- own; claim_tag (e.g. "slurm=JOB_INDEX") ends its claims (study.claim_text).
 function study.worker(o, load_script)
   if not o.standalone and not proc.die_with_parent() then proc.exit(1) end
   local d, handler = load_script()
@@ -510,8 +510,7 @@ function study.worker(o, load_script)
       -- no runner: skip what is finished or held by a live process, claim the rest ourselves
       local st = study.scan_trial(o.dir, tr, host)
       go = st == "pending" and proc.create_exclusive(trial_path(o.dir, tr.id, ".claim"),
-        string.format("%d %s %.0f%s\n", core.pid(), host, proc.now(),
-          o.claim_tag and (" " .. o.claim_tag) or "")) == true
+        study.claim_text(core.pid(), host, o.claim_tag)) == true
     end
     if go then
       send("start", tr.id)
@@ -544,30 +543,53 @@ local function fmt_duration(s)
   return string.format("%d:%02d", s // 60, s % 60)
 end
 
+-- Seconds between two heartbeats of a running trial's claim (the runner touches the claims of
+-- its workers' trials), and the age after which a claim from another host counts as dead.
+study.HEARTBEAT, study.HEARTBEAT_LIMIT = 2, 600
+
+--- The text of a claim on a trial run by process pid on host: "PID HOST TIME
+--- token=BOOT_ID:START_TIME[ TAG]", the token naming the process across pid reuse and reboots.
+function study.claim_text(pid, host, tag)
+  return string.format("%d %s %.0f token=%s%s\n", pid, host, proc.now(), proc.token(pid) or "?",
+    tag and (" " .. tag) or "")
+end
+
+--- A claim file read: {pid =, host =, time =, token =, mtime = last heartbeat} or nil.
+function study.read_claim(path)
+  local f = io.open(path, "r")
+  if not f then return nil end
+  local text = f:read("a") or ""
+  f:close()
+  local pid, host, t = text:match("^(%d+) (%S+) (%S+)")
+  return { pid = math.tointeger(tonumber(pid)), host = host, time = tonumber(t),
+    token = text:match(" token=(%S+)"), mtime = proc.mtime(path), text = text }
+end
+
+--- Whether claim c still holds its trial. On this host: only while its process runs, the same
+--- process (pid, boot id and start time all match; a claim without them is dead). From
+--- another host: while its heartbeat is younger than study.HEARTBEAT_LIMIT.
+function study.claim_alive(c, host)
+  if c.host == host then
+    return c.pid ~= nil and c.token ~= nil and proc.token(c.pid) == c.token
+  end
+  return c.mtime ~= nil and proc.now() - c.mtime <= study.HEARTBEAT_LIMIT
+end
+
 local scan_trial
 -- State of a trial from its files: "done", "failed", "claimed" (a live worker somewhere runs
 -- it) or "pending". A claim whose process is gone is removed.
 function study.scan_trial(dir, tr, host)
   local info = study.read_trial(trial_path(dir, tr.id, ".h5"))
   local claim = trial_path(dir, tr.id, ".claim")
-  local f = io.open(claim, "r")
+  local c = study.read_claim(claim)
   local stale = false
-  if f then
-    local text = f:read("a") or ""
-    f:close()
-    local pid, chost = text:match("^(%d+) (%S+)")
-    pid = math.tointeger(tonumber(pid))
-    if chost == host then
-      stale = not pid or not proc.alive(pid)
-    else
-      local m = proc.mtime(claim)
-      stale = not m or proc.now() - m > 600
-    end
+  if c then
+    stale = not study.claim_alive(c, host)
     -- a worker killed after writing its result but before removing its claim leaves both
     if stale or info then os.remove(claim) end
   end
   if info then return info.status == "done" and "done" or "failed", info end
-  if not f or stale then return "pending" end
+  if not c or stale then return "pending" end
   return "claimed"
 end
 scan_trial = study.scan_trial
@@ -827,7 +849,7 @@ function study.run_local(d, o)
 
   local function assign(w, tr)
     local claim = trial_path(dir, tr.id, ".claim")
-    local created = proc.create_exclusive(claim, string.format("%d %s %.0f\n", w.pid, host, proc.now()))
+    local created = proc.create_exclusive(claim, study.claim_text(w.pid, host))
     if created == false then
       -- another process claimed it meanwhile: wait for its result
       watch[#watch + 1] = tr
@@ -896,7 +918,15 @@ function study.run_local(d, o)
   end
 
   local qi = 1
+  local last_beat = core.clock()
   while true do
+    if core.clock() - last_beat >= study.HEARTBEAT then
+      -- the heartbeat of every running trial, whether or not it logs anything
+      for _, w in ipairs(workers) do
+        if w.trial and not w.dead then proc.touch(trial_path(dir, w.trial.id, ".claim")) end
+      end
+      last_beat = core.clock()
+    end
     if proc.interrupted() then
       stop_workers()
       pr:say(string.format("interrupted (%s): %d of %d trials finished; run the same command again to resume",

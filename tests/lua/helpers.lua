@@ -32,11 +32,12 @@ function M.ls(dir)
   return out
 end
 
--- Run `moonlab ARGS` in dir; returns exit code, stdout, stderr.
-function M.moonlab(args, dir)
+-- Run `moonlab ARGS` in dir; returns exit code, stdout, stderr. prefix goes before the command
+-- (environment settings such as "MOONLAB_TEST_HOOKS=1", or "timeout 60").
+function M.moonlab(args, dir, prefix)
   local d = dir or M.tmpdir()
-  local cmd = string.format("cd '%s' && '%s' %s >'%s/.out' 2>'%s/.err'; echo $?", d, M.bin,
-    args, d, d)
+  local cmd = string.format("cd '%s' && %s '%s' %s >'%s/.out' 2>'%s/.err'; echo $?", d, prefix or "",
+    M.bin, args, d, d)
   local p = io.popen(cmd)
   local code = tonumber(p:read("l"))
   p:close()

@@ -207,7 +207,8 @@ describe("moonlab run --backend slurm", function()
     local p = io.popen("sleep 30 & echo $!")
     local live = tonumber(p:read("l"))
     p:close()
-    h.write(trials .. ids[1] .. ".claim", string.format("%d %s 0 slurm=4242_0\n", live, host))
+    h.write(trials .. ids[1] .. ".claim", string.format("%d %s 0 token=%s slurm=4242_0\n", live, host,
+      assert(core.proc.token(live))))
     -- task 4242_1 is gone from the queue; its process on another node is too
     h.write(trials .. ids[2] .. ".claim", "123 node7 0 slurm=4242_1\n")
     -- task 4242_2 runs on another node

@@ -197,6 +197,87 @@ describe("a study", function()
     assert.are.equal(20, count(summary(d .. "/raise/toy.h5"), "done"))
   end)
 
+  it("runs again trials whose claim names a process that is not the one that claimed them", function()
+    local d = setup()
+    local run = "run study.lua -j 2 --set epochs=5"
+    assert.are.equal(0, (h.moonlab(run, d)))
+    local ids = {}
+    for id in pairs(summary(d .. "/results/toy.h5")) do ids[#ids + 1] = id end
+    table.sort(ids)
+    local trials, host = d .. "/results/toy/trials/", core.hostname()
+    local function claim(id, text)
+      os.remove(trials .. id .. ".h5")
+      h.write(trials .. id .. ".claim", text)
+    end
+    local own = assert(core.proc.token(core.pid()))
+    local boot, start = own:match("^(.+):(%d+)$")
+    local init = assert(core.proc.token(1), "no process 1 to test with")
+    local now = os.time()
+    -- pid 1 is alive, but it started at another time than the claim says
+    claim(ids[1], string.format("1 %s %d token=%s:%d\n", host, now, boot, tonumber(init:match(":(%d+)$")) + 1))
+    -- this process, with its start time, but of another boot
+    claim(ids[2], string.format("%d %s %d token=%s:%s\n", core.pid(), host, now,
+      "00000000-0000-0000-0000-000000000000", start))
+    -- a live pid and no token (no way to tell it is the claimer)
+    claim(ids[3], string.format("1 %s %d\n", host, now))
+    -- another host's claim whose heartbeat stopped 11 minutes ago
+    claim(ids[4], string.format("1 elsewhere.example %d token=x:1\n", now - 660))
+    os.execute(string.format(NO_PRELOAD .. "touch -d @%d '%s%s.claim'", now - 660, trials, ids[4]))
+    -- and, as a check, a claim that is alive: this very process, and another host's fresh one
+    claim(ids[5], string.format("%d %s %d token=%s\n", core.pid(), host, now, own))
+    claim(ids[6], string.format("1 elsewhere.example %d token=x:1\n", now))
+    local code, out = h.moonlab("status results/toy.h5", d)
+    local state = {}
+    for id, st in out:gmatch("\n(%x+)%s+(%a+)") do state[id] = st end
+    assert.are.same({ "lost", "lost", "lost", "lost", "running", "running" },
+      { state[ids[1]], state[ids[2]], state[ids[3]], state[ids[4]], state[ids[5]], state[ids[6]] }, out)
+    -- the live ones finish elsewhere: their results appear and their claims go
+    os.remove(trials .. ids[5] .. ".claim")
+    os.remove(trials .. ids[6] .. ".claim")
+    code, out = h.moonlab(run, d, NO_PRELOAD .. "timeout 60")
+    assert.are.equal(0, code, out)
+    assert.falsy(out:find("waiting for them", 1, true), out)
+    local rerun = {}
+    for id in out:gmatch("trial (%x+) done") do rerun[#rerun + 1] = id end
+    table.sort(rerun)
+    assert.are.same({ ids[1], ids[2], ids[3], ids[4], ids[5], ids[6] }, rerun)
+    assert.are.equal(20, count(summary(d .. "/results/toy.h5"), "done"))
+    for _, name in ipairs(h.ls(trials)) do assert.falsy(name:match("%.claim$"), name) end
+  end)
+
+  it("keeps the claim of a running trial alive while the trial logs nothing", function()
+    local beat = require("moonlab.study").HEARTBEAT
+    local d = setup(string.format([[
+local ml = require "moonlab"
+ml.study { name = "quiet", params = { k = { 1 } },
+  trial = function(t)
+    ml.core.proc.poll({}, %d) -- no epoch, no log line
+    return { val_loss = 1 }
+  end }
+]], math.floor(4 * beat * 1000)))
+    os.execute(string.format(NO_PRELOAD .. "cd '%s' && ('%s' run study.lua >run.out 2>&1; echo $? >run.rc) &",
+      d, h.bin))
+    local trials, claim = d .. "/results/quiet/trials/", nil
+    for _ = 1, 200 do
+      for _, name in ipairs(h.ls(trials)) do
+        if name:match("%.claim$") then claim = trials .. name end
+      end
+      if claim then break end
+      os.execute("sleep 0.05")
+    end
+    assert.truthy(claim, "no claim appeared")
+    local first = assert(core.proc.mtime(claim))
+    os.execute(string.format(NO_PRELOAD .. "sleep %.1f", 2 * beat + 0.5))
+    local later = core.proc.mtime(claim)
+    assert.truthy(later, "the trial ended early")
+    assert.is_true(later >= first + beat, string.format("claim touched at %.2f, then %.2f", first, later))
+    for _ = 1, 400 do
+      if h.exists(d .. "/run.rc") then break end
+      os.execute("sleep 0.05")
+    end
+    assert.are.equal("0", (io.open(d .. "/run.rc"):read("l")))
+  end)
+
   it("stops cleanly on SIGINT and resumes", function()
     local d = setup()
     os.execute(string.format(NO_PRELOAD .. "cd '%s' && ('%s' run study.lua -j 2 >int.out 2>&1 & p=$!; sleep 0.5; "
