@@ -978,7 +978,17 @@ function study.run_local(d, o)
       watch = still
       if #watch > 0 and qi > #queue then proc.poll({}, 500) end
     elseif not working and qi > #queue then
-      if phase == "select" and d.final then
+      local failed_sel = 0
+      for _, tr in ipairs(trials) do
+        if not (infos[tr.id] and infos[tr.id].status == "done") then failed_sel = failed_sel + 1 end
+      end
+      if phase == "select" and d.final and failed_sel > 0 then
+        -- the test set is touched once, after selection among every setting: not while a
+        -- --retry-failed run could still change the choice
+        phase = "final"
+        pr:say(string.format("final evaluation deferred: %s failed; rerun with --retry-failed",
+          plural(failed_sel, "trial")))
+      elseif phase == "select" and d.final then
         phase = "final"
         local si = select_setting(d, trials, infos, #settings)
         if si then

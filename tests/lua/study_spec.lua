@@ -22,6 +22,10 @@ ml.study {
   trial = function(t)
     if cfg.fail == "raise" and t.params.width == 4 then error("width 4 is not allowed") end
     if cfg.fail == "segv" and t.params.width == 8 then ml.core.proc.kill(ml.core.pid(), "SEGV") end
+    -- a transient fault: width 4 fails while the file fail.marker exists
+    if cfg.fail == "marker" and t.params.width == 4 and ml.core.proc.mtime("fail.marker") then
+      error("width 4 failed: fail.marker exists")
+    end
     if cfg.fail == "nan" and t.params.width == 16 then return { val_loss = 0 / 0 } end
     local m = ml.nn.sequential({ ml.nn.linear(3, t.params.width), ml.nn.tanh(),
       ml.nn.linear(t.params.width, 1) }, { seed = ml.seed("init") })
@@ -195,6 +199,45 @@ describe("a study", function()
     local code, out = h.moonlab("run study.lua -j 2 --set epochs=5 --out raise/toy.h5 --retry-failed", d)
     assert.are.equal(0, code, out)
     assert.are.equal(20, count(summary(d .. "/raise/toy.h5"), "done"))
+  end)
+
+  it("defers the final evaluation until every selection trial is done", function()
+    local d = setup()
+    local run = "run study.lua -j 2 --set epochs=5 --set fail=marker"
+    local function final_group()
+      local f = assert(core.rfile.open(d .. "/results/toy.h5"))
+      local kind = f:kind("/study/final")
+      f:close()
+      return kind
+    end
+    h.write(d .. "/fail.marker", "")
+    local code, out = h.moonlab(run, d)
+    assert.are.equal(1, code, out)
+    assert.truthy(out:find("final evaluation deferred: 4 trials failed; rerun with --retry-failed", 1, true), out)
+    assert.falsy(out:find("final done", 1, true), out)
+    assert.are_not.equal("group", final_group())
+    -- still deferred while they stay failed
+    code, out = h.moonlab(run, d)
+    assert.are.equal(1, code, out)
+    assert.truthy(out:find("final evaluation deferred: 4 trials failed", 1, true), out)
+    assert.falsy(out:find("final done", 1, true), out)
+    -- once they succeed it runs, once, for the setting chosen among all of them
+    os.remove(d .. "/fail.marker")
+    code, out = h.moonlab(run .. " --retry-failed", d)
+    assert.are.equal(0, code, out)
+    assert.falsy(out:find("deferred", 1, true), out)
+    local _, finals = out:gsub("final done", "")
+    assert.are.equal(1, finals, out)
+    assert.are.equal("group", final_group())
+    local f = assert(core.rfile.open(d .. "/results/toy.h5"))
+    local fm = {}
+    for _, c in ipairs(assert(f:table("/study/final/metrics"))) do fm[c.name] = c.values[1] end
+    local selected = assert(f:attrs("/")).selected
+    f:close()
+    assert.are.equal(string.format('{"width":%d}', fm.chosen_width), selected)
+    code, out = h.moonlab(run, d)
+    assert.are.equal(0, code, out)
+    assert.falsy(out:find("final done", 1, true), out)
   end)
 
   it("runs again trials whose claim names a process that is not the one that claimed them", function()
