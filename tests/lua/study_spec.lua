@@ -21,7 +21,8 @@ ml.study {
   split = ml.split.kfold(ds, 2, { shuffle = true, seed = 3 }),
   trial = function(t)
     if cfg.fail == "raise" and t.params.width == 4 then error("width 4 is not allowed") end
-    if cfg.fail == "segv" and t.params.width == 8 then ml.core.proc.kill(ml.core.pid(), "SEGV") end
+    -- proc.test_segv exists under MOONLAB_TEST_HOOKS only: a write to an unmapped address
+    if cfg.fail == "segv" and t.params.width == 8 then ml.core.proc.test_segv() end
     -- a transient fault: width 4 fails while the file fail.marker exists
     if cfg.fail == "marker" and t.params.width == 4 and ml.core.proc.mtime("fail.marker") then
       error("width 4 failed: fail.marker exists")
@@ -180,25 +181,77 @@ describe("a study", function()
   it("records a trial that raises, one that segfaults and one that returns NaN as failed; the rest complete", function()
     local d = setup()
     for _, mode in ipairs({ "raise", "segv", "nan" }) do
+      -- MOONLAB_TEST_HOOKS gives the workers proc.test_segv, a real invalid memory access
       local code, out = h.moonlab("run study.lua -j 2 --set epochs=5 --set fail=" .. mode
-        .. " --out " .. mode .. "/toy.h5", d)
+        .. " --out " .. mode .. "/toy.h5", d, "MOONLAB_TEST_HOOKS=1")
       assert.are.equal(1, code, out)
       local s = summary(d .. "/" .. mode .. "/toy.h5")
       assert.are.equal(4, count(s, "failed"), mode)
       assert.are.equal(16, count(s, "done"), mode)
+      -- the segfault is named: by the signal, or by AddressSanitizer's report under the
+      -- sanitized build (its handler catches the signal and exits)
       local why = ({ raise = "study.lua:%d+: width 4 is not allowed",
-        segv = "worker .*segv", nan = "metric 'val_loss' is nan" })[mode]
+        segv = "^worker .*sig?segv", nan = "metric 'val_loss' is nan" })[mode]
       for _, r in pairs(s) do
-        if r.status == "failed" then assert.truthy(r.error:lower():match(why:lower()), r.error) end
+        if r.status == "failed" then
+          assert.truthy(r.error:lower():match(why:lower()), r.error)
+          if mode == "segv" then
+            assert.truthy(r.error:find("killed by signal 11 (SIGSEGV)", 1, true)
+              or r.error:find("AddressSanitizer: SEGV", 1, true), r.error)
+          end
+        end
       end
-      -- the failure is printed when it happens, naming the trial's log
+      -- the failure is printed, naming the trial's log
       assert.truthy(out:find("FAILED  width=", 1, true), out)
       assert.truthy(out:find("log: " .. mode .. "/toy/trials/%x+%.log"), out)
     end
-    -- --retry-failed runs the failed trials again (now without the fault)
-    local code, out = h.moonlab("run study.lua -j 2 --set epochs=5 --out raise/toy.h5 --retry-failed", d)
+  end)
+
+  it("prints a trial's failure when it happens, before slower trials finish", function()
+    local d = setup([[
+local ml = require "moonlab"
+ml.study { name = "early", params = { k = { 1, 2, 3, 4 } },
+  trial = function(t)
+    if t.params.k == 1 then error("k = 1 fails at once") end
+    ml.core.proc.poll({}, 500) -- the others take half a second
+    return { val_loss = t.params.k }
+  end }
+]])
+    local code, out = h.moonlab("run study.lua -j 2", d)
+    assert.are.equal(1, code, out)
+    local failed_at = out:find("FAILED  k=1: ", 1, true)
+    local first_done = out:find("trial %x+ done")
+    assert.truthy(failed_at and first_done, out)
+    assert.is_true(failed_at < first_done, out)
+  end)
+
+  it("--retry-failed runs exactly the failed trials again; a plain rerun leaves them failed", function()
+    local d = setup()
+    local run = "run study.lua -j 2 --set epochs=5 --set fail=marker"
+    h.write(d .. "/fail.marker", "")
+    local code, out = h.moonlab(run, d)
+    assert.are.equal(1, code, out)
+    local first = summary(d .. "/results/toy.h5")
+    local failed = {}
+    for id, r in pairs(first) do if r.status == "failed" then failed[id] = true end end
+    assert.are.equal(4, count(first, "failed"), out)
+    -- the fault is gone, with the settings unchanged: a trial run again would now succeed
+    os.remove(d .. "/fail.marker")
+    code, out = h.moonlab(run, d)
+    assert.are.equal(1, code, out)
+    assert.truthy(out:find("resuming: 20 finished before", 1, true), out)
+    assert.falsy(out:find("trial %x+ done"), out)
+    assert.are.same(first, summary(d .. "/results/toy.h5"))
+    code, out = h.moonlab(run .. " --retry-failed", d)
     assert.are.equal(0, code, out)
-    assert.are.equal(20, count(summary(d .. "/raise/toy.h5"), "done"))
+    local rerun = {}
+    for id in out:gmatch("trial (%x+) done") do rerun[id] = true end
+    assert.are.same(failed, rerun)
+    local after = summary(d .. "/results/toy.h5")
+    assert.are.equal(20, count(after, "done"))
+    for id, r in pairs(first) do
+      if not failed[id] then assert.are.same(r, after[id]) end
+    end
   end)
 
   it("defers the final evaluation until every selection trial is done", function()
