@@ -1,6 +1,5 @@
 /* core.proc: processes, signals and claim files for the study runner and the queue. */
 #include <signal.h>
-#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -87,15 +86,15 @@ static int p_token(lua_State *L)
     return 1;
 }
 
-/* proc.test_segv(): a write to an unmapped address, the real invalid memory access a crashing
+/* proc.test_segv(): a write through a null pointer, the real invalid memory access a crashing
  * trial makes. Registered only when MOONLAB_TEST_HOOKS is set (the failure tests). The
- * address comes from a volatile so the compiler cannot turn the write into a trap. */
-static volatile uintptr_t test_bad_address = 16;
+ * pointer is read from a volatile so the compiler cannot see it is null and turn the write
+ * into a trap instruction (SIGILL). */
+static volatile int *volatile test_bad_pointer = NULL;
 static int p_test_segv(lua_State *L)
 {
-    *(volatile int *)test_bad_address = 1;
-    return luaL_error(L, "proc.test_segv: the write to address %p did not fault",
-                      (void *)test_bad_address);
+    *test_bad_pointer = 1;
+    return luaL_error(L, "proc.test_segv: the write through a null pointer did not fault");
 }
 
 /* proc.poll({fd, ...}, timeout_ms) -> {bool, ...} */
