@@ -276,7 +276,8 @@ end
 --- task ("JOB_INDEX" of its latest submission), slurm (that task's squeue state, "gone" when
 --- Slurm no longer has it), queued (a queued task will run it), note}. States: done, failed,
 --- running (a live process holds its claim), lost (its claim's process or task is gone),
---- pending; the final row is "waiting" until every selection trial has finished.
+--- pending; the final row is "waiting" until every selection trial has finished, "deferred"
+--- when they have but some failed.
 function slurm.survey(dir, m)
   local host = core.hostname()
   local subs = slurm.submissions(dir)
@@ -294,15 +295,20 @@ function slurm.survey(dir, m)
     end
     return r
   end
-  local finished = true
+  local finished, failed = true, 0
   for i, tr in ipairs(m.trials) do
     rows[i] = file_row({ id = tr.id, line = "run " .. tr.id, setting = tr.setting, seed = tr.seed,
       fold = tr.fold })
     if not rows[i].state then finished = false end
+    if rows[i].state == "failed" then failed = failed + 1 end
   end
   local final
   if m.has_final then
-    if finished then
+    if finished and failed > 0 then
+      -- the test set is touched once, after selection among every setting (docs/api.md)
+      final = { state = "deferred", note = string.format("%d trial%s failed; rerun with --retry-failed",
+        failed, failed == 1 and "" or "s") }
+    elseif finished then
       local si = study.choose({ select_metric = m.select_metric, select_goal = m.select_goal }, dir,
         m.trials, #m.settings)
       if si then
@@ -760,6 +766,7 @@ function slurm.run(d, o)
         io.stderr:write("moonlab: ", tostring(cerr), "\n")
         return 1
       end
+      if sv.final and sv.final.state == "deferred" then say("final evaluation deferred: " .. sv.final.note) end
       say(string.format("study %s: %d done, %d failed of %d%s; wall %.0f s", d.name, c.done, c.failed,
         o.total, open > 0 and string.format(", %d not finished (run the same command again to "
           .. "submit them)", open) or "", core.clock() - started))
