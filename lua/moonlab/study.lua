@@ -562,7 +562,7 @@ function study.read_claim(path)
   f:close()
   local pid, host, t = text:match("^(%d+) (%S+) (%S+)")
   return { pid = math.tointeger(tonumber(pid)), host = host, time = tonumber(t),
-    token = text:match(" token=(%S+)"), mtime = proc.mtime(path), text = text }
+    token = text:match(" token=(%S+)"), mtime = proc.mtime(path) }
 end
 
 --- Whether claim c still holds its trial. On this host: only while its process runs, the same
