@@ -1,8 +1,10 @@
 /* core.proc: processes, signals and claim files for the study runner and the queue. */
+#include <errno.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include "lcommon.h"
@@ -86,15 +88,17 @@ static int p_token(lua_State *L)
     return 1;
 }
 
-/* proc.test_segv(): a write through a null pointer, the real invalid memory access a crashing
- * trial makes. Registered only when MOONLAB_TEST_HOOKS is set (the failure tests). The
- * pointer is read from a volatile so the compiler cannot see it is null and turn the write
- * into a trap instruction (SIGILL). */
-static volatile int *volatile test_bad_pointer = NULL;
+/* proc.test_segv(): a write to a page mapped without access, the real invalid memory access
+ * (SIGSEGV) a crashing trial makes. Registered only when MOONLAB_TEST_HOOKS is set (the
+ * failure tests). Not a null pointer: that is undefined behaviour, which a compiler may turn
+ * into a trap and UBSan reports before any signal. */
 static int p_test_segv(lua_State *L)
 {
-    *test_bad_pointer = 1;
-    return luaL_error(L, "proc.test_segv: the write through a null pointer did not fault");
+    volatile int *page = mmap(NULL, 4096, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (page == MAP_FAILED)
+        return luaL_error(L, "proc.test_segv: mmap: %s", strerror(errno));
+    *page = 1;
+    return luaL_error(L, "proc.test_segv: the write to a page without access did not fault");
 }
 
 /* proc.poll({fd, ...}, timeout_ms) -> {bool, ...} */
