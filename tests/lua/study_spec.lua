@@ -190,18 +190,25 @@ describe("a study", function()
       or (os.time() * 1000 + core.pid()) % 1000000007
     print(string.format("kill -9 test: seed %d (MOONLAB_KILL_SEED=%d replays its moments)", seed, seed))
     local run = "run study.lua -j 2 --set epochs=600"
-    -- an uninterrupted run: what every metric must be, and how long the study takes
+    -- an uninterrupted run: what every metric must be, and how long the study takes; and how
+    -- long a run takes to start and end (one epoch per trial)
     local whole = setup()
     local t0 = core.clock()
     local code, out, err = h.moonlab(run, whole)
     local span = core.clock() - t0
     assert.are.equal(0, code, out .. err)
-    -- 5 moments spread over the first 80% of that time, each kill counted from the resume
-    -- before it (a resume starts again and loses the trials in flight, so the study never
-    -- reaches its end this way)
+    local quick = setup()
+    t0 = core.clock()
+    assert.are.equal(0, (h.moonlab("run study.lua -j 2 --set epochs=1", quick)))
+    local start = core.clock() - t0
+    span = math.max(span - start, 0.1)
+    -- 5 moments spread over the first 75% of the study's work; kill k comes that much work
+    -- after kill k - 1, plus half a start (the quick run's time is more than a start: it runs
+    -- and collects 20 short trials). Each resume starts again and loses the trials in flight,
+    -- so the study does not reach its end this way.
     local rng = core.rng.new(seed)
     local moments = {}
-    for k = 1, 5 do moments[k] = span * (0.05 + 0.75 * rng:float()) end
+    for k = 1, 5 do moments[k] = span * (0.05 + 0.7 * rng:float()) end
     table.sort(moments)
     local d = setup()
     local trials = d .. "/results/toy/trials/"
@@ -216,9 +223,9 @@ describe("a study", function()
       end
       return n
     end
-    local before, why = 0, string.format("seed %d, study %.2f s", seed, span)
+    local before, why = 0, string.format("seed %d, study %.2f s + %.2f s to start", seed, span, start)
     for k = 1, 5 do
-      local delay = moments[k] - (moments[k - 1] or 0)
+      local delay = start / 2 + moments[k] - (moments[k - 1] or 0)
       -- the runner leads its own process group, which its workers share: one SIGKILL to the
       -- group ends them all at once
       os.execute(string.format(NO_PRELOAD .. "cd '%s' && (setsid '%s' %s >run%d.out 2>&1 & p=$!; "
