@@ -418,8 +418,9 @@ local function run_trial(d, tr, o, handler)
   local ckpath = trial_path(dir, tr.id, ".ckpt")
   if d.checkpoint then
     ctx.checkpoint = { path = ckpath, every = d.checkpoint.every, seconds = d.checkpoint.seconds,
-      on_resume = function(epoch, file)
-        print(string.format("== resumed from %s at epoch %d", file, epoch))
+      on_resume = function(epoch, file, step)
+        print(string.format("== resumed from %s at epoch %d%s", file, epoch,
+          step > 0 and string.format(", step %d of epoch %d", step, epoch + 1) or ""))
       end }
   end
   local fn = tr.final and d.final or d.trial
