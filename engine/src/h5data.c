@@ -334,7 +334,7 @@ static int read_dataset(const reader_t *r, const char *dname, int max_rank, ml_t
             } else if (!isfinite(v) || fabs(v) > (double)FLT_MAX) {
                 rc = ml__fail(isfinite(v) ? ML_EFORMAT : ML_ENAN,
                               "%s: dataset '%s' row %lld holds %g, %s", r->name, dname,
-                              row_of((int64_t)i, per_row), v,
+                              row_of((int64_t)i, per_row), isnan(v) ? fabs(v) : v,
                               isfinite(v) ? "outside the float32 range"
                                           : "not a finite number");
                 goto done;
@@ -349,7 +349,8 @@ static int read_dataset(const reader_t *r, const char *dname, int max_rank, ml_t
             } else if (!isfinite(out->data[i])) {
                 rc = ml__fail(ML_ENAN, "%s: dataset '%s' row %lld holds %g, not a finite number",
                               r->name, dname, row_of((int64_t)i, per_row),
-                              (double)out->data[i]);
+                              isnan(out->data[i]) ? fabs((double)out->data[i])
+                                                  : (double)out->data[i]); /* never "-nan" */
                 break;
             }
     }
@@ -762,7 +763,8 @@ static int put(writer_t *w, const char *what, ml_h5_type_t type, int64_t row, fl
         w->missing++;
     } else if (!isfinite(v)) {
         return ml__fail(ML_ENAN, "cannot save '%s': %s row %lld holds %g, not a finite "
-                        "number", w->path, what, (long long)row + 1, (double)v);
+                        "number", w->path, what, (long long)row + 1,
+                        isnan(v) ? fabs((double)v) : (double)v);
     }
     switch (type) {
     case ML_H5_FLOAT32:
