@@ -165,11 +165,21 @@ function study.declare(def)
     if type(def.data) ~= "table" or not def.data.x then
       error("study: a split needs 'data', the dataset it splits", 2)
     end
-    if type(def.split) ~= "table" or #def.split == 0 then
-      error("study: 'split' must be a list of folds (from ml.split)", 2)
+    local sp = def.split
+    if type(sp) == "table" and sp.kind == "holdout" and sp.train ~= nil then
+      -- one holdout (ml.split.holdout): one fold, validated on val, or on test without val
+      local val = sp.val and #sp.val > 0 and sp.val or sp.test
+      d.split = { { train = sp.train, val = val, test = val ~= sp.test and sp.test or nil } }
+      d.split_info = { kind = sp.kind, samples = sp.samples, seed = sp.seed, params = sp.params }
+    elseif type(sp) ~= "table" or #sp == 0 then
+      error("study: 'split' must be a list of folds or a holdout (from ml.split)", 2)
+    else
+      d.split = sp
+      if require("moonlab.split").is_folds(sp) then
+        d.split_info = { kind = sp.kind, samples = sp.samples, seed = sp.seed, params = sp.params }
+      end
     end
-    d.split = def.split
-    d.folds = #def.split
+    d.folds = #d.split
   else
     d.folds = 0
   end
@@ -731,6 +741,14 @@ function study.prepare(d, o)
     for f, fold in ipairs(d.split) do
       w:int64("/splits/" .. f .. "/train", fold.train)
       w:int64("/splits/" .. f .. "/val", fold.val or fold.test)
+      if fold.val and fold.test then w:int64("/splits/" .. f .. "/test", fold.test) end
+    end
+    w:attr("/splits", "folds", #d.split)
+    local info = d.split_info
+    if info then
+      w:attr("/splits", "kind", info.kind)
+      if info.samples then w:attr("/splits", "samples", info.samples) end
+      results.split_attrs(w, "/splits", info)
     end
     local cok, cerr = w:commit()
     if not cok then return nil, cerr end

@@ -97,6 +97,9 @@ describe("a study", function()
     assert.are.equal(20, #trials)
     assert.are.equal("dataset", f:kind("/study/trials/" .. trials[1] .. "/history"))
     assert.are.equal("dataset", f:kind("/study/splits/2/val"))
+    -- with the splitter, its seed and parameters
+    local sa = assert(f:attrs("/study/splits"))
+    assert.are.same({ folds = 2, kind = "kfold", samples = 2000, seed = 3, k = 2, shuffle = 1 }, sa)
     f:close()
     reference = s
   end)
@@ -237,6 +240,35 @@ describe("a study", function()
     code, _, err = h.moonlab("collect results/nothing.h5", d)
     assert.are.equal(1, code)
     assert.truthy(err:find("no study manifest", 1, true), err)
+  end)
+end)
+
+describe("a study's holdout", function()
+  it("is one fold, recorded with its rows, seed and parameters", function()
+    local d = setup([[
+local ml = require "moonlab"
+local ds = ml.data.synthetic.polynomial{ n = 50, weights = {1}, seed = 1 }
+ml.study {
+  name = "hold",
+  seeds = 1,
+  data = ds,
+  split = ml.split.holdout(ds, { test = 0.2, seed = 11 }),
+  trial = function(t) return { val_loss = t.val.n, train_rows = t.train.n } end,
+}
+]])
+    local code, out, err = h.moonlab("run study.lua", d)
+    assert.are.equal(0, code, out .. err)
+    local want = require("moonlab").split.holdout(50, { test = 0.2, seed = 11 })
+    local f = assert(core.rfile.open(d .. "/results/hold.h5"))
+    assert.are.same(want.train:totable(), f:tensor("/study/splits/1/train"):totable())
+    assert.are.same(want.test:totable(), f:tensor("/study/splits/1/val"):totable())
+    assert.are.same({ folds = 1, kind = "holdout", samples = 50, seed = 11, test = 0.2, shuffle = 1,
+      stratify = 0 }, assert(f:attrs("/study/splits")))
+    local by = {}
+    for _, c in ipairs(assert(f:table("/study/summary"))) do by[c.name] = c.values end
+    assert.are.same({ 40 }, by.train_rows)
+    assert.are.same({ 10 }, by.val_loss)
+    f:close()
   end)
 end)
 
