@@ -439,8 +439,10 @@ local function collect(path)
     -- a study file written with --out NAME.h5 keeps its trials under <dir>/<study>
     return fail(nil, "moonlab: collect %s: no study manifest in %s", path, dir)
   end
-  local ok, err = study.collect(dir, path:match("%.h5$") and path or m.out)
-  if not ok then return fail(nil, "moonlab: %s", err) end
+  local ok, err, kind = study.collect(dir, path:match("%.h5$") and path or m.out)
+  if not ok then
+    return fail(nil, "moonlab: %s%s", err, kind == "storage" and ("\nmoonlab: " .. study.RESUME_HINT) or "")
+  end
   print(string.format("results: %s", path:match("%.h5$") and path or m.out))
   return 0
 end

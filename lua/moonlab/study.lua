@@ -401,7 +401,9 @@ local function script_sha256(o)
   return o.script_sha256
 end
 
--- Runs one trial in this process and writes its file; returns status, message.
+-- Runs one trial in this process and writes its file; returns status, message. Status is
+-- "unwritten" when the file system refused the trial's file (full, read-only, no permission):
+-- the trial is then not recorded at all, so that a later run does it again.
 local function run_trial(d, tr, o, handler)
   local dir = o.dir
   local claim = trial_path(dir, tr.id, ".claim")
@@ -458,7 +460,7 @@ local function run_trial(d, tr, o, handler)
     error = err, traceback = tb, trial_seed = seed, script_sha256 = script_sha256(o) }
   for k, v in pairs(attrs) do r:attr(k, v) end
   if status == "failed" then io.stderr:write(err, tb ~= "" and ("\n" .. tb) or "", "\n") end
-  local w, werr = core.results.create(trial_path(dir, tr.id, ".h5"))
+  local w, werr, wkind = core.results.create(trial_path(dir, tr.id, ".h5"))
   if not w then
     status, err = "failed", "cannot write the trial's result: " .. tostring(werr)
   else
@@ -467,11 +469,13 @@ local function run_trial(d, tr, o, handler)
       results.write_runs(w)
     end)
     local cok, cerr = true, nil
-    if wok then cok, cerr = w:commit() else w:abort() end
+    if wok then cok, cerr, wkind = w:commit() else w:abort() end
+    werr = e2 or cerr
     if not wok or not cok then
-      status, err = "failed", "cannot write the trial's result: " .. tostring(e2 or cerr)
+      status, err = "failed", "cannot write the trial's result: " .. tostring(werr)
     end
   end
+  if wkind == "storage" then status, err = "unwritten", tostring(werr) end
   print(string.format("== %s in %.2f s%s", status, seconds, err ~= "" and (": " .. err) or ""))
   io.stdout:flush()
   io.stderr:flush()
@@ -585,8 +589,8 @@ scan_trial = study.scan_trial
 
 -- The failed-trial file the runner writes when a worker dies in the middle of a trial.
 local function write_crash(dir, d, tr, reason, seconds)
-  local w, err = core.results.create(trial_path(dir, tr.id, ".h5"))
-  if not w then return nil, err end
+  local w, err, kind = core.results.create(trial_path(dir, tr.id, ".h5"))
+  if not w then return nil, err, kind end
   local attrs = { study = d.name, trial = tr.id, status = "failed", params = json(tr.params),
     seed = tr.seed, fold = tr.fold, final = tr.final and 1 or 0, started = "", finished =
     os.date("!%Y-%m-%dT%H:%M:%SZ"), seconds = seconds, host = core.hostname(), error = reason,
@@ -765,6 +769,9 @@ end
 
 study.trial_path = trial_path
 
+--- What to do after a result write the file system refused (ML_ESTORAGE).
+study.RESUME_HINT = "free space (or make the results directory writable), then run the same command again to resume"
+
 function study.run_local(d, o)
   local dir, host = o.dir, core.hostname()
   local settings, trials = study.prepare(d, o)
@@ -844,15 +851,26 @@ function study.run_local(d, o)
     end
   end
 
+  -- The first write of a result (or claim) that the file system refused (disk or quota full,
+  -- read-only, no permission): from then on no trial starts, the running ones finish, and the
+  -- run ends with this one message; what finished stays, and a rerun resumes.
+  local stopped
+
+  -- A trial whose file could not be written: not counted, so a rerun does it again.
+  local function unwritten(w, message)
+    w.trial, w.epoch, w.loss = nil, nil, nil
+    stopped = stopped or message
+  end
+
   local function assign(w, tr)
     local claim = trial_path(dir, tr.id, ".claim")
-    local created = proc.create_exclusive(claim, string.format("%d %s %.0f\n", w.pid, host, proc.now()))
+    local created, cerr = proc.create_exclusive(claim, string.format("%d %s %.0f\n", w.pid, host, proc.now()))
     if created == false then
       -- another process claimed it meanwhile: wait for its result
       watch[#watch + 1] = tr
       return false
     elseif created == nil then
-      fatal = "cannot create " .. claim
+      stopped = stopped or tostring(cerr)
       return false
     end
     w.trial, w.t0 = tr, core.clock()
@@ -870,6 +888,8 @@ function study.run_local(d, o)
       w.epoch, w.loss = f[3], tonumber(f[4]) and string.format("%.4g", tonumber(f[4])) or f[4]
     elseif kind == "done" or kind == "failed" then
       if w.trial and w.trial.id == f[2] then finish(w, kind, f[3], f[4]) end
+    elseif kind == "unwritten" then
+      if w.trial and w.trial.id == f[2] then unwritten(w, f[4]) end
     elseif kind == "fatal" then
       fatal = f[2]
     end
@@ -895,9 +915,9 @@ function study.run_local(d, o)
         if last and not last:match("^== trial ") then reason = reason .. ": " .. last:sub(1, 200) end
       end
       local seconds = core.clock() - w.t0
-      write_crash(dir, d, tr, reason, seconds)
+      local _, cerr, ckind = write_crash(dir, d, tr, reason, seconds)
       os.remove(trial_path(dir, tr.id, ".claim"))
-      finish(w, "failed", seconds, reason)
+      if ckind == "storage" then unwritten(w, cerr) else finish(w, "failed", seconds, reason) end
     end
   end
 
@@ -933,7 +953,7 @@ function study.run_local(d, o)
     workers = live
     -- hand out work
     for _, w in ipairs(workers) do
-      while not w.trial and w.ready and qi <= #queue do
+      while not stopped and not w.trial and w.ready and qi <= #queue do
         local tr = queue[qi]
         qi = qi + 1
         assign(w, tr)
@@ -943,13 +963,14 @@ function study.run_local(d, o)
     for _, w in ipairs(workers) do
       if not w.ready then starting = starting + 1 elseif not w.trial then idle = idle + 1 end
     end
-    while #workers < o.jobs and remaining > idle + starting and not fatal do
+    while #workers < o.jobs and remaining > idle + starting and not fatal and not stopped do
       if not spawn() then break end
       starting = starting + 1
     end
     local working = false
-    for _, w in ipairs(workers) do if w.trial or not w.ready then working = true end end
-    if not working and qi > #queue and #watch > 0 then
+    for _, w in ipairs(workers) do if w.trial or (not w.ready and not stopped) then working = true end end
+    local exhausted = qi > #queue or stopped
+    if not working and exhausted and #watch > 0 and not stopped then
       -- trials another process runs: take over those whose claim is gone without a result
       local still = {}
       for _, tr in ipairs(watch) do
@@ -966,8 +987,8 @@ function study.run_local(d, o)
       end
       watch = still
       if #watch > 0 and qi > #queue then proc.poll({}, 500) end
-    elseif not working and qi > #queue then
-      if phase == "select" and d.final then
+    elseif not working and exhausted then
+      if phase == "select" and d.final and not stopped then
         phase = "final"
         local si = select_setting(d, trials, infos, #settings)
         if si then
@@ -1023,9 +1044,15 @@ function study.run_local(d, o)
     proc.close(w.messages)
   end
   pr:clear()
-  local cok, cerr = study.collect(dir, o.out)
+  if stopped then
+    io.stderr:write(string.format("moonlab: %s\nmoonlab: stopped with %d of %d trials finished (kept in %s); %s\n",
+      stopped, pr.done + pr.failed, total, dir, study.RESUME_HINT))
+    return 1
+  end
+  local cok, cerr, ckind = study.collect(dir, o.out)
   if not cok then
     io.stderr:write("moonlab: ", tostring(cerr), "\n")
+    if ckind == "storage" then io.stderr:write("moonlab: ", study.RESUME_HINT, "\n") end
     return 1
   end
   pr:say(string.format("study %s: %d done, %d failed of %d; wall %s", d.name, pr.done, pr.failed,
@@ -1067,6 +1094,8 @@ local function param_column(name, values)
 end
 
 --- study.collect(dir, out): assemble the study file at out from dir's manifest and trial files.
+--- Returns true, or nil, message and, when the file system refused the write, "storage"; an
+--- older study file at out is then left as it was.
 function study.collect(dir, out)
   local m, merr = study.read_manifest(dir)
   if not m then return nil, merr end
@@ -1162,8 +1191,8 @@ function study.collect(dir, out)
   for si = 1, #settings do selcol[si] = si == chosen and 1 or 0 end
   agg[#agg + 1] = { name = "selected", type = "int", values = selcol }
 
-  local w, werr = core.results.create(out)
-  if not w then return nil, werr end
+  local w, werr, wkind = core.results.create(out)
+  if not w then return nil, werr, wkind end
   local ok, e = pcall(function()
     local attrs = copy(m.attrs or {})
     attrs.study = m.study
