@@ -1,6 +1,7 @@
 #include "moonlab/loss.h"
 
 #include <math.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "moonlab/error.h"
@@ -80,6 +81,10 @@ static int fold_steps(ml_tensor_t *out, const ml_tensor_t *t, const char *what, 
     return ml_tensor_reshape(out, t, t->ndim - 1, shape);
 }
 
+static int loss_rows(ml_loss_kind_t kind, ml_reduce_t reduce, double *loss, double *correct,
+                     ml_tensor_t *dpred, const ml_tensor_t *pred, const ml_tensor_t *target,
+                     const ml_tensor_t *weights, int64_t T);
+
 int ml_loss(ml_loss_kind_t kind, ml_reduce_t reduce, double *loss, double *correct,
             ml_tensor_t *dpred, const ml_tensor_t *pred, const ml_tensor_t *target,
             const ml_tensor_t *weights)
@@ -112,9 +117,18 @@ int ml_loss(ml_loss_kind_t kind, ml_reduce_t reduce, double *loss, double *corre
             rc = fold_steps(&d2, dpred, "gradient", kind);
         if (rc)
             return rc;
-        return ml_loss(kind, reduce, loss, correct, dpred ? &d2 : NULL, &p2, &t2,
-                       weights ? &w2 : NULL);
+        return loss_rows(kind, reduce, loss, correct, dpred ? &d2 : NULL, &p2, &t2,
+                         weights ? &w2 : NULL, T);
     }
+    return loss_rows(kind, reduce, loss, correct, dpred, pred, target, weights, 0);
+}
+
+/* The loss over the rows of a (B, C) prediction; T > 0 when the rows are the steps of (B/T)
+ * sequences of T steps, which messages then name. */
+static int loss_rows(ml_loss_kind_t kind, ml_reduce_t reduce, double *loss, double *correct,
+                     ml_tensor_t *dpred, const ml_tensor_t *pred, const ml_tensor_t *target,
+                     const ml_tensor_t *weights, int64_t T)
+{
     int rc = check_inputs(kind, pred, target, weights, dpred);
     if (rc)
         return rc;
@@ -148,9 +162,16 @@ int ml_loss(ml_loss_kind_t kind, ml_reduce_t reduce, double *loss, double *corre
         } else if (kind == ML_LOSS_CROSS_ENTROPY) {
             float tv = at2(target, i, 0);
             int64_t cls = (int64_t)tv;
-            if (!(tv >= 0.0f) || (float)cls != tv || cls >= C)
-                return ml__fail(ML_EARG, "%s: target of row %lld is %g, expected a class index in [0, %lld)",
-                                ml_loss_name(kind), (long long)i + 1, (double)tv, (long long)C);
+            if (!(tv >= 0.0f) || (float)cls != tv || cls >= C) {
+                char where[64];
+                if (T > 0)
+                    snprintf(where, sizeof where, "sequence %lld, step %lld", (long long)(i / T) + 1,
+                             (long long)(i % T) + 1);
+                else
+                    snprintf(where, sizeof where, "row %lld", (long long)i + 1);
+                return ml__fail(ML_EARG, "%s: target of %s is %g, expected a class index in [0, %lld)",
+                                ml_loss_name(kind), where, (double)tv, (long long)C);
+            }
             double mx = -INFINITY;
             int64_t arg = 0;
             for (int64_t j = 0; j < C; j++)
