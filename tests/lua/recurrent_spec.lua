@@ -21,6 +21,29 @@ describe("recurrent layers", function()
     assert.are.same({ 4, 5, 2 }, nn.sequential { nn.rnn { ["in"] = 3, hidden = 6, sequence = true }, nn.linear(2) }:forward(x):shape())
   end)
 
+  it("read time-major (T,B,D) data as the view x:transpose(1,2), with the same bits as a copy", function()
+    local r = ml.core.rng.new(11)
+    local xtm = r:normal({ 5, 3, 2 }, 0, 1)          -- (T,B,D)
+    local view = xtm:transpose(1, 2)                 -- (B,T,D), no copy
+    local copy = view:clone()                        -- (B,T,D), contiguous
+    assert.are.same({ 3, 5, 2 }, view:shape())
+    local len, dy = T.from { 5, 2, 4 }, r:normal({ 3, 5, 2 }, 0, 1)
+    local function run(x)
+      local m = nn.sequential({ nn.lstm { ["in"] = 2, hidden = 3, layers = 2, bidirectional = true,
+                                          sequence = true }, nn.linear(2) }, { seed = 4 })
+      local y = m:forward(x, len)
+      local dx = m:backward(dy, true)
+      local dh0, dc0 = m:state_grad(1)
+      local h = m:fit { data = data.dataset(x, T.zeros(3, 5, 2), { lengths = len }), loss = "mse",
+                        optim = ml.optim.adam { lr = 0.01 }, epochs = 2, batch = 2, seed = 1 }
+      return { y = y:totable(), dx = dx:totable(), dh0 = dh0:totable(), dc0 = dc0:totable(),
+               loss = h[2].loss, params = m:parameters():totable() }
+    end
+    local a, b = run(view), run(copy)
+    assert.are.same({ 3, 5, 2 }, { #b.y, #b.y[1], #b.y[1][1] }) -- the output is batch-first
+    assert.are.same(b, a)
+  end)
+
   it("name the layer and the shapes on a wrong input", function()
     local m = nn.sequential { nn.lstm { ["in"] = 3, hidden = 6 } }
     assert.has_error(function() m:forward(T.zeros(4, 3)) end,
