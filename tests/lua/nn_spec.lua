@@ -30,7 +30,7 @@ describe("moonlab.nn", function()
   it("raises with both shapes on a wrong input width", function()
     local m = nn.sequential { nn.linear(3, 1) }
     assert.has_error(function() m:forward(T.zeros(5, 4)) end,
-      "model:forward: forward: input is (5,4), layer 1 (linear) expects (B,3)")
+      "model:forward: input is (5,4), layer 1 (linear) expects (B,3)")
   end)
 
   it("is initialised reproducibly from its seed", function()
