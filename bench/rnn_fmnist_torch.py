@@ -1,9 +1,11 @@
 """PyTorch twin of experiments/rnn_fmnist.lua for the accuracy comparison (bench/run's
-`accuracy` section): the same data (Fashion-MNIST from Debian's dataset-fashion-mnist, pixels
-/255, each image's 28 rows as 28 steps), the same model (2-layer LSTM/GRU/RNN, 128 hidden, a
-linear head on the last step), Adam lr 1e-3, batch 100, cross-entropy, shuffled each epoch.
-Prints one line per epoch: `epoch E test_accuracy A seconds S`.
-Usage: /usr/bin/python3 bench/rnn_fmnist_torch.py [cell] [epochs] [threads] [seed]"""
+`accuracy` section, BENCH_ONLY=accuracy): the same data (Fashion-MNIST from Debian's
+dataset-fashion-mnist, pixels /255, each image's 28 rows as 28 steps), the same model (2-layer
+LSTM/GRU/RNN, 128 hidden, a linear head on the last step), Adam lr 1e-3, batch 100,
+cross-entropy, shuffled each epoch. Prints one line per epoch:
+`epoch E test_accuracy A seconds S`. --smoke trains on the experiment's smoke subsets (the first
+2000 training and 1000 test images).
+Usage: /usr/bin/python3 bench/rnn_fmnist_torch.py [cell] [epochs] [threads] [seed] [--smoke]"""
 import gzip
 import sys
 import time
@@ -23,14 +25,18 @@ def idx(name):
 
 
 def main():
-    cell = sys.argv[1] if len(sys.argv) > 1 else "lstm"
-    epochs = int(sys.argv[2]) if len(sys.argv) > 2 else 3
-    torch.set_num_threads(int(sys.argv[3]) if len(sys.argv) > 3 else 1)
-    torch.manual_seed(int(sys.argv[4]) if len(sys.argv) > 4 else 0)
+    args = [a for a in sys.argv[1:] if a != "--smoke"]
+    smoke = len(args) < len(sys.argv) - 1
+    cell = args[0] if len(args) > 0 else "lstm"
+    epochs = int(args[1]) if len(args) > 1 else 3
+    torch.set_num_threads(int(args[2]) if len(args) > 2 else 1)
+    torch.manual_seed(int(args[3]) if len(args) > 3 else 0)
     xtr = torch.tensor(idx("train-images-idx3-ubyte.gz"), dtype=torch.float32) / 255
     ytr = torch.tensor(idx("train-labels-idx1-ubyte.gz"), dtype=torch.long)
     xte = torch.tensor(idx("t10k-images-idx3-ubyte.gz"), dtype=torch.float32) / 255
     yte = torch.tensor(idx("t10k-labels-idx1-ubyte.gz"), dtype=torch.long)
+    if smoke:
+        xtr, ytr, xte, yte = xtr[:2000], ytr[:2000], xte[:1000], yte[:1000]
     rnn = {"lstm": torch.nn.LSTM, "gru": torch.nn.GRU, "rnn": torch.nn.RNN}[cell](
         28, 128, num_layers=2, batch_first=True)
     head = torch.nn.Linear(128, 10)

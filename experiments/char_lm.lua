@@ -28,7 +28,7 @@ if cfg.smoke then -- a few seconds: 120 000 characters of the glossary, small mo
 end
 local LN2 = math.log(2)
 
-local text = assert(data.text("/usr/share/doc/jargon-text/jargon.txt.gz"))
+local text = data.jargon() -- /usr/share/doc/jargon-text/jargon.txt.gz; a missing file names the package
 local ids = text.ids:slice(1, cfg.first, cfg.chars > 0 and math.min(cfg.first + cfg.chars - 1, text.n) or text.n)
 local n = ids:size(1)
 local n_train = math.floor(n * (1 - cfg.heldout))

@@ -129,6 +129,11 @@ ml.study {
   name = "shift_fmnist",
   params = { shift = SHIFTS },
   seeds = cfg.seeds,
+  -- the holdout, recorded in the study file (/study/splits: train and val rows, seed): the
+  -- model trains on `train` (in smoke runs its first 10000 rows) and `val` is the held-out
+  -- source sample
+  data = all,
+  split = hold,
   -- nothing is chosen here: the "selected" mark goes to the set that looks most like the
   -- source (the highest combined p-value), which should be the clean one
   select = { metric = "p_value", goal = "max" },

@@ -2,6 +2,9 @@
  *
  *   core.datasets.idx(path [, divisor])  -> tensor (the bytes 0..255 as floats, divided by
  *                                           divisor if given: 255 gives pixels in 0..1)
+ *   core.datasets.check_labels(labels, classes [, name])
+ *                                        -> true, or nil and a message naming the first item
+ *                                           whose label is outside 0..classes-1
  *   core.datasets.csv(path [, opts])     -> x (N,D), y (N) or nil when there is no label column
  *   core.datasets.text(path)             -> ids (N), vocabulary (a string: the characters in
  *                                           id order)
@@ -38,6 +41,23 @@ static int d_idx(lua_State *L)
         for (int64_t i = 0; i < n; i++)
             t->data[i] /= d;
     }
+    return 1;
+}
+
+static int d_check_labels(lua_State *L)
+{
+    const ml_tensor_t *t = ml__check_tensor(L, 1, "datasets.check_labels");
+    int64_t classes = ml__check_integer(L, 2, "classes", "datasets.check_labels");
+    const char *name = luaL_optstring(L, 3, "labels");
+    if (t->ndim != 1)
+        ml__raise(L, "datasets.check_labels: labels must be one-dimensional (N), got %d "
+                  "dimensions", t->ndim);
+    if (classes < 1)
+        ml__raise(L, "datasets.check_labels: classes must be at least 1, got %lld",
+                  (long long)classes);
+    if (ml_idx_check_labels(t, classes, name))
+        return ml__push_failure(L);
+    lua_pushboolean(L, 1);
     return 1;
 }
 
@@ -207,10 +227,10 @@ static int d_vocab(lua_State *L)
 
 int ml__open_datasets(lua_State *L)
 {
-    static const luaL_Reg fns[] = {{"idx", d_idx},       {"csv", d_csv},
-                                   {"text", d_text},     {"encode", d_encode},
-                                   {"decode", d_decode}, {"windows", d_windows},
-                                   {"vocab", d_vocab},
+    static const luaL_Reg fns[] = {{"idx", d_idx},       {"check_labels", d_check_labels},
+                                   {"csv", d_csv},       {"text", d_text},
+                                   {"encode", d_encode}, {"decode", d_decode},
+                                   {"windows", d_windows}, {"vocab", d_vocab},
                                    {NULL, NULL}};
     luaL_newlib(L, fns);
     return 1;

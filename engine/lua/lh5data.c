@@ -1,14 +1,16 @@
 /* core.h5data: data sets as HDF5 files (h5data.h) for Lua.
  *
- *   core.h5data.read(path [, {x =, y =, weights =, divisor =}])
+ *   core.h5data.read(path [, {x =, y =, weights =, divisor =, missing =}])
  *       -> {x =, y =, weights =, attrs = {name = value}} or nil, message.
  *       x/y/weights name datasets in the file (default "x", "y", "weights"; y and weights are
  *       read only when present unless named; false = do not read). divisor divides x.
+ *       missing = "error" | "nan": NaN in x and y is an error, or kept; by default it is kept
+ *       when the file declares missing values (its attribute `missing`).
  *   core.h5data.write(path, x [, y [, weights]] [, {rows =, x_type =, y_type =, attrs =}])
  *       -> true or nil, message (a file that cannot be written). rows is an index set (the
  *       rows to save, in order); types are "float32", "float64", "uint8", "int32"; attrs a
- *       table of string or number attributes. Bad arguments and values that do not fit (NaN,
- *       a fraction stored as uint8) raise.
+ *       table of string or number attributes. Bad arguments and values that do not fit (an
+ *       infinity, NaN in weights or in an integer type, a fraction stored as uint8) raise.
  *   core.h5data.stat(path) -> size in bytes, modification time (seconds) or nil, message.
  *
  * A missing, unreadable or malformed file is an expected failure (nil, message naming the
@@ -83,7 +85,7 @@ static void push_moved(lua_State *L, ml_tensor_t *t, const char *fname)
 
 static int h_read(lua_State *L)
 {
-    static const char *const keys[] = {"x", "y", "weights", "divisor", NULL};
+    static const char *const keys[] = {"x", "y", "weights", "divisor", "missing", NULL};
     const char *fname = "h5data.read";
     const char *path = luaL_checkstring(L, 1);
     ml__check_keys(L, 2, keys, fname);
@@ -94,6 +96,14 @@ static int h_read(lua_State *L)
     lua_Number divisor = ml__opt_number(L, 2, "divisor", 1.0, fname);
     if (!(divisor > 0.0) || divisor > 1e30)
         ml__raise(L, "%s: option 'divisor' must be a positive number, got %f", fname, divisor);
+    const char *missing = ml__opt_string(L, 2, "missing", NULL, fname);
+    if (missing && strcmp(missing, "error") == 0)
+        spec.missing = ML_H5_MISSING_ERROR;
+    else if (missing && strcmp(missing, "nan") == 0)
+        spec.missing = ML_H5_MISSING_NAN;
+    else if (missing)
+        ml__raise(L, "%s: option 'missing' must be \"error\" or \"nan\", got \"%s\"", fname,
+                  missing);
     guard_t *g = push_guard(L);
     if (ml_h5data_read(&g->d, path, &spec))
         return ml__push_failure(L);

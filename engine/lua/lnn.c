@@ -1,4 +1,5 @@
 /* Models (sequential containers of layers) and their C training loop, as Lua userdata. */
+#include <math.h>
 #include <string.h>
 
 #include "lcommon.h"
@@ -521,8 +522,54 @@ static void push_stats(lua_State *L, const ml_epoch_stats_t *st, int with_train)
     }
 }
 
+/* The running sums of an epoch stopped inside (ml_train_steps), as model:train_epoch returns
+ * and takes them: {done = false, steps =, samples =, loss_sum =, correct =, grad_norm =}. */
+static void push_part(lua_State *L, const ml_epoch_stats_t *st)
+{
+    lua_createtable(L, 0, 6);
+    lua_pushboolean(L, 0);
+    lua_setfield(L, -2, "done");
+    lua_pushinteger(L, st->steps);
+    lua_setfield(L, -2, "steps");
+    lua_pushinteger(L, st->samples);
+    lua_setfield(L, -2, "samples");
+    lua_pushnumber(L, st->loss);
+    lua_setfield(L, -2, "loss_sum");
+    lua_pushnumber(L, st->accuracy);
+    lua_setfield(L, -2, "correct");
+    lua_pushnumber(L, st->grad_norm);
+    lua_setfield(L, -2, "grad_norm");
+}
+
+static void read_part(lua_State *L, ml_epoch_stats_t *st, const char *fname)
+{
+    memset(st, 0, sizeof *st);
+    if (lua_getfield(L, 2, "from") == LUA_TNIL) {
+        lua_pop(L, 1);
+        return;
+    }
+    if (!lua_istable(L, -1))
+        luaL_error(L, "%s: option 'from' must be the table a stopped part returned, got %s",
+                   fname, luaL_typename(L, -1));
+    int t = lua_gettop(L);
+    st->steps = ml__opt_integer(L, t, "steps", 0, fname);
+    st->samples = ml__opt_integer(L, t, "samples", 0, fname);
+    st->loss = ml__opt_number(L, t, "loss_sum", 0.0, fname);
+    st->accuracy = ml__opt_number(L, t, "correct", 0.0, fname);
+    st->grad_norm = ml__opt_number(L, t, "grad_norm", 0.0, fname);
+    if (st->steps < 0 || st->samples < 0)
+        luaL_error(L, "%s: option 'from' has steps %d and samples %d; expected counts >= 0",
+                   fname, (int)st->steps, (int)st->samples);
+    lua_pop(L, 1);
+}
+
 /* model:train_epoch{x=, y=, weights=, loss=, reduce=, optim=, batch=, shuffle=, seed=, epoch=,
- *                   clip=, allow_nonfinite=} -> {loss=, accuracy=, grad_norm=, steps=, samples=} */
+ *                   clip=, allow_nonfinite=, from=, seconds=}
+ *   -> {done = true, loss=, accuracy=, grad_norm=, steps=, samples=}
+ *   or {done = false, steps=, samples=, loss_sum=, correct=, grad_norm=}
+ * With seconds, the epoch stops after the first step that ends that many seconds after the call
+ * began (unless it was the last) and the running sums come back; from = those sums continues the
+ * epoch at the next step (ml_train_steps). */
 static int m_train_epoch(lua_State *L)
 {
     const char *fname = "model:train_epoch";
@@ -536,18 +583,24 @@ static int m_train_epoch(lua_State *L)
     lua_Integer epoch = ml__opt_integer(L, 2, "epoch", 1, fname);
     double clip = ml__opt_number(L, 2, "clip", 0.0, fname);
     int allow = ml__opt_bool(L, 2, "allow_nonfinite", 0, fname);
+    double seconds = ml__opt_number(L, 2, "seconds", HUGE_VAL, fname);
     if (epoch < 1)
         return luaL_error(L, "%s: epoch must be >= 1, got %d", fname, (int)epoch);
+    if (!(seconds >= 0))
+        return luaL_error(L, "%s: seconds must be >= 0, got %f", fname, seconds);
+    ml_epoch_stats_t st;
+    read_part(L, &st, fname);
     /* Nothing below raises until the batcher is freed. */
     ml_batcher_t b;
-    ml_epoch_stats_t st;
+    int done = 0;
     int rc = ml_batcher_init(&b, a.nt, a.ts, a.batch, shuffle, 0, (uint64_t)seed);
     b.weights = a.weights;
     b.lengths = a.lengths;
     if (!rc && a.rows)
         rc = ml_batcher_select(&b, a.rows, a.nrows);
     if (!rc)
-        rc = ml_train_epoch(m, a.loss, a.reduce, o, &b, epoch - 1, clip, allow, &st);
+        rc = ml_train_steps(m, a.loss, a.reduce, o, &b, epoch - 1, clip, allow, seconds, &st,
+                            &done);
     ml_batcher_free(&b);
     lua_pushnil(L); /* the layers now point at freed batches: no backward until a forward */
     lua_setiuservalue(L, 1, UV_INPUT);
@@ -557,7 +610,13 @@ static int m_train_epoch(lua_State *L)
         lua_pushstring(L, rc == ML_ENAN ? "nonfinite" : "error");
         return 3;
     }
+    if (!done) {
+        push_part(L, &st);
+        return 1;
+    }
     push_stats(L, &st, 1);
+    lua_pushboolean(L, 1);
+    lua_setfield(L, -2, "done");
     return 1;
 }
 

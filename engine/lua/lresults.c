@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "lcommon.h"
+#include "moonlab/error.h"
 #include "moonlab/hash.h"
 #include "moonlab/results.h"
 
@@ -21,7 +22,18 @@ static ml_results_t *check_writer(lua_State *L, const char *fname)
     return u->r;
 }
 
-/* core.results.create(path) -> writer | nil, message */
+/* nil, message, and "storage" when the file system refused the write (ML_ESTORAGE: no space or
+ * quota left, read-only, no permission), which the study runner stops on. */
+static int push_write_failure(lua_State *L, int rc)
+{
+    ml__push_failure(L);
+    if (rc != ML_ESTORAGE)
+        return 2;
+    lua_pushliteral(L, "storage");
+    return 3;
+}
+
+/* core.results.create(path) -> writer | nil, message[, "storage"] */
 static int w_create(lua_State *L)
 {
     const char *path = luaL_checkstring(L, 1);
@@ -29,8 +41,9 @@ static int w_create(lua_State *L)
     u->closed = 1;
     u->r = NULL;
     luaL_setmetatable(L, ML_RESULTS_MT);
-    if (ml_results_create(&u->r, path))
-        return ml__push_failure(L);
+    int rc = ml_results_create(&u->r, path);
+    if (rc)
+        return push_write_failure(L, rc);
     u->closed = 0;
     return 1;
 }
@@ -182,15 +195,16 @@ static int w_int64(lua_State *L)
     return 0;
 }
 
-/* w:commit() -> true | nil, message */
+/* w:commit() -> true | nil, message[, "storage"] */
 static int w_commit(lua_State *L)
 {
     ml_results_t *r = check_writer(L, "results:commit");
     lresults_t *u = lua_touserdata(L, 1);
     u->closed = 1;
     u->r = NULL;
-    if (ml_results_commit(r))
-        return ml__push_failure(L);
+    int rc = ml_results_commit(r);
+    if (rc)
+        return push_write_failure(L, rc);
     lua_pushboolean(L, 1);
     return 1;
 }

@@ -233,6 +233,25 @@ int ml_idx_read(ml_tensor_t *out, const char *path)
     return rc;
 }
 
+int ml_idx_check_labels(const ml_tensor_t *labels, int64_t classes, const char *name)
+{
+    if (!name)
+        name = "(labels)";
+    if (!labels || labels->ndim != 1 || (labels->shape[0] > 0 && !labels->data))
+        return ml__fail(ML_EARG, "%s: labels must be one-dimensional (N), got %d dimensions",
+                        name, labels ? labels->ndim : 0);
+    if (classes < 1)
+        return ml__fail(ML_EARG, "%s: %lld classes, expected at least 1", name,
+                        (long long)classes);
+    for (int64_t i = 0; i < labels->shape[0]; i++) {
+        float v = *ml_tensor_at(labels, &i);
+        if (!(v >= 0.0f && v < (float)classes && v == floorf(v)))
+            return ml__fail(ML_EFORMAT, "%s: label %g of item %lld is outside 0..%lld", name,
+                            (double)v, (long long)i + 1, (long long)classes - 1);
+    }
+    return ML_OK;
+}
+
 /* ---- CSV ---- */
 
 typedef struct {

@@ -13,6 +13,7 @@ static const char *const messages[ML_NERRORS] = {
     [ML_ENAN] = "non-finite value",
     [ML_ESTATE] = "invalid state",
     [ML_EFORMAT] = "malformed file",
+    [ML_ESTORAGE] = "storage full or not writable",
 };
 
 static _Thread_local char last_message[1024];

@@ -164,8 +164,11 @@ static long long row_of(int64_t i, int64_t row)
     return row > 0 ? (long long)(i / row) + 1 : 1;
 }
 
-/* One dataset into *out (a new tensor) with 1..max_rank dimensions. */
-static int read_dataset(const reader_t *r, const char *dname, int max_rank, ml_tensor_t *out)
+/* One dataset into *out (a new tensor) with 1..max_rank dimensions. With nan_row, a NaN is
+ * kept and the row of the first one stored there (0: none); without, a NaN is an error like
+ * an infinity. */
+static int read_dataset(const reader_t *r, const char *dname, int max_rank, ml_tensor_t *out,
+                        int64_t *nan_row)
 {
     hid_t dset = H5I_INVALID_HID, type = H5I_INVALID_HID, space = H5I_INVALID_HID;
     double *wide_buf = NULL;
@@ -325,10 +328,13 @@ static int read_dataset(const reader_t *r, const char *dname, int max_rank, ml_t
     if (wide) {
         for (uint64_t i = 0; i < total; i++) {
             double v = wide_buf[i];
-            if (!isfinite(v) || fabs(v) > (double)FLT_MAX) {
+            if (isnan(v) && nan_row) {
+                if (!*nan_row)
+                    *nan_row = row_of((int64_t)i, per_row);
+            } else if (!isfinite(v) || fabs(v) > (double)FLT_MAX) {
                 rc = ml__fail(isfinite(v) ? ML_EFORMAT : ML_ENAN,
                               "%s: dataset '%s' row %lld holds %g, %s", r->name, dname,
-                              row_of((int64_t)i, per_row), v,
+                              row_of((int64_t)i, per_row), isnan(v) ? fabs(v) : v,
                               isfinite(v) ? "outside the float32 range"
                                           : "not a finite number");
                 goto done;
@@ -337,10 +343,14 @@ static int read_dataset(const reader_t *r, const char *dname, int max_rank, ml_t
         }
     } else if (!ml_tensor_all_finite(out)) {
         for (uint64_t i = 0; i < total; i++)
-            if (!isfinite(out->data[i])) {
+            if (isnan(out->data[i]) && nan_row) {
+                if (!*nan_row)
+                    *nan_row = row_of((int64_t)i, per_row);
+            } else if (!isfinite(out->data[i])) {
                 rc = ml__fail(ML_ENAN, "%s: dataset '%s' row %lld holds %g, not a finite number",
                               r->name, dname, row_of((int64_t)i, per_row),
-                              (double)out->data[i]);
+                              isnan(out->data[i]) ? fabs((double)out->data[i])
+                                                  : (double)out->data[i]); /* never "-nan" */
                 break;
             }
     }
@@ -444,8 +454,8 @@ done:
  * separated by newlines, as ml_h5data_write records the caller's). */
 static void read_attrs(ml_h5data_t *d, hid_t file)
 {
-    static const char *const known[] = {"moonlab_dataset", "rows", "created_by", "attributes",
-                                        NULL};
+    static const char *const known[] = {"moonlab_dataset", "rows", "created_by", "missing",
+                                        "attributes", NULL};
     for (const char *const *k = known; *k; k++)
         read_attr(d, file, *k);
     const char *list = NULL;
@@ -482,6 +492,7 @@ static int read_file(ml_h5data_t *d, hid_t file, const char *name, const ml_h5da
                             spec->weights ? spec->weights : "weights"};
     const int explicit_name[3] = {1, spec->y != NULL, spec->weights != NULL};
     ml_tensor_t *outs[3] = {&d->x, &d->y, &d->weights};
+    int64_t nan_rows[3] = {0, 0, 0}; /* weights never hold NaN */
     static const int ranks[3] = {ML_MAX_DIMS, ML_MAX_DIMS, 1};
     if (!xname[0])
         return ml__fail(ML_EARG, "%s: the name of x is empty", name);
@@ -493,7 +504,8 @@ static int read_file(ml_h5data_t *d, hid_t file, const char *name, const ml_h5da
                 continue;
             return ml__fail(ML_EFORMAT, "%s: no dataset '%s' in the file", name, names[k]);
         }
-        int rc = read_dataset(&r, names[k], ranks[k], outs[k]);
+        int rc = read_dataset(&r, names[k], ranks[k], outs[k],
+                              k < 2 && spec->missing != ML_H5_MISSING_ERROR ? &nan_rows[k] : NULL);
         if (rc)
             return rc;
     }
@@ -503,6 +515,17 @@ static int read_file(ml_h5data_t *d, hid_t file, const char *name, const ml_h5da
                             names[k], (long long)outs[k]->shape[0], xname,
                             (long long)d->x.shape[0]);
     read_attrs(d, file);
+    /* NaN in x or y: missing values, when asked for or when the file says it holds some */
+    int declared = 0;
+    for (int i = 0; i < d->nattrs; i++)
+        if (strcmp(d->attrs[i].name, "missing") == 0 && !d->attrs[i].text &&
+            d->attrs[i].number > 0)
+            declared = 1;
+    for (int k = 0; k < 2; k++)
+        if (nan_rows[k] && spec->missing != ML_H5_MISSING_NAN && !declared)
+            return ml__fail(ML_ENAN, "%s: dataset '%s' row %lld holds nan, not a finite number "
+                            "(the file declares no missing values)", name, names[k],
+                            (long long)nan_rows[k]);
     return ML_OK;
 }
 
@@ -717,6 +740,7 @@ typedef struct {
     hid_t file;
     const ml_h5data_save_t *s;
     int64_t n;          /* rows written */
+    int64_t missing;    /* NaN values written (x and y) */
 } writer_t;
 
 /* Source row i of the data set (through s->rows when given). */
@@ -725,13 +749,23 @@ static int64_t source_row(const ml_h5data_save_t *s, int64_t i)
     return s->rows ? s->rows[i] : i;
 }
 
-/* Converts one float to the storage type at dst; ML_EARG/ML_ENAN naming the row. */
-static int put(const writer_t *w, const char *what, ml_h5_type_t type, int64_t row, float v,
+/* Converts one float to the storage type at dst; ML_EARG/ML_ENAN naming the row. NaN (a
+ * missing value) is kept in x and y stored as floats, and counted. */
+static int put(writer_t *w, const char *what, ml_h5_type_t type, int64_t row, float v,
                unsigned char *dst)
 {
-    if (!isfinite(v))
+    if (isnan(v) && strcmp(what, "weights") != 0) {
+        if (type != ML_H5_FLOAT32 && type != ML_H5_FLOAT64)
+            return ml__fail(ML_EARG, "cannot save '%s': %s row %lld holds nan (a missing "
+                            "value), which storage type %s cannot hold; store it as float32 "
+                            "or float64", w->path, what, (long long)row + 1,
+                            type == ML_H5_UINT8 ? "uint8" : "int32");
+        w->missing++;
+    } else if (!isfinite(v)) {
         return ml__fail(ML_ENAN, "cannot save '%s': %s row %lld holds %g, not a finite "
-                        "number", w->path, what, (long long)row + 1, (double)v);
+                        "number", w->path, what, (long long)row + 1,
+                        isnan(v) ? fabs((double)v) : (double)v);
+    }
     switch (type) {
     case ML_H5_FLOAT32:
         memcpy(dst, &v, 4);
@@ -894,8 +928,8 @@ static int check_save(const char *path, const ml_h5data_save_t *s, int64_t *nrow
                                 (long long)s->rows[i] + 1, (long long)n);
         n = s->nrows;
     }
-    static const char *const ours[] = {"moonlab_dataset", "rows", "created_by", "attributes",
-                                       NULL};
+    static const char *const ours[] = {"moonlab_dataset", "rows", "created_by", "missing",
+                                       "attributes", NULL};
     for (int i = 0; i < s->nattrs; i++) {
         const ml_h5data_attr_t *a = &s->attrs[i];
         if (!a->name || !a->name[0])
@@ -970,6 +1004,8 @@ int ml_h5data_write(const char *path, const ml_h5data_save_t *s)
         rc = write_attr(&w, "rows", NULL, NULL, &w.n);
     if (!rc)
         rc = write_attr(&w, "created_by", created_by, NULL, NULL);
+    if (!rc && w.missing > 0)
+        rc = write_attr(&w, "missing", NULL, NULL, &w.missing);
     size_t listlen = 1;
     for (int i = 0; !rc && i < s->nattrs; i++) {
         rc = write_attr(&w, s->attrs[i].name, s->attrs[i].text,

@@ -21,13 +21,31 @@ typedef struct {
     int fallback;
 } why_t;
 
+/* libhdf5's file driver describes a failed system call as "file write failed: time = ...,
+ * filename = '...', file descriptor = 4, errno = 28, error message = 'No space left on device',
+ * buf = 0x..., total write size = ...": only "file write failed: No space left on device" says
+ * anything to a user (our messages name the file). Other descriptions are kept as they are. */
+static void shorten_system_error(char *buf, size_t n, const char *desc)
+{
+    static const char key[] = "error message = '";
+    const char *colon = strchr(desc, ':');
+    const char *msg = strstr(desc, key);
+    const char *end = msg ? strchr(msg + sizeof key - 1, '\'') : NULL;
+    if (!colon || !msg || colon > msg || !end) {
+        snprintf(buf, n, "%s", desc);
+        return;
+    }
+    msg += sizeof key - 1;
+    snprintf(buf, n, "%.*s: %.*s", (int)(colon - desc), desc, (int)(end - msg), msg);
+}
+
 static herr_t keep_innermost(unsigned n, const H5E_error2_t *e, void *data)
 {
     why_t *w = data;
     if (n != 0)
         return 0;
     if (e->desc && e->desc[0]) {
-        snprintf(w->buf, w->n, "%s", e->desc);
+        shorten_system_error(w->buf, w->n, e->desc);
     } else if (w->fallback) {
         H5E_type_t kind;
         if (H5Eget_msg(e->min_num, &kind, w->buf, w->n) < 0)

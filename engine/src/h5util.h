@@ -41,6 +41,13 @@ void ml__h5_why(char *why, size_t n, int fallback);
 /* Closes *id with `closer` (H5Dclose, H5Sclose, ...) if it is open, and marks it closed. */
 void ml__h5_close(hid_t *id, herr_t (*closer)(hid_t));
 
+/* ---- reading a file another module wrote ---- */
+
+/* The HDF5 file id of a file ml_rfile_open checked and opened (rfile.c), for a module that
+ * hands the file to HDF5 itself (results.c copies objects out of it). Owned by the reader. */
+struct ml_rfile;
+hid_t ml__rfile_hid(const struct ml_rfile *f);
+
 /* ---- the bytes of a file, before libhdf5 reads it ---- */
 
 /* A file open at fd, or an image in memory (mem non-NULL, fd unused); size bytes either way. */

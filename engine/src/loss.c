@@ -65,6 +65,12 @@ static int check_inputs(ml_loss_kind_t kind, const ml_tensor_t *pred, const ml_t
     return ML_OK;
 }
 
+/* Whether tv is not a class index in [0, C) (NaN included; no cast before the range is known). */
+static int bad_class(float tv, int64_t C)
+{
+    return !(tv >= 0.0f && tv < (float)C) || floorf(tv) != tv;
+}
+
 /* A (B, T, ...) tensor seen as (B·T, ...): per-step losses of sequence outputs. */
 static int fold_steps(ml_tensor_t *out, const ml_tensor_t *t, const char *what, ml_loss_kind_t kind)
 {
@@ -102,6 +108,15 @@ int ml_loss(ml_loss_kind_t kind, ml_reduce_t reduce, double *loss, double *corre
             return ml__fail(ML_ESHAPE, "%s: weights are %s, expected per-step weights (%lld,%lld)",
                             ml_loss_name(kind), ml_shape_str(a, sizeof a, weights), (long long)B,
                             (long long)T);
+        /* class indices here, where the sequence and step of a bad one are known */
+        for (int64_t b = 0; kind == ML_LOSS_CROSS_ENTROPY && b < B; b++)
+            for (int64_t t = 0; t < T; t++) {
+                float tv = target->data[b * target->stride[0] + t * target->stride[1]];
+                if (bad_class(tv, pred->shape[2]))
+                    return ml__fail(ML_EARG, "%s: target of sequence %lld, step %lld is %g, expected a class index in [0, %lld)",
+                                    ml_loss_name(kind), (long long)b + 1, (long long)t + 1,
+                                    (double)tv, (long long)pred->shape[2]);
+            }
         ml_tensor_t p2, t2, w2, d2;
         int rc = fold_steps(&p2, pred, "prediction", kind);
         if (!rc)
@@ -147,10 +162,10 @@ int ml_loss(ml_loss_kind_t kind, ml_reduce_t reduce, double *loss, double *corre
             }
         } else if (kind == ML_LOSS_CROSS_ENTROPY) {
             float tv = at2(target, i, 0);
-            int64_t cls = (int64_t)tv;
-            if (!(tv >= 0.0f) || (float)cls != tv || cls >= C)
+            if (bad_class(tv, C))
                 return ml__fail(ML_EARG, "%s: target of row %lld is %g, expected a class index in [0, %lld)",
                                 ml_loss_name(kind), (long long)i + 1, (double)tv, (long long)C);
+            int64_t cls = (int64_t)tv;
             double mx = -INFINITY;
             int64_t arg = 0;
             for (int64_t j = 0; j < C; j++)

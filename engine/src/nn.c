@@ -575,27 +575,27 @@ static int take_lengths(ml_model_t *m, const ml_tensor_t *x, const ml_tensor_t *
         return ML_OK;
     const ml_layer_t *first = &m->layers[0];
     if (!first->chain)
-        return ml__fail(ML_EARG, "forward: lengths given, but layer 1 (%s) does not read sequences",
+        return ml__fail(ML_EARG, "lengths given, but layer 1 (%s) does not read sequences",
                         layer_label(first));
     const int64_t B = x->shape[0], T = x->shape[1];
     if (!((lengths->ndim == 1 && lengths->shape[0] == B) ||
           (lengths->ndim == 2 && lengths->shape[0] == B && lengths->shape[1] == 1))) {
         char b[64];
-        return ml__fail(ML_ESHAPE, "forward: lengths are %s, expected (%lld,) for the input %s",
+        return ml__fail(ML_ESHAPE, "lengths are %s, expected (%lld,) for the input %s",
                         ml_shape_str(a, sizeof a, lengths), (long long)B,
                         ml_shape_str(b, sizeof b, x));
     }
     for (int64_t k = 0; k < B; k++) {
         float v = lengths->data[k * lengths->stride[0]];
         if (!(v >= 1.0f && v <= (float)T) || v != (float)(int64_t)v)
-            return ml__fail(ML_EARG, "forward: layer 1 (%s): length %g of sequence %lld is not an integer in 1..%lld (T of the input %s)",
+            return ml__fail(ML_EARG, "layer 1 (%s): length %g of sequence %lld is not an integer in 1..%lld (T of the input %s)",
                             layer_label(first), (double)v, (long long)k + 1, (long long)T,
                             ml_shape_str(a, sizeof a, x));
     }
     if (m->len_cap < B) {
         int64_t *p = realloc(m->len, (size_t)B * sizeof *p);
         if (!p)
-            return ml__fail(ML_ENOMEM, "forward: cannot keep %lld lengths", (long long)B);
+            return ml__fail(ML_ENOMEM, "cannot keep %lld lengths", (long long)B);
         m->len = p;
         m->len_cap = B;
     }
@@ -632,13 +632,13 @@ int ml_model_forward_lengths(ml_model_t *m, const ml_tensor_t *x, const ml_tenso
             snprintf(want, sizeof want, "%s%lld)", m->in_ndim == 3 ? "(B,T," : "(B,",
                      (long long)m->in);
         m->has_len = 0;
-        return ml__fail(ML_ESHAPE, "forward: input is %s, layer 1 (%s) expects %s",
+        return ml__fail(ML_ESHAPE, "input is %s, layer 1 (%s) expects %s",
                         ml_shape_str(buf, sizeof buf, x), layer_label(L0), want);
     }
     /* Elementwise kernels need contiguous rows; only the model's own input can be a view. */
     if (first != ML_LAYER_LINEAR && first != ML_LAYER_RECURRENT && first != ML_LAYER_EMBEDDING &&
         first != ML_LAYER_ONE_HOT && !ml_tensor_is_contiguous(x))
-        return ml__fail(ML_ESHAPE, "forward: input %s is a non-contiguous view; copy it first",
+        return ml__fail(ML_ESHAPE, "input %s is a non-contiguous view; copy it first",
                         ml_shape_str(buf, sizeof buf, x));
     int rc = take_lengths(m, x, lengths);
     if (rc)
@@ -825,24 +825,24 @@ int ml_model_backward(ml_model_t *m, const ml_tensor_t *dy, const ml_tensor_t **
     char a[64];
     const ml_tensor_t *y = &m->layers[m->nlayers - 1].y;
     if (!y->data || !m->layers[0].x.data)
-        return ml__fail(ML_ESTATE, "backward: no forward pass to go back through");
+        return ml__fail(ML_ESTATE, "no forward pass to go back through");
     int same = dy->ndim == y->ndim;
     for (int k = 0; same && k < dy->ndim; k++)
         same = dy->shape[k] == y->shape[k];
     if (!same) {
         char b[64];
-        return ml__fail(ML_ESHAPE, "backward: gradient is %s, the last output was %s",
+        return ml__fail(ML_ESHAPE, "gradient is %s, the last output was %s",
                         ml_shape_str(a, sizeof a, dy), ml_shape_str(b, sizeof b, y));
     }
     if (!ml_tensor_is_contiguous(dy))
-        return ml__fail(ML_ESHAPE, "backward: gradient %s must be contiguous",
+        return ml__fail(ML_ESHAPE, "gradient %s must be contiguous",
                         ml_shape_str(a, sizeof a, dy));
     const ml_tensor_t *g = dy;
     if (m->has_len && m->out_chain && dy->ndim == 3 &&
         m->layers[m->nlayers - 1].spec.kind != ML_LAYER_RECURRENT) {
         /* padded outputs are constant zeros: their gradient goes nowhere */
         if (ml_tensor_ensure(&m->dy_mask, 3, dy->shape))
-            return ml__fail(ML_ENOMEM, "backward: cannot allocate %s", ml_shape_str(a, sizeof a, dy));
+            return ml__fail(ML_ENOMEM, "cannot allocate %s", ml_shape_str(a, sizeof a, dy));
         memcpy(m->dy_mask.data, dy->data, (size_t)ml_tensor_numel(dy) * sizeof(float));
         zero_padded(m->dy_mask.data, m->len, dy->shape[0], dy->shape[1], dy->shape[2]);
         g = &m->dy_mask;

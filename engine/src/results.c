@@ -2,6 +2,7 @@
 #include "moonlab/results.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,17 +13,41 @@
 #include <hdf5.h>
 
 #include "moonlab/error.h"
+#include "moonlab/rfile.h"
 
 #include "h5util.h"
 
+/* The file is built in memory (HDF5's core driver, no backing store) and its bytes are written
+ * to the temporary file by write_image at commit. So HDF5 itself never writes to disk: a full
+ * disk or a read-only file system is one errno from our own write, never a failure inside
+ * libhdf5, whose error paths are not all safe (libhdf5 1.10 crashes in H5Ocopy when a write
+ * fails with ENOSPC). */
 struct ml_results {
     hid_t file;
     hid_t lcpl;   /* link creation: missing parent groups are created, names are UTF-8 */
     hid_t acpl;   /* attribute creation: names are UTF-8 */
+    int fd;       /* the temporary file, open for writing from create to commit */
     char *path;   /* final path, the one every message names */
     char *tmp;    /* where the file is written until commit */
     char *dir;    /* directory of both, synced after the rename */
 };
+
+/* Growth step of the in-memory file. */
+#define CORE_INCREMENT ((size_t)1 << 20)
+
+/* Whether a failed write's errno says the storage refused it (full, over quota, read-only, no
+ * permission): the caller can do nothing but free space or fix the directory, then retry. */
+static int storage_errno(int e)
+{
+    return e == ENOSPC || e == EDQUOT || e == EROFS || e == EACCES;
+}
+
+/* "results: cannot write '<path>': <strerror>" as ML_ESTORAGE or ML_EIO by errno e. */
+static int errno_fail(int e, const char *path, const char *step)
+{
+    return ml__fail(storage_errno(e) ? ML_ESTORAGE : ML_EIO, "results: cannot write '%s'%s%s: %s",
+                    path, step ? ": " : "", step ? step : "", strerror(e));
+}
 
 /* Must run right after the failing call (ml__h5_why): "<what>: <HDF5's innermost error>". */
 static int hdf5_fail(const char *fmt, ...)
@@ -46,6 +71,8 @@ static int hdf5_fail(const char *fmt, ...)
 
 static void free_results(ml_results_t *r)
 {
+    if (r->fd >= 0)
+        close(r->fd);
     free(r->path);
     free(r->tmp);
     free(r->dir);
@@ -88,9 +115,12 @@ static int check_dir(const char *path, const char *dir)
     if (!S_ISDIR(st.st_mode))
         return ml__fail(ML_EIO, "results: cannot write '%s': '%s' is not a directory", path,
                         dir);
-    if (access(dir, W_OK | X_OK) != 0)
-        return ml__fail(ML_EIO, "results: cannot write '%s': directory '%s' is not writable",
-                        path, dir);
+    if (access(dir, W_OK | X_OK) != 0) {
+        int e = errno;
+        return ml__fail(storage_errno(e) ? ML_ESTORAGE : ML_EIO,
+                        "results: cannot write '%s': directory '%s' is not writable: %s", path,
+                        dir, strerror(e));
+    }
     if (stat(path, &st) == 0 && S_ISDIR(st.st_mode))
         return ml__fail(ML_EIO, "results: cannot write '%s': it is a directory", path);
     return ML_OK;
@@ -115,6 +145,7 @@ int ml_results_create(ml_results_t **out, const char *path)
     if (!r)
         return ml__fail(ML_ENOMEM, "results: out of memory creating '%s'", path);
     r->file = r->lcpl = r->acpl = H5I_INVALID_HID;
+    r->fd = -1;
     r->path = dup_range(path, strlen(path));
     if (!slash)
         r->dir = dup_range(".", 1);
@@ -132,15 +163,18 @@ int ml_results_create(ml_results_t **out, const char *path)
         return rc;
     }
 
-    hid_t fapl = ml__h5_write_fapl();
-    if (fapl < 0) {
+    /* Strong close: closing the file closes everything still open in it. */
+    hid_t fapl = H5Pcreate(H5P_FILE_ACCESS);
+    if (fapl < 0 || H5Pset_fclose_degree(fapl, H5F_CLOSE_STRONG) < 0 ||
+        H5Pset_fapl_core(fapl, CORE_INCREMENT, 0) < 0) {
         rc = hdf5_fail("results: cannot create '%s'", path);
+        ml__h5_close(&fapl, H5Pclose);
         free_results(r);
         return rc;
     }
-    /* TRUNC, not EXCL: a leftover with our pid can only be from a dead process that had the
-     * same pid, and HDF5 refuses to truncate a file this process still has open, so two
-     * writers for one path in this process still fail cleanly. */
+    /* The in-memory file is named after the temporary file, so HDF5 refuses a second writer
+     * for the same path in this process ("already open") before the disk is touched: its
+     * O_TRUNC below would empty the first writer's temporary file. */
     r->file = H5Fcreate(r->tmp, H5F_ACC_TRUNC, H5P_DEFAULT, fapl);
     if (r->file < 0) {
         rc = hdf5_fail("results: cannot create '%s' (temporary file '%s')", path, r->tmp);
@@ -149,6 +183,16 @@ int ml_results_create(ml_results_t **out, const char *path)
         return rc;
     }
     H5Pclose(fapl);
+    /* TRUNC, not EXCL: a leftover with our pid can only be from a dead process that had the
+     * same pid. Created now, so an unwritable directory is reported before anything is
+     * computed for the file. */
+    r->fd = open(r->tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);
+    if (r->fd < 0) {
+        rc = errno_fail(errno, path, "creating the temporary file");
+        close_handles(r);
+        free_results(r);
+        return rc;
+    }
 
     r->lcpl = H5Pcreate(H5P_LINK_CREATE);
     if (r->lcpl < 0 || H5Pset_create_intermediate_group(r->lcpl, 1) < 0 ||
@@ -598,16 +642,55 @@ int ml_results_copy(ml_results_t *r, const char *dst_path, const char *src_file,
     free(parent);
     if (rc)
         return rc;
-    hid_t src = H5Fopen(src_file, H5F_ACC_RDONLY, H5P_DEFAULT);
-    if (src < 0)
-        return hdf5_fail("results: cannot open '%s' to copy '%s' from", src_file, src_path);
-    htri_t e = H5Lexists(src, src_path, H5P_DEFAULT);
-    if (e <= 0)
+    /* Through the reader, so the source gets the same checks before libhdf5 sees it as any
+     * file moonlab reads (its message starts with the file's name). */
+    ml_rfile_t *in = NULL;
+    if ((rc = ml_rfile_open(&in, src_file)) != ML_OK)
+        return ml__fail(rc, "results: cannot copy '%s' into '%s': %s", src_path, r->path,
+                        ml_errmsg());
+    ml_rkind_t kind;
+    if ((rc = ml_rfile_kind(in, src_path, &kind)) != ML_OK)
+        rc = ml__fail(rc, "results: cannot copy '%s' into '%s': %s", src_path, r->path,
+                      ml_errmsg());
+    else if (kind == ML_RKIND_NONE)
         rc = ml__fail(ML_EFORMAT, "results: '%s' has no object '%s'", src_file, src_path);
-    else if (H5Ocopy(src, src_path, r->file, dst_path, H5P_DEFAULT, r->lcpl) < 0)
+    else if (H5Ocopy(ml__rfile_hid(in), src_path, r->file, dst_path, H5P_DEFAULT, r->lcpl) < 0)
         rc = hdf5_fail("results: cannot copy '%s' from '%s' to '%s' in '%s'", src_path, src_file,
                        dst_path, r->path);
-    H5Fclose(src);
+    ml_rfile_close(in);
+    return rc;
+}
+
+/* Writes the in-memory file's bytes to the temporary file. */
+static int write_image(ml_results_t *r)
+{
+    if (H5Fflush(r->file, H5F_SCOPE_GLOBAL) < 0)
+        return hdf5_fail("results: cannot write '%s'", r->path);
+    ssize_t size = H5Fget_file_image(r->file, NULL, 0);
+    if (size < 0)
+        return hdf5_fail("results: cannot write '%s'", r->path);
+    unsigned char *image = malloc(size > 0 ? (size_t)size : 1);
+    if (!image)
+        return ml__fail(ML_ENOMEM, "results: out of memory writing '%s' (%lld bytes)", r->path,
+                        (long long)size);
+    int rc = ML_OK;
+    if (H5Fget_file_image(r->file, image, (size_t)size) != size) {
+        rc = hdf5_fail("results: cannot write '%s'", r->path);
+    } else {
+        /* The memory HDF5 holds for the file goes before the bytes are written. */
+        if (close_handles(r) < 0)
+            rc = hdf5_fail("results: cannot write '%s'", r->path);
+        for (ssize_t done = 0; rc == ML_OK && done < size;) {
+            ssize_t n = write(r->fd, image + done, (size_t)(size - done));
+            if (n < 0 && errno == EINTR)
+                continue;
+            if (n <= 0)
+                rc = errno_fail(n < 0 ? errno : EIO, r->path, NULL);
+            else
+                done += n;
+        }
+    }
+    free(image);
     return rc;
 }
 
@@ -616,15 +699,19 @@ int ml_results_commit(ml_results_t *r)
     if (!r)
         return ml__fail(ML_EARG, "results: commit of a NULL result file");
     ml__h5_quiet();
-    int rc = ML_OK;
-    if (H5Fflush(r->file, H5F_SCOPE_GLOBAL) < 0)
-        rc = hdf5_fail("results: cannot write '%s'", r->path);
+    int rc = write_image(r);
     if (close_handles(r) < 0 && rc == ML_OK)
         rc = hdf5_fail("results: cannot write '%s'", r->path);
+    if (rc == ML_OK && close(r->fd) != 0) /* NFS may report a full disk only here */
+        rc = errno_fail(errno, r->path, NULL);
+    r->fd = -1;
     const char *step;
-    if (rc == ML_OK && ml__move_into_place(r->tmp, r->path, &step) != 0)
-        rc = ml__fail(ML_EIO, "results: cannot write '%s': %s '%s': %s", r->path, step, r->tmp,
-                      strerror(errno));
+    if (rc == ML_OK && ml__move_into_place(r->tmp, r->path, &step) != 0) {
+        int e = errno;
+        rc = ml__fail(storage_errno(e) ? ML_ESTORAGE : ML_EIO,
+                      "results: cannot write '%s': %s '%s': %s", r->path, step, r->tmp,
+                      strerror(e));
+    }
     if (rc != ML_OK) {
         unlink(r->tmp);
     } else if (ml__sync_path(r->dir, 1) != 0) {

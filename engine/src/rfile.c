@@ -313,6 +313,11 @@ void ml_rfile_close(ml_rfile_t *f)
     free(f);
 }
 
+hid_t ml__rfile_hid(const ml_rfile_t *f)
+{
+    return f->file;
+}
+
 const char *ml_rfile_name(const ml_rfile_t *f)
 {
     return f ? f->name : "";

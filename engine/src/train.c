@@ -2,6 +2,7 @@
 
 #include <math.h>
 #include <string.h>
+#include <time.h>
 
 #include "moonlab/error.h"
 #include "moonlab/kernels.h"
@@ -80,18 +81,36 @@ static void finish(ml_epoch_stats_t *st, ml_loss_kind_t loss)
     }
 }
 
-int ml_train_epoch(ml_model_t *m, ml_loss_kind_t loss, ml_reduce_t reduce, ml_optim_t *opt,
-                   ml_batcher_t *b, int64_t epoch, double clip, int allow_nonfinite,
-                   ml_epoch_stats_t *st)
+static double now(void)
 {
-    memset(st, 0, sizeof *st);
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+int64_t ml_epoch_steps(const ml_batcher_t *b)
+{
+    return b->drop_last ? b->n / b->batch : (b->n + b->batch - 1) / b->batch;
+}
+
+int ml_train_steps(ml_model_t *m, ml_loss_kind_t loss, ml_reduce_t reduce, ml_optim_t *opt,
+                   ml_batcher_t *b, int64_t epoch, double clip, int allow_nonfinite,
+                   double seconds, ml_epoch_stats_t *st, int *done)
+{
+    *done = 0;
+    const int64_t total = ml_epoch_steps(b);
+    if (st->steps < 0 || (st->steps > 0 && st->steps >= total))
+        return ml__fail(ML_EARG, "train: cannot resume an epoch of %lld steps at step %lld",
+                        (long long)total, (long long)st->steps);
+    const double t0 = now();
     ml_tensor_t dpred = {0}, mask = {0};
     const ml_tensor_t *batch[ML_BATCH_MAX_TENSORS];
     int rc = ML_OK, more;
     m->train = 1;
-    if (m->carry) /* each epoch reads its streams from the start */
+    if (m->carry && st->steps == 0) /* each epoch reads its streams from the start */
         ml_model_reset_state(m);
     ml_batcher_start(b, epoch);
+    b->pos = st->steps * b->batch; /* every step before the last takes a full batch */
     while ((more = ml_batcher_next(b, batch)) == 1) {
         const ml_tensor_t *pred;
         double l = 0, correct = 0; /* written by batch_loss when it succeeds */
@@ -119,12 +138,32 @@ int ml_train_epoch(ml_model_t *m, ml_loss_kind_t loss, ml_reduce_t reduce, ml_op
         if ((rc = ml_optim_step(opt, m->params, m->grads, m->decay, m->nparams)))
             break;
         accumulate(st, l, correct, n, reduce);
+        if (!last && now() - t0 >= seconds) {
+            more = 2; /* stopped at a step boundary inside the epoch */
+            break;
+        }
     }
     if (more < 0 && !rc)
         rc = ML_ENOMEM;
     ml_tensor_free(&dpred);
     ml_tensor_free(&mask);
-    finish(st, loss);
+    if (!rc && more == 0) {
+        finish(st, loss);
+        *done = 1;
+    }
+    return rc;
+}
+
+int ml_train_epoch(ml_model_t *m, ml_loss_kind_t loss, ml_reduce_t reduce, ml_optim_t *opt,
+                   ml_batcher_t *b, int64_t epoch, double clip, int allow_nonfinite,
+                   ml_epoch_stats_t *st)
+{
+    int done;
+    memset(st, 0, sizeof *st);
+    int rc = ml_train_steps(m, loss, reduce, opt, b, epoch, clip, allow_nonfinite, HUGE_VAL, st,
+                            &done);
+    if (rc) /* the sums so far, as means (as before a failed epoch) */
+        finish(st, loss);
     return rc;
 }
 

@@ -14,7 +14,7 @@ usage: moonlab run SCRIPT.lua [--set key=value ...] [--out FILE.h5] [--seed N] [
                    [-j N] [--retry-failed] [--rerun-stale | --keep-stale]
        moonlab run STUDY.lua --backend slurm [--partition P] [--time T] [--cpus-per-task C]
                    [--mem M] [--max-parallel K] [--trials-per-task N] [--sbatch-arg ARG ...]
-                   [--wait] [--retry-failed] [--set ...] [--out ...] [--seed N] [--threads N]
+                   [--wait] [--set ...] [--out ...] [--seed N] [--threads N]
        moonlab status RESULTS
        moonlab collect RESULTS
        moonlab show FILE.h5 [--csv | --json]
@@ -32,11 +32,13 @@ usage: moonlab run SCRIPT.lua [--set key=value ...] [--out FILE.h5] [--seed N] [
   --threads N        BLIS threads for matrix products (default: all cores; for a study,
                      cores / workers per worker)
   -j N, --jobs N     a study's worker processes (default 1)
-  --retry-failed     run a study's failed trials again (finished ones are kept)
+  --retry-failed     run a study's failed trials again (finished ones are kept; under
+                     --backend slurm the same command always submits them again)
   --rerun-stale      run again the finished trials an earlier version of the script made
   --keep-stale       keep them (without either, such trials stop the run with a message)
   --backend slurm    submit a study's trials to Slurm as one job array and return
-                     (docs/slurm.md); the same command again submits what is not done
+                     (docs/slurm.md); the same command again submits what is not done:
+                     never run, cancelled, timed out, lost or failed
   --partition P, --time T, --cpus-per-task C, --mem M
                      the array tasks' partition, time limit, CPUs (also their BLIS threads
                      unless --threads is given) and memory
@@ -319,7 +321,7 @@ local function run_study(o, started)
     if not o.threads_set then o.threads = o.cpus or 1 end
     return slurm.run(d, {
       script = o.script, exe = exe, dir = dir, out = out, seed = o.seed, threads = o.threads,
-      set_args = o.set_args, retry_failed = o.retry_failed, stale = o.stale,
+      set_args = o.set_args, stale = o.stale,
       attrs = root_attrs(o, started), cwd = cwd, script_abs = script_abs, partition = o.partition, time = o.time, cpus = o.cpus,
       mem = o.mem, max_parallel = o.max_parallel, per_task = o.per_task,
       sbatch_args = o.sbatch_args, wait = o.wait })
@@ -437,8 +439,10 @@ local function collect(path)
     -- a study file written with --out NAME.h5 keeps its trials under <dir>/<study>
     return fail(nil, "moonlab: collect %s: no study manifest in %s", path, dir)
   end
-  local ok, err = study.collect(dir, path:match("%.h5$") and path or m.out)
-  if not ok then return fail(nil, "moonlab: %s", err) end
+  local ok, err, kind = study.collect(dir, path:match("%.h5$") and path or m.out)
+  if not ok then
+    return fail(nil, "moonlab: %s%s", err, kind == "storage" and ("\nmoonlab: " .. study.RESUME_HINT) or "")
+  end
   print(string.format("results: %s", path:match("%.h5$") and path or m.out))
   return 0
 end

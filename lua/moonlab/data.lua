@@ -5,6 +5,28 @@ local run = require "moonlab.run"
 
 local data = { synthetic = {} }
 
+-- ---- errors at the script's line ----
+-- Every public function runs under pcall. An error it raises (its own checks, which name no
+-- position or this file's line; or a core function's, which luaL_where marks with a line of
+-- this file) is raised again at the line that called it, without the inner position. Calls
+-- from one public function to another only pass errors on: the outermost call places them.
+local here = debug.getinfo(1, "S").short_src
+local depth = 0
+local function at_caller(f)
+  return function(...)
+    depth = depth + 1
+    local r = table.pack(pcall(f, ...))
+    depth = depth - 1
+    if r[1] then return table.unpack(r, 2, r.n) end
+    local msg = r[2]
+    if depth > 0 or type(msg) ~= "string" then error(msg, 0) end
+    if msg:sub(1, #here + 1) == here .. ":" then
+      msg = msg:match("^%d+: (.*)$", #here + 2) or msg
+    end
+    error(msg, 2)
+  end
+end
+
 --- data.dataset(x, y [, weights]) or data.dataset(x, y, {weights =, lengths =})
 --- lengths (N): for sequences x (N, T, ...) padded to T steps, each one's real steps (1..T).
 function data.dataset(x, y, extra)
@@ -286,8 +308,8 @@ function data.synthetic.next_char(text, o)
     y = win:slice(2, 2, w + 1):clone()
   end
   return { x = x, y = y, n = x:size(1), vocab = vocab, size = #vocab,
-    encode = function(s) return core.datasets.encode(vocab, s) end,
-    decode = function(t) return core.datasets.decode(vocab, t) end }
+    encode = at_caller(function(s) return core.datasets.encode(vocab, s) end),
+    decode = at_caller(function(t) return core.datasets.decode(vocab, t) end) }
 end
 
 -- ---- preprocessing fitted on the training rows, applied to any data (core.pre) ----
@@ -490,9 +512,69 @@ function data.text(path)
   if not ids then return nil, vocab end
   return {
     ids = ids, vocab = vocab, size = #vocab, n = ids:size(1),
-    encode = function(s) return datasets.encode(vocab, s) end,
-    decode = function(t) return datasets.decode(vocab, t) end,
+    encode = at_caller(function(s) return datasets.encode(vocab, s) end),
+    decode = at_caller(function(t) return datasets.decode(vocab, t) end),
   }
+end
+
+--- data.idx(path [, {scale = false, layout =, classes =}]) -> tensor, or nil, message: an IDX
+--- file (unsigned bytes, 1 to 4 dimensions; gzip'd or plain) as stored, values 0..255.
+--- scale = true divides by 255 (0..1). layout = "flat" gives (N, D), the sizes after the first
+--- multiplied; "image" and "rows" keep (N, H, W) and need a 3-dimensional file. classes = K
+--- checks a labels file (N): every label must be 0..K-1 (the message names the first item
+--- outside, counted from 1).
+function data.idx(path, opts)
+  if type(path) ~= "string" then error("data.idx: path must be a string", 2) end
+  opts = check_options(opts, "data.idx", { scale = true, layout = true, classes = true })
+  if opts.scale ~= nil and type(opts.scale) ~= "boolean" then
+    error("data.idx: 'scale' must be true or false, got " .. tostring(opts.scale), 2)
+  end
+  local layout = opts.layout
+  if layout ~= nil and layout ~= "flat" and layout ~= "image" and layout ~= "rows" then
+    error("data.idx: layout must be \"flat\", \"image\" or \"rows\", got " .. tostring(layout), 2)
+  end
+  if opts.classes ~= nil and (math.type(opts.classes) ~= "integer" or opts.classes < 1) then
+    error("data.idx: 'classes' must be a positive integer, got " .. tostring(opts.classes), 2)
+  end
+  local t, err = datasets.idx(path, opts.scale and 255 or nil)
+  if not t then return nil, err end
+  if opts.classes then
+    if t:dim() ~= 1 then
+      return nil, string.format("%s: holds %s values; classes = %d needs a labels file (N)",
+        path, table.concat(t:shape(), "x"), opts.classes)
+    end
+    local ok, lerr = datasets.check_labels(t, opts.classes, path)
+    if not ok then return nil, lerr end
+  end
+  if layout == "flat" and t:dim() > 1 then
+    t = t:reshape(t:size(1), -1)
+  elseif (layout == "image" or layout == "rows") and t:dim() ~= 3 then
+    return nil, string.format("%s: holds %s values; layout \"%s\" needs (N, H, W)", path,
+      table.concat(t:shape(), "x"), layout)
+  end
+  return t
+end
+
+local JARGON_DIR = "/usr/share/doc/jargon-text"
+
+--- data.jargon([{dir = "/usr/share/doc/jargon-text"}]) -> the Jargon File 4.4.7 as character
+--- ids, as data.text gives it (ids, vocab, size, n, encode, decode), with name = "jargon" and
+--- source = the file read, dir/jargon.txt.gz (Debian's jargon-text). A missing file is an
+--- error naming the package.
+function data.jargon(o)
+  o = check_options(o, "jargon", { dir = true })
+  if o.dir ~= nil and type(o.dir) ~= "string" then
+    error("jargon: 'dir' must be a string, got " .. type(o.dir), 2)
+  end
+  local path = (o.dir or JARGON_DIR) .. "/jargon.txt.gz"
+  if not readable(path) then
+    error("jargon: " .. path .. " not found; it is installed by the Debian package " ..
+      "jargon-text (apt-get install jargon-text)", 2)
+  end
+  local text, err = data.text(path)
+  if not text then error("jargon: " .. err, 2) end
+  text.name, text.source = "jargon", path
+  return text
 end
 
 -- ---- HDF5: any file's numeric datasets, and saving a dataset for fast reloading ----
@@ -500,14 +582,16 @@ end
 -- Attribute names data.save writes from the dataset's own fields.
 local SAVED_FIELDS = { classes = true, name = true, layout = true }
 
---- data.hdf5(path [, {x = "x", y = "y", weights = "weights"}]) -> dataset {x =, y =, weights =,
---- n =, attrs = {root attributes}, classes =, name =, layout = (when the file has them)}, or
---- nil, message. Names are dataset paths in the file ("group/x"); y and weights are read when
---- present unless named explicitly (then they must exist; false = do not read). Every numeric
---- type is converted to float32; the reader checks ranks, row counts and finiteness.
+--- data.hdf5(path [, {x = "x", y = "y", weights = "weights", missing =}]) -> dataset {x =, y =,
+--- weights =, n =, attrs = {root attributes}, classes =, name =, layout = (when the file has
+--- them)}, or nil, message. Names are dataset paths in the file ("group/x"); y and weights are
+--- read when present unless named explicitly (then they must exist; false = do not read).
+--- Every numeric type is converted to float32; the reader checks ranks, row counts and
+--- finiteness. NaN in x and y (missing values) is kept when the file declares missing values
+--- (attrs.missing, as data.save writes it) or missing = "nan"; missing = "error" refuses it.
 function data.hdf5(path, opts)
   if type(path) ~= "string" then error("data.hdf5: path must be a string", 2) end
-  opts = check_options(opts, "data.hdf5", { x = true, y = true, weights = true })
+  opts = check_options(opts, "data.hdf5", { x = true, y = true, weights = true, missing = true })
   local r, err = core.h5data.read(path, opts)
   if not r then return nil, err end
   local ds = { x = r.x, y = r.y, weights = r.weights, n = r.x:size(1), attrs = r.attrs }
@@ -524,8 +608,11 @@ end
 --- data.save(ds, path [, {x_type = "float32", y_type = "float32", attrs = {}}]) writes the
 --- dataset (x, y, weights; a subset's rows only, in its order) to an HDF5 file, atomically
 --- (a temporary file renamed into place). Storage types: "float32", "float64", "uint8",
---- "int32" (whole numbers in range only). The dataset's classes (joined by newlines), name and
---- layout are kept as attributes of /, with attrs' strings and numbers. Raises on failure.
+--- "int32" (whole numbers in range only). NaN in x and y (missing values, as in
+--- data.statsmodels("co2")) is kept in float storage and counted in the attribute `missing`;
+--- data.hdf5 reads such a file back with the NaN where they were. The dataset's classes
+--- (joined by newlines), name and layout are kept as attributes of /, with attrs' strings and
+--- numbers. Raises on failure.
 function data.save(ds, path, opts)
   if type(ds) ~= "table" or not core.tensor.is_tensor(ds.x) then
     error("data.save: expected a dataset {x =, y =, ...}", 2)
@@ -598,7 +685,8 @@ end
 --- dir = "/usr/share/datasets/fashion-mnist"} -> dataset {x =, y = (N) labels 0..9, n =,
 --- classes = {10 names}, layout =}. x is (N, 784) for "flat", (N, 28, 28) for "image" and
 --- "rows" ("rows" reads it as a sequence of T = 28 steps, image row t being step t's 28
---- features). scale = true divides the pixels (0..255) by 255, giving 0..1.
+--- features). scale = true divides the pixels (0..255) by 255, giving 0..1. A label outside
+--- 0..9 is an error naming the file and the item.
 function data.fashion_mnist(o)
   o = check_options(o, "fashion_mnist", { split = true, layout = true, scale = true, dir = true,
     cache = true })
@@ -641,6 +729,8 @@ function data.fashion_mnist(o)
     error(string.format("fashion_mnist: %s is %s and %s is %s, expected (N,28,28) and (N)", ipath,
       table.concat(x:shape(), "x"), lpath, table.concat(y:shape(), "x")), 2)
   end
+  local ok, lerr = datasets.check_labels(y, #FASHION_CLASSES, from and (from .. " (y)") or lpath)
+  if not ok then error("fashion_mnist: " .. lerr, 2) end
   if layout == "flat" then x = x:reshape(n, 784) end
   -- the fields of data.dataset, without its finiteness pass: bytes are finite
   local ds = { x = x, y = y, n = n }
@@ -785,5 +875,15 @@ function data.statsmodels(name, o)
   for k, v in pairs(ts) do ds[k] = v end
   return ds
 end
+
+local function wrap_all(t)
+  for k, v in pairs(t) do
+    if type(v) == "function" then t[k] = at_caller(v) end
+  end
+end
+wrap_all(data)
+wrap_all(data.synthetic)
+Transform.apply = at_caller(Transform.apply)
+Transform.inverse = at_caller(Transform.inverse)
 
 return data

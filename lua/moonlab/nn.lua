@@ -263,10 +263,21 @@ local function check_opts(o)
   end
 end
 
--- Checkpoints of a fit: parameters, optimizer state, the dropout stream, the epoch reached and
--- the history so far, written atomically as HDF5. The batch order of an epoch depends only on
--- the seed and the epoch, so a fit resumed from a checkpoint continues bit-identically.
-local function ck_save(self, o, file, epoch, history)
+-- The recurrent layers (their indices), whose carried states a checkpoint inside an epoch keeps.
+local function recurrent_layers(self)
+  local out = {}
+  for i = 1, self.core:info().layers do
+    if self.core:layer(i).hidden then out[#out + 1] = i end
+  end
+  return out
+end
+
+-- Checkpoints of a fit: parameters, optimizer state, the dropout stream, the epochs done and
+-- the history so far, written atomically as HDF5; inside an epoch also the steps done in the
+-- next one, its running sums (part) and, when states are carried, each recurrent layer's
+-- states. The batch order of an epoch depends only on the seed and the epoch, so a fit resumed
+-- from a checkpoint continues bit-identically.
+local function ck_save(self, o, file, epoch, history, part, carry)
   local results = require "moonlab.results"
   local w, err = core.results.create(file)
   if not w then error("fit: checkpoint: " .. err, 3) end
@@ -280,7 +291,20 @@ local function ck_save(self, o, file, epoch, history)
     w:attr("/", "epoch", epoch)
     w:attr("/", "epochs", o.epochs)
     for i, v in ipairs(self.core:rng_state()) do w:attr("/", "rng" .. i, v) end
-    w:table("/history", #history, results.columns_of(history))
+    if #history > 0 then w:table("/history", #history, results.columns_of(history)) end
+    w:attr("/", "step", part and part.steps or 0)
+    if part then
+      w:attr("/", "part_samples", part.samples)
+      w:attr("/", "part_loss_sum", part.loss_sum + 0.0)
+      w:attr("/", "part_correct", part.correct + 0.0)
+      w:attr("/", "part_grad_norm", part.grad_norm + 0.0)
+      w:attr("/", "part_seconds", part.seconds + 0.0)
+      for _, i in ipairs(carry and recurrent_layers(self) or {}) do
+        local h, c = self.core:final_state(i)
+        w:tensor("/carry/" .. i .. "/h", h)
+        if c then w:tensor("/carry/" .. i .. "/c", c) end
+      end
+    end
   end)
   if not ok then w:abort() error("fit: checkpoint " .. file .. ": " .. tostring(e), 3) end
   local cok, cerr = w:commit()
@@ -309,7 +333,18 @@ local function ck_load(self, o, file)
   local st = { t = a.optim_t }
   if r:kind("/optim/m") then st.m = need(r:tensor("/optim/m")) end
   if r:kind("/optim/v") then st.v = need(r:tensor("/optim/v")) end
-  local cols = need(r:table("/history"))
+  local cols = a.epoch > 0 and need(r:table("/history")) or {}
+  local part, states = nil, {}
+  if (a.step or 0) > 0 then
+    part = { steps = a.step, samples = a.part_samples, loss_sum = a.part_loss_sum,
+      correct = a.part_correct, grad_norm = a.part_grad_norm, seconds = a.part_seconds }
+    for _, i in ipairs(recurrent_layers(self)) do
+      if r:kind("/carry/" .. i .. "/h") then
+        local c = r:kind("/carry/" .. i .. "/c") and need(r:tensor("/carry/" .. i .. "/c")) or nil
+        states[i] = { need(r:tensor("/carry/" .. i .. "/h")), c }
+      end
+    end
+  end
   r:close()
   local history = {}
   for i = 1, a.epoch do
@@ -326,7 +361,8 @@ local function ck_load(self, o, file)
   local rng = {}
   for i = 1, 7 do rng[i] = a["rng" .. i] end
   self.core:set_rng_state(rng)
-  return a.epoch, history
+  for i, hc in pairs(states) do self.core:set_state(i, hc[1], hc[2]) end
+  return a.epoch, history, part
 end
 
 --- model:fit{data =, loss =, optim =, epochs =, batch = 32, shuffle = true, seed =,
@@ -341,7 +377,9 @@ end
 --- carry_state = false turns the carrying off, carry_state = true turns it on for any data
 --- read in order (shuffle = false).
 --- With checkpoint, the state is saved to <path>-<k>.h5 (k counts the fits using that table)
---- every `every` epochs or `seconds` seconds, and a fit that finds its file resumes from it.
+--- every `every` epochs, at the end, and once `seconds` seconds have passed since the last save,
+--- then at the next batch boundary, inside an epoch too; a fit that finds its file resumes
+--- from it (inside an epoch: at the step after the saved one).
 function Model:fit(o)
   check_opts(o)
   local ds = dataset_args(o.data, "fit")
@@ -365,17 +403,22 @@ function Model:fit(o)
   table.sort(eval_names)
   local history = {}
   local first = 1
+  local part -- the running sums of an epoch stopped inside, to continue
   local ck, ck_file, ck_last = o.checkpoint, nil, core.clock()
   if ck then
     if type(ck) ~= "table" or type(ck.path) ~= "string" then
       error("fit: 'checkpoint' must be a table {path =, every =, seconds =}", 2)
     end
+    if ck.seconds ~= nil and (type(ck.seconds) ~= "number" or not (ck.seconds >= 0)) then
+      error("fit: checkpoint 'seconds' must be a number >= 0, got " .. tostring(ck.seconds), 2)
+    end
     ck.calls = (ck.calls or 0) + 1
     ck_file = string.format("%s-%d.h5", ck.path, ck.calls)
-    local epoch, saved = ck_load(self, o, ck_file)
+    local epoch, saved
+    epoch, saved, part = ck_load(self, o, ck_file)
     if epoch then
       history, first = saved, epoch + 1
-      if ck.on_resume then ck.on_resume(epoch, ck_file) end
+      if ck.on_resume then ck.on_resume(epoch, ck_file, part and part.steps or 0) end
       for _, row in ipairs(history) do
         if o.log then o.log:log(row) end
       end
@@ -383,19 +426,33 @@ function Model:fit(o)
   end
   for epoch = first, o.epochs do
     if o.schedule then o.optim:lr(optim.schedule_lr(o.schedule, base_lr, epoch)) end
-    local t0 = core.clock()
-    local was = self.core:carry_state(carry)
-    local st, msg, why = self.core:train_epoch{
-      x = ds.x, y = ds.y, weights = ds.weights, lengths = ds.lengths, rows = ds.rows,
-      loss = o.loss, reduce = o.reduce, optim = o.optim, batch = batch, shuffle = shuffle,
-      seed = seed, epoch = epoch, clip = o.clip, allow_nonfinite = o.nonfinite == "continue" }
-    self.core:carry_state(was)
-    if not st then
-      if why == "nonfinite" then
-        error("fit: " .. msg .. " (lower the learning rate, clip gradients, or pass nonfinite = \"continue\")", 2)
+    local t0 = core.clock() - (part and part.seconds or 0)
+    local st
+    repeat -- the epoch, in parts when time checkpoints fall inside it
+      local budget = math.huge
+      if ck and ck.seconds then budget = math.max(0, ck.seconds - (core.clock() - ck_last)) end
+      local was = self.core:carry_state(carry)
+      local s, msg, why = self.core:train_epoch{
+        x = ds.x, y = ds.y, weights = ds.weights, lengths = ds.lengths, rows = ds.rows,
+        loss = o.loss, reduce = o.reduce, optim = o.optim, batch = batch, shuffle = shuffle,
+        seed = seed, epoch = epoch, clip = o.clip, allow_nonfinite = o.nonfinite == "continue",
+        from = part, seconds = budget }
+      self.core:carry_state(was)
+      if not s then
+        if why == "nonfinite" then
+          error("fit: " .. msg .. " (lower the learning rate, clip gradients, or pass nonfinite = \"continue\")", 2)
+        end
+        error("fit: " .. msg, 2)
       end
-      error("fit: " .. msg, 2)
-    end
+      if s.done then
+        st, part = s, nil
+      else
+        part = s
+        part.seconds = core.clock() - t0
+        ck_save(self, o, ck_file, epoch - 1, history, part, carry)
+        ck_last = core.clock()
+      end
+    until st
     local row = { epoch = epoch, loss = st.loss, lr = o.optim:lr(), grad_norm = st.grad_norm }
     if classify then row.accuracy = st.accuracy end
     for _, name in ipairs(eval_names) do

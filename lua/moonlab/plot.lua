@@ -406,6 +406,22 @@ local function reset_panel(sc)
   sc:add("set grid lc rgb '#dddddd' lt 1")
 end
 
+-- What a setting's trials spread over, for titles: "5 folds", "3 seeds", "5 folds and 3 seeds",
+-- or nil when each setting has one trial.
+local function spread_of(d)
+  local sm = d.s.summary
+  local folds, seeds, nf, ns = {}, {}, 0, 0
+  for i = 1, sm and sm.n or 0 do
+    local f, s = sm.cols.fold and sm.cols.fold[i], sm.cols.seed and sm.cols.seed[i]
+    if f ~= nil and not folds[f] then folds[f], nf = true, nf + 1 end
+    if s ~= nil and not seeds[s] then seeds[s], ns = true, ns + 1 end
+  end
+  local parts = {}
+  if nf > 1 then parts[#parts + 1] = nf .. " folds" end
+  if ns > 1 then parts[#parts + 1] = ns .. " seeds" end
+  return #parts > 0 and table.concat(parts, " and ") or nil
+end
+
 -- error vs capacity: mean ± std of the training and validation metric per setting
 local function capacity_panel(sc, d, width)
   local agg, pos, labels = d.agg, x_positions(d)
@@ -436,8 +452,9 @@ local function capacity_panel(sc, d, width)
     end
   end
   local log = log_y(sc, values)
-  sc:add("set title %s", q(string.format("%s against %s (mean ± std over folds and seeds)",
-    d.m, d.x)))
+  local over = spread_of(d)
+  sc:add("set title %s", q(string.format("%s against %s%s", d.m, d.x,
+    over and " (mean ± std over " .. over .. ")" or "")))
   sc:add("set xlabel %s", q(d.x))
   sc:add("set ylabel %s", q(d.m))
   -- the x range as drawn (set_x_axis): half a step beyond named settings, 6 % beyond numbers
@@ -696,7 +713,8 @@ local function curves_panel(sc, d, cv, width)
   log_y(sc, values)
   sc:add("set offsets 0, 0, graph 0.04, graph 0.04")
   local what = curves_what(d, cv)
-  sc:add("set title %s", q(string.format("%s, mean over folds and seeds%s", what,
+  local over = spread_of(d)
+  sc:add("set title %s", q(string.format("%s%s%s", what, over and ", mean over " .. over or "",
     group and " (" .. group .. ")" or "")))
   sc:add("set xlabel %s", q(cv.xcol or "row"))
   if max_x < 10 then sc:add("set xtics 1") end

@@ -105,9 +105,11 @@ function Run:split(name, folds)
   local split = require "moonlab.split"
   local rec
   if split.is_folds(folds) then
-    rec = { list = folds, kind = folds.kind, samples = folds.samples }
+    rec = { list = folds, kind = folds.kind, samples = folds.samples, seed = folds.seed,
+      params = folds.params }
   elseif type(folds) == "table" and folds.train ~= nil then
-    rec = { list = { check_fold(folds, "run:split") }, kind = "holdout" }
+    rec = { list = { check_fold(folds, "run:split") }, kind = "holdout", samples = folds.samples,
+      seed = folds.seed, params = folds.params }
   elseif type(folds) == "table" then
     local list = {}
     for i, f in ipairs(folds) do list[i] = check_fold(f, "run:split: fold " .. i) end
@@ -194,6 +196,7 @@ function results.write_runs(w)
         w:attr(sg, "folds", #rec.list)
         if rec.kind then w:attr(sg, "kind", rec.kind) end
         if rec.samples then w:attr(sg, "samples", rec.samples) end
+        results.split_attrs(w, sg, rec)
         for i, f in ipairs(rec.list) do
           local fg = sg .. "/" .. i
           w:group(fg)
@@ -204,6 +207,17 @@ function results.write_runs(w)
       end
     end
   end
+end
+
+--- The seed and the splitter's parameters of a split (from ml.split) as attributes of the
+--- group at path: seed (when the folds were drawn with one), then each parameter by name
+--- (booleans as 0/1). Used for run:split and a study's split.
+function results.split_attrs(w, path, rec)
+  if rec.seed ~= nil then w:attr(path, "seed", rec.seed) end
+  local names = {}
+  for k in pairs(rec.params or {}) do names[#names + 1] = k end
+  table.sort(names)
+  for _, k in ipairs(names) do w:attr(path, k, rec.params[k]) end
 end
 
 return results

@@ -249,19 +249,19 @@ function slurm.task_id()
   return nil
 end
 
--- What the task's output file says last (why a task ended: Slurm writes "CANCELLED AT ..." or
--- "DUE TO TIME LIMIT" there), or nil.
+-- Why a task ended, from its output file: Slurm's own word when it stopped the task
+-- (slurmstepd's "error: *** JOB 19 ON node CANCELLED AT <time> DUE TO TIME LIMIT ***", which
+-- the batch script's last lines follow), else the last line; nil when there is nothing.
 local function task_note(sub, index)
   local text = read_text(string.format("%s/task-%d.out", sub.dir, index))
   if not text then return nil end
-  local last
+  local last, slurm_said
   for line in text:gmatch("[^\n]+") do
     if line:find("%S") then last = line end
+    slurm_said = line:match("%*%*%* (.-) %*%*%*") or slurm_said
   end
+  last = slurm_said or (last and last:gsub("^%s+", ""):gsub("%s+$", ""))
   if not last then return nil end
-  -- slurmstepd's "error: *** JOB 19 ON node CANCELLED AT <time> ***" (or "... DUE TO TIME LIMIT")
-  local inner = last:match("%*%*%* (.-) %*%*%*")
-  last = inner or last:gsub("^%s+", ""):gsub("%s+$", "")
   if #last > 100 then last = last:sub(1, 97) .. "..." end
   return last
 end
@@ -306,8 +306,8 @@ function slurm.survey(dir, m)
   if m.has_final then
     if finished and failed > 0 then
       -- the test set is touched once, after selection among every setting (docs/api.md)
-      final = { state = "deferred", note = string.format("%d trial%s failed; rerun with --retry-failed",
-        failed, failed == 1 and "" or "s") }
+      final = { state = "deferred", note = string.format("%d trial%s failed; the same command runs %s again",
+        failed, failed == 1 and "" or "s", failed == 1 and "it" or "them") }
     elseif finished then
       local si = study.choose({ select_metric = m.select_metric, select_goal = m.select_goal }, dir,
         m.trials, #m.settings)
@@ -519,18 +519,31 @@ function slurm.batch_script(s)
 # claims each trial and writes %s/trials/<trial>.h5.
 moonlab=%s
 crashed=0
+# Slurm stops a task (its time limit, scancel, its node going down) with SIGTERM to every
+# process of it, SIGKILL after KillWait. The worker dies of it and its claim stays: the trial
+# it ran is lost, for the next submission, not failed. This shell notes the signal and lets the
+# worker end first (a handler: an ignored signal, trap '', would be ignored by the worker too).
+stopped=
+trap 'stopped=SIGTERM' TERM
+trap 'stopped=SIGINT' INT
 for attempt in $(seq %d); do
+  [ -z "$stopped" ] || break
   "$moonlab" %s 3>/dev/null
   status=$?
-  [ "$status" -ne 0 ] || break
-  # The worker ended badly while this script lived: a crash, the out-of-memory killer (scancel
-  # and --time stop this script too) or an error before its trials. If it held a trial, record
-  # the trial as failed, as a local run does, and go on with the task's other trials.
+  [ "$status" -ne 0 ] && [ -z "$stopped" ] || break
+  # The worker ended badly while this script lived: a crash, the out-of-memory killer or an
+  # error before its trials. If it held a trial, record the trial as failed, as a local run
+  # does, and go on with the task's other trials (--crashed leaves a trial Slurm stopped alone).
   crashed=$status
   "$moonlab" %s --crashed "$status" 3>/dev/null || break
 done
+task=${SLURM_ARRAY_JOB_ID}_${SLURM_ARRAY_TASK_ID}
+if [ -n "$stopped" ]; then
+  echo "moonlab: task $task stopped by $stopped; any trial it had not finished is left for the next submission"
+  if [ "$stopped" = SIGTERM ]; then exit 143; else exit 130; fi
+fi
 [ "$status" -ne 0 ] || status=$crashed
-echo "moonlab: task ${SLURM_ARRAY_JOB_ID}_${SLURM_ARRAY_TASK_ID} ended with status $status"
+echo "moonlab: task $task ended with status $status"
 exit "$status"
 ]], s.study, s.n, s.ntasks, s.ntasks == 1 and "" or "s", s.list, s.dir, quote(s.exe), s.per_task, args, args)
   return text
@@ -594,8 +607,9 @@ local function submit(d, o, lines)
   return job, { n = n, dir = sdir, ntasks = ntasks }
 end
 
--- Lines still to submit, after removing lost claims (and failed results with retry): lines,
--- and a survey. Prints what it does.
+-- Lines still to submit: every trial not done. Lost claims are removed, and so are the results
+-- of failed trials (unless this command submitted them: --wait reports a trial that failed
+-- again, and does not submit it over and over). Returns the lines; prints what it does.
 local function plan(d, o, sv, say)
   local lines = {}
   local function consider(r)
@@ -603,8 +617,12 @@ local function plan(d, o, sv, say)
     if lost then
       os.remove(trial_path(o.dir, r.id, ".claim"))
       r.state, r.claim = "pending", nil
-    elseif r.state == "failed" and o.retry_failed then
+    elseif r.state == "failed" and not o.submitted_here[r.line] then
+      local err = tostring(r.info and r.info.error or "")
+      if #err > 100 then err = err:sub(1, 97) .. "..." end
       os.remove(trial_path(o.dir, r.id, ".h5"))
+      say(string.format("%s failed before (%s); it runs again", r.final and "the final evaluation"
+        or ("trial " .. r.id), err))
       r.state, r.info = "pending", nil
       r.queued = false
     end
@@ -683,8 +701,9 @@ local function wait_jobs(o, jobs, watch, say)
 end
 
 --- `moonlab run study.lua --backend slurm ...`: o = {script, exe, dir (absolute), out, seed,
---- threads, set_args, retry_failed, attrs, cwd, script_abs, partition, time, cpus, mem,
---- max_parallel, per_task, sbatch_args, wait}. Submits what is left to do and returns at once
+--- threads, set_args, attrs, cwd, script_abs, partition, time, cpus, mem, max_parallel,
+--- per_task, sbatch_args, wait}. Submits every trial not done (failed ones too: --retry-failed
+--- is implied) and returns at once
 --- (exit status 0), or with o.wait waits for the jobs, submits the final evaluation once
 --- selection is complete, and collects the study file (0 when every trial is done).
 function slurm.run(d, o)
@@ -726,11 +745,8 @@ function slurm.run(d, o)
     end
     local c = counts(sv)
     if first then
-      o.finished = c.done + c.failed
-      if c.done + c.failed > 0 then
-        say(string.format("%d finished before (%d done, %d failed)%s", c.done + c.failed, c.done,
-          c.failed, c.failed > 0 and not o.retry_failed and "; --retry-failed runs the failed ones again" or ""))
-      end
+      o.finished = c.done
+      if c.done > 0 then say(string.format("%d done before", c.done)) end
       first = false
     end
     if c.running + c.queued > 0 then
@@ -812,10 +828,35 @@ end
 -- Inside an array task
 ---------------------------------------------------------------------------------------------
 
+-- Signals that ask a process to stop: Slurm sends SIGTERM to a task at its time limit, on
+-- scancel, when its node shuts down (and SIGKILL after KillWait).
+local STOP_SIGNALS = { [2] = "SIGINT", [15] = "SIGTERM" }
+-- squeue states of a task that Slurm is ending (the state shows COMPLETING while it kills).
+local ENDING = { COMPLETING = true, CANCELLED = true, TIMEOUT = true, DEADLINE = true,
+  NODE_FAIL = true, PREEMPTED = true, BOOT_FAIL = true, SIGNALING = true, REQUEUED = true,
+  REQUEUE_HOLD = true, REQUEUE_FED = true }
+
+-- Why a worker of task tag ("JOB_INDEX" or nil) that ended with shell status `status` was
+-- stopped rather than failed, or nil: a stop signal, or any death while Slurm ends the task.
+function slurm.stopped(status, tag)
+  local sig = status > 128 and status - 128 or nil
+  if sig and STOP_SIGNALS[sig] then return "stopped by " .. STOP_SIGNALS[sig] end
+  local job = tag and tag:match("^(%d+)_")
+  if not job then return nil end
+  local st = slurm.query({ job }).tasks[tag]
+  if st and ENDING[st] then
+    return string.format("%s while Slurm ends task %s (%s)", sig and string.format("killed by "
+      .. "signal %d (%s)", sig, SIGNAMES[sig] or "?") or ("exited with status " .. status), tag, st)
+  end
+  return nil
+end
+
 --- `moonlab __task ... --crashed STATUS`: the task's worker ended with the shell's exit status
---- STATUS (128 + N: killed by signal N); write the failed result of the trial it held, if any,
---- as the local runner does. d: the declared study, lines: the task's worker lines. Returns 0
---- when a trial was recorded, else 1.
+--- STATUS (128 + N: killed by signal N). If it held a trial, write the trial's failed result,
+--- as the local runner does; unless Slurm stopped it (slurm.stopped), which leaves the trial's
+--- claim: the trial is lost, and the next submission runs it. d: the declared study, lines:
+--- the task's worker lines. Returns 0 when a failed trial was recorded (the task goes on with
+--- its other trials), else 1.
 function slurm.record_crash(d, o, lines, status)
   local host, tag = core.hostname(), slurm.task_id()
   local by_id, settings = {}, study.settings(d, o.seed)
@@ -833,6 +874,12 @@ function slurm.record_crash(d, o, lines, status)
     local claim = tr and trial_path(o.dir, tr.id, ".claim")
     local c = claim and slurm.read_claim(claim)
     if c and c.host == host and c.task == tag and c.pid and not proc.alive(c.pid) then
+      local stopped = slurm.stopped(status, tag)
+      if stopped then
+        print(string.format("moonlab: trial %s %s, not failed: it is left for the next submission",
+          tr.id, stopped))
+        return 1
+      end
       local sig = status - 128
       local reason = sig > 0 and string.format("worker killed by signal %d (%s)", sig, SIGNAMES[sig] or "?")
         or string.format("worker exited with status %d", status)

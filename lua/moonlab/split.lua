@@ -165,9 +165,12 @@ Folds.__tostring = function(self)
   return string.format("folds(%s: %d folds of %d samples)", self.kind, self.count, self.samples)
 end
 
-local function folds_of(plan)
+-- seed: the seed the folds were drawn with (nil for a deterministic split); params: the
+-- splitter's scalar parameters as used (sizes only when given), recorded with the folds.
+local function folds_of(plan, seed, params)
   return setmetatable({ kind = plan:name(), count = plan:count(), samples = plan:samples(),
-    _plan = plan, _cache = setmetatable({}, { __mode = "v" }) }, Folds)
+    seed = seed, params = params or {}, _plan = plan, _cache = setmetatable({}, { __mode = "v" }) },
+    Folds)
 end
 
 --- split.is_folds(v): true for a list made by a splitter.
@@ -189,7 +192,8 @@ function split.kfold(ds, k, o)
   o = check_options(o, { shuffle = true, seed = true }, fname)
   local shuffle = check_bool(o.shuffle, "shuffle", fname)
   local seed = seed_of(o, fname, shuffle)
-  return folds_of(build(core.split.kfold, n, check_integer(k, "k", fname), shuffle, seed))
+  return folds_of(build(core.split.kfold, n, check_integer(k, "k", fname), shuffle, seed),
+    shuffle and seed or nil, { k = k, shuffle = shuffle })
 end
 
 --- split.stratified_kfold(ds | n, k = 5, {labels =, shuffle = false, seed =}): each fold
@@ -202,7 +206,7 @@ function split.stratified_kfold(ds, k, o)
   local shuffle = check_bool(o.shuffle, "shuffle", fname)
   local seed = seed_of(o, fname, shuffle)
   return folds_of(build(core.split.stratified_kfold, n, labels_of(d, o, fname),
-    check_integer(k, "k", fname), shuffle, seed))
+    check_integer(k, "k", fname), shuffle, seed), shuffle and seed or nil, { k = k, shuffle = shuffle })
 end
 
 --- split.group_kfold(ds | n, k = 5, {groups =}): no group is in two folds; the folds get
@@ -212,7 +216,8 @@ function split.group_kfold(ds, k, o)
   k, o = count_and_options(k, o, 5)
   local n = samples_of(ds, fname)
   o = check_options(o, { groups = true }, fname)
-  return folds_of(build(core.split.group_kfold, n, groups_of(o, fname), check_integer(k, "k", fname)))
+  return folds_of(build(core.split.group_kfold, n, groups_of(o, fname), check_integer(k, "k", fname)),
+    nil, { k = k })
 end
 
 --- split.stratified_group_kfold(ds | n, k = 5, {groups =, labels =, shuffle = false, seed =}):
@@ -225,7 +230,8 @@ function split.stratified_group_kfold(ds, k, o)
   local shuffle = check_bool(o.shuffle, "shuffle", fname)
   local seed = seed_of(o, fname, shuffle)
   return folds_of(build(core.split.stratified_group_kfold, n, labels_of(d, o, fname),
-    groups_of(o, fname), check_integer(k, "k", fname), shuffle, seed))
+    groups_of(o, fname), check_integer(k, "k", fname), shuffle, seed), shuffle and seed or nil,
+    { k = k, shuffle = shuffle })
 end
 
 --- split.repeated_kfold(ds | n, k = 5, {repeats = 10, seed =}): shuffled k-fold, repeated;
@@ -236,8 +242,9 @@ function split.repeated_kfold(ds, k, o)
   local n = samples_of(ds, fname)
   o = check_options(o, { repeats = true, seed = true }, fname)
   local repeats = check_integer(o.repeats or 10, "repeats", fname)
-  return folds_of(build(core.split.repeated_kfold, n, check_integer(k, "k", fname), repeats,
-    seed_of(o, fname, true)))
+  local seed = seed_of(o, fname, true)
+  return folds_of(build(core.split.repeated_kfold, n, check_integer(k, "k", fname), repeats, seed),
+    seed, { k = k, repeats = repeats })
 end
 
 --- split.repeated_stratified_kfold(ds | n, k = 5, {repeats = 10, labels =, seed =})
@@ -247,8 +254,9 @@ function split.repeated_stratified_kfold(ds, k, o)
   local n, d = samples_of(ds, fname)
   o = check_options(o, { repeats = true, labels = true, seed = true }, fname)
   local repeats = check_integer(o.repeats or 10, "repeats", fname)
+  local seed = seed_of(o, fname, true)
   return folds_of(build(core.split.repeated_stratified_kfold, n, labels_of(d, o, fname),
-    check_integer(k, "k", fname), repeats, seed_of(o, fname, true)))
+    check_integer(k, "k", fname), repeats, seed), seed, { k = k, repeats = repeats })
 end
 
 --- split.shuffle_split(ds | n, splits = 10, {test =, train =, seed =}): independent random
@@ -259,8 +267,9 @@ function split.shuffle_split(ds, splits, o)
   splits, o = count_and_options(splits, o, 10)
   local n = samples_of(ds, fname)
   o = check_options(o, { test = true, train = true, seed = true }, fname)
+  local seed = seed_of(o, fname, true)
   return folds_of(build(core.split.shuffle_split, n, check_integer(splits, "splits", fname),
-    o.train, o.test, seed_of(o, fname, true)))
+    o.train, o.test, seed), seed, { splits = splits, train = o.train, test = o.test })
 end
 
 --- split.stratified_shuffle_split(ds | n, splits = 10, {test =, train =, labels =, seed =})
@@ -269,8 +278,10 @@ function split.stratified_shuffle_split(ds, splits, o)
   splits, o = count_and_options(splits, o, 10)
   local n, d = samples_of(ds, fname)
   o = check_options(o, { test = true, train = true, labels = true, seed = true }, fname)
+  local seed = seed_of(o, fname, true)
   return folds_of(build(core.split.stratified_shuffle_split, n, labels_of(d, o, fname),
-    check_integer(splits, "splits", fname), o.train, o.test, seed_of(o, fname, true)))
+    check_integer(splits, "splits", fname), o.train, o.test, seed), seed,
+    { splits = splits, train = o.train, test = o.test })
 end
 
 --- split.group_shuffle_split(ds | n, splits = 5, {groups =, test =, train =, seed =}): sizes
@@ -280,8 +291,10 @@ function split.group_shuffle_split(ds, splits, o)
   splits, o = count_and_options(splits, o, 5)
   local n = samples_of(ds, fname)
   o = check_options(o, { groups = true, test = true, train = true, seed = true }, fname)
+  local seed = seed_of(o, fname, true)
   return folds_of(build(core.split.group_shuffle_split, n, groups_of(o, fname),
-    check_integer(splits, "splits", fname), o.train, o.test, seed_of(o, fname, true)))
+    check_integer(splits, "splits", fname), o.train, o.test, seed), seed,
+    { splits = splits, train = o.train, test = o.test })
 end
 
 --- split.leave_one_out(ds | n): fold i tests row i.
@@ -294,7 +307,7 @@ end
 function split.leave_p_out(ds, p)
   local fname = "leave_p_out"
   local n = samples_of(ds, fname)
-  return folds_of(build(core.split.leave_p_out, n, check_integer(p, "p", fname)))
+  return folds_of(build(core.split.leave_p_out, n, check_integer(p, "p", fname)), nil, { p = p })
 end
 
 --- split.leave_one_group_out(ds | n, {groups =}): one fold per group, in ascending order of
@@ -316,7 +329,8 @@ function split.time_series_split(ds, splits, o)
   if o.test ~= nil then check_integer(o.test, "test", fname) end
   if o.max_train ~= nil then check_integer(o.max_train, "max_train", fname) end
   return folds_of(build(core.split.time_series_split, n, check_integer(splits, "splits", fname),
-    o.test, check_integer(o.gap or 0, "gap", fname), o.max_train))
+    o.test, check_integer(o.gap or 0, "gap", fname), o.max_train), nil,
+    { splits = splits, test = o.test, gap = o.gap or 0, max_train = o.max_train })
 end
 
 --- split.predefined_split([ds | n,] test_fold): fold per distinct test_fold value other than
@@ -335,9 +349,11 @@ function split.predefined_split(ds, test_fold)
 end
 
 --- split.holdout(ds | n, {train =, val =, test =, shuffle = true, stratify = false, labels =,
---- seed =}) -> {train =, val =, test =}. Sizes are fractions or counts; default test = 0.25,
---- train = the rest, no val (an empty index set). Shuffled, the sets are random rows in random
---- order; unshuffled, train is the first rows, then val, then test.
+--- seed =}) -> {train =, val =, test =, kind = "holdout", samples =, seed =, params =}. Sizes
+--- are fractions or counts; default test = 0.25, train = the rest, no val (an empty index
+--- set). Shuffled, the sets are random rows in random order; unshuffled, train is the first
+--- rows, then val, then test. seed (shuffled only) and params are what run:split and a
+--- study's split record with the rows.
 function split.holdout(ds, o)
   local fname = "holdout"
   local n, d = samples_of(ds, fname)
@@ -352,7 +368,9 @@ function split.holdout(ds, o)
   local seed = seed_of(o, fname, shuffle)
   local labels = stratify and labels_of(d, o, fname) or nil
   local train, test, val = build(core.split.holdout, n, labels, o.train, o.val, o.test, shuffle, seed)
-  return { train = train, val = val, test = test }
+  return { train = train, val = val, test = test, kind = fname, samples = n,
+    seed = shuffle and seed or nil,
+    params = { train = o.train, val = o.val, test = o.test, shuffle = shuffle, stratify = stratify } }
 end
 
 return split

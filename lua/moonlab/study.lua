@@ -165,11 +165,21 @@ function study.declare(def)
     if type(def.data) ~= "table" or not def.data.x then
       error("study: a split needs 'data', the dataset it splits", 2)
     end
-    if type(def.split) ~= "table" or #def.split == 0 then
-      error("study: 'split' must be a list of folds (from ml.split)", 2)
+    local sp = def.split
+    if type(sp) == "table" and sp.kind == "holdout" and sp.train ~= nil then
+      -- one holdout (ml.split.holdout): one fold, validated on val, or on test without val
+      local val = sp.val and #sp.val > 0 and sp.val or sp.test
+      d.split = { { train = sp.train, val = val, test = val ~= sp.test and sp.test or nil } }
+      d.split_info = { kind = sp.kind, samples = sp.samples, seed = sp.seed, params = sp.params }
+    elseif type(sp) ~= "table" or #sp == 0 then
+      error("study: 'split' must be a list of folds or a holdout (from ml.split)", 2)
+    else
+      d.split = sp
+      if require("moonlab.split").is_folds(sp) then
+        d.split_info = { kind = sp.kind, samples = sp.samples, seed = sp.seed, params = sp.params }
+      end
     end
-    d.split = def.split
-    d.folds = #def.split
+    d.folds = #d.split
   else
     d.folds = 0
   end
@@ -391,7 +401,9 @@ local function script_sha256(o)
   return o.script_sha256
 end
 
--- Runs one trial in this process and writes its file; returns status, message.
+-- Runs one trial in this process and writes its file; returns status, message. Status is
+-- "unwritten" when the file system refused the trial's file (full, read-only, no permission):
+-- the trial is then not recorded at all, so that a later run does it again.
 local function run_trial(d, tr, o, handler)
   local dir = o.dir
   local claim = trial_path(dir, tr.id, ".claim")
@@ -418,8 +430,9 @@ local function run_trial(d, tr, o, handler)
   local ckpath = trial_path(dir, tr.id, ".ckpt")
   if d.checkpoint then
     ctx.checkpoint = { path = ckpath, every = d.checkpoint.every, seconds = d.checkpoint.seconds,
-      on_resume = function(epoch, file)
-        print(string.format("== resumed from %s at epoch %d", file, epoch))
+      on_resume = function(epoch, file, step)
+        print(string.format("== resumed from %s at epoch %d%s", file, epoch,
+          step > 0 and string.format(", step %d of epoch %d", step, epoch + 1) or ""))
       end }
   end
   local fn = tr.final and d.final or d.trial
@@ -447,7 +460,7 @@ local function run_trial(d, tr, o, handler)
     error = err, traceback = tb, trial_seed = seed, script_sha256 = script_sha256(o) }
   for k, v in pairs(attrs) do r:attr(k, v) end
   if status == "failed" then io.stderr:write(err, tb ~= "" and ("\n" .. tb) or "", "\n") end
-  local w, werr = core.results.create(trial_path(dir, tr.id, ".h5"))
+  local w, werr, wkind = core.results.create(trial_path(dir, tr.id, ".h5"))
   if not w then
     status, err = "failed", "cannot write the trial's result: " .. tostring(werr)
   else
@@ -456,11 +469,13 @@ local function run_trial(d, tr, o, handler)
       results.write_runs(w)
     end)
     local cok, cerr = true, nil
-    if wok then cok, cerr = w:commit() else w:abort() end
+    if wok then cok, cerr, wkind = w:commit() else w:abort() end
+    werr = e2 or cerr
     if not wok or not cok then
-      status, err = "failed", "cannot write the trial's result: " .. tostring(e2 or cerr)
+      status, err = "failed", "cannot write the trial's result: " .. tostring(werr)
     end
   end
+  if wkind == "storage" then status, err = "unwritten", tostring(werr) end
   print(string.format("== %s in %.2f s%s", status, seconds, err ~= "" and (": " .. err) or ""))
   io.stdout:flush()
   io.stderr:flush()
@@ -596,8 +611,8 @@ scan_trial = study.scan_trial
 
 -- The failed-trial file the runner writes when a worker dies in the middle of a trial.
 local function write_crash(dir, d, tr, reason, seconds)
-  local w, err = core.results.create(trial_path(dir, tr.id, ".h5"))
-  if not w then return nil, err end
+  local w, err, kind = core.results.create(trial_path(dir, tr.id, ".h5"))
+  if not w then return nil, err, kind end
   local attrs = { study = d.name, trial = tr.id, status = "failed", params = json(tr.params),
     seed = tr.seed, fold = tr.fold, final = tr.final and 1 or 0, started = "", finished =
     os.date("!%Y-%m-%dT%H:%M:%SZ"), seconds = seconds, host = core.hostname(), error = reason,
@@ -752,6 +767,14 @@ function study.prepare(d, o)
     for f, fold in ipairs(d.split) do
       w:int64("/splits/" .. f .. "/train", fold.train)
       w:int64("/splits/" .. f .. "/val", fold.val or fold.test)
+      if fold.val and fold.test then w:int64("/splits/" .. f .. "/test", fold.test) end
+    end
+    w:attr("/splits", "folds", #d.split)
+    local info = d.split_info
+    if info then
+      w:attr("/splits", "kind", info.kind)
+      if info.samples then w:attr("/splits", "samples", info.samples) end
+      results.split_attrs(w, "/splits", info)
     end
     local cok, cerr = w:commit()
     if not cok then return nil, cerr end
@@ -767,6 +790,9 @@ function study.choose(d, dir, trials, nsettings)
 end
 
 study.trial_path = trial_path
+
+--- What to do after a result write the file system refused (ML_ESTORAGE).
+study.RESUME_HINT = "free space (or make the results directory writable), then run the same command again to resume"
 
 function study.run_local(d, o)
   local dir, host = o.dir, core.hostname()
@@ -847,15 +873,26 @@ function study.run_local(d, o)
     end
   end
 
+  -- The first write of a result (or claim) that the file system refused (disk or quota full,
+  -- read-only, no permission): from then on no trial starts, the running ones finish, and the
+  -- run ends with this one message; what finished stays, and a rerun resumes.
+  local stopped
+
+  -- A trial whose file could not be written: not counted, so a rerun does it again.
+  local function unwritten(w, message)
+    w.trial, w.epoch, w.loss = nil, nil, nil
+    stopped = stopped or message
+  end
+
   local function assign(w, tr)
     local claim = trial_path(dir, tr.id, ".claim")
-    local created = proc.create_exclusive(claim, study.claim_text(w.pid, host))
+    local created, cerr = proc.create_exclusive(claim, study.claim_text(w.pid, host))
     if created == false then
       -- another process claimed it meanwhile: wait for its result
       watch[#watch + 1] = tr
       return false
     elseif created == nil then
-      fatal = "cannot create " .. claim
+      stopped = stopped or tostring(cerr)
       return false
     end
     w.trial, w.t0 = tr, core.clock()
@@ -873,6 +910,8 @@ function study.run_local(d, o)
       w.epoch, w.loss = f[3], tonumber(f[4]) and string.format("%.4g", tonumber(f[4])) or f[4]
     elseif kind == "done" or kind == "failed" then
       if w.trial and w.trial.id == f[2] then finish(w, kind, f[3], f[4]) end
+    elseif kind == "unwritten" then
+      if w.trial and w.trial.id == f[2] then unwritten(w, f[4]) end
     elseif kind == "fatal" then
       fatal = f[2]
     end
@@ -898,9 +937,9 @@ function study.run_local(d, o)
         if last and not last:match("^== trial ") then reason = reason .. ": " .. last:sub(1, 200) end
       end
       local seconds = core.clock() - w.t0
-      write_crash(dir, d, tr, reason, seconds)
+      local _, cerr, ckind = write_crash(dir, d, tr, reason, seconds)
       os.remove(trial_path(dir, tr.id, ".claim"))
-      finish(w, "failed", seconds, reason)
+      if ckind == "storage" then unwritten(w, cerr) else finish(w, "failed", seconds, reason) end
     end
   end
 
@@ -944,7 +983,7 @@ function study.run_local(d, o)
     workers = live
     -- hand out work
     for _, w in ipairs(workers) do
-      while not w.trial and w.ready and qi <= #queue do
+      while not stopped and not w.trial and w.ready and qi <= #queue do
         local tr = queue[qi]
         qi = qi + 1
         assign(w, tr)
@@ -954,13 +993,14 @@ function study.run_local(d, o)
     for _, w in ipairs(workers) do
       if not w.ready then starting = starting + 1 elseif not w.trial then idle = idle + 1 end
     end
-    while #workers < o.jobs and remaining > idle + starting and not fatal do
+    while #workers < o.jobs and remaining > idle + starting and not fatal and not stopped do
       if not spawn() then break end
       starting = starting + 1
     end
     local working = false
-    for _, w in ipairs(workers) do if w.trial or not w.ready then working = true end end
-    if not working and qi > #queue and #watch > 0 then
+    for _, w in ipairs(workers) do if w.trial or (not w.ready and not stopped) then working = true end end
+    local exhausted = qi > #queue or stopped
+    if not working and exhausted and #watch > 0 and not stopped then
       -- trials another process runs: take over those whose claim is gone without a result
       local still = {}
       for _, tr in ipairs(watch) do
@@ -977,18 +1017,18 @@ function study.run_local(d, o)
       end
       watch = still
       if #watch > 0 and qi > #queue then proc.poll({}, 500) end
-    elseif not working and qi > #queue then
+    elseif not working and exhausted then
       local failed_sel = 0
       for _, tr in ipairs(trials) do
         if not (infos[tr.id] and infos[tr.id].status == "done") then failed_sel = failed_sel + 1 end
       end
-      if phase == "select" and d.final and failed_sel > 0 then
+      if phase == "select" and d.final and not stopped and failed_sel > 0 then
         -- the test set is touched once, after selection among every setting: not while a
         -- --retry-failed run could still change the choice
         phase = "final"
         pr:say(string.format("final evaluation deferred: %s failed; rerun with --retry-failed",
           plural(failed_sel, "trial")))
-      elseif phase == "select" and d.final then
+      elseif phase == "select" and d.final and not stopped then
         phase = "final"
         local si = select_setting(d, trials, infos, #settings)
         if si then
@@ -1044,9 +1084,15 @@ function study.run_local(d, o)
     proc.close(w.messages)
   end
   pr:clear()
-  local cok, cerr = study.collect(dir, o.out)
+  if stopped then
+    io.stderr:write(string.format("moonlab: %s\nmoonlab: stopped with %d of %d trials finished (kept in %s); %s\n",
+      stopped, pr.done + pr.failed, total, dir, study.RESUME_HINT))
+    return 1
+  end
+  local cok, cerr, ckind = study.collect(dir, o.out)
   if not cok then
     io.stderr:write("moonlab: ", tostring(cerr), "\n")
+    if ckind == "storage" then io.stderr:write("moonlab: ", study.RESUME_HINT, "\n") end
     return 1
   end
   pr:say(string.format("study %s: %d done, %d failed of %d; wall %s", d.name, pr.done, pr.failed,
@@ -1088,6 +1134,8 @@ local function param_column(name, values)
 end
 
 --- study.collect(dir, out): assemble the study file at out from dir's manifest and trial files.
+--- Returns true, or nil, message and, when the file system refused the write, "storage"; an
+--- older study file at out is then left as it was.
 function study.collect(dir, out)
   local m, merr = study.read_manifest(dir)
   if not m then return nil, merr end
@@ -1183,8 +1231,8 @@ function study.collect(dir, out)
   for si = 1, #settings do selcol[si] = si == chosen and 1 or 0 end
   agg[#agg + 1] = { name = "selected", type = "int", values = selcol }
 
-  local w, werr = core.results.create(out)
-  if not w then return nil, werr end
+  local w, werr, wkind = core.results.create(out)
+  if not w then return nil, werr, wkind end
   local ok, e = pcall(function()
     local attrs = copy(m.attrs or {})
     attrs.study = m.study

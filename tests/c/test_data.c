@@ -373,6 +373,54 @@ static void test_resume(void)
     ml_tensor_free(&y);
 }
 
+/* An epoch in parts (ml_train_steps with no time to spare: one step per call), continued on a
+ * second model from the first one's parameters and running sums after two steps (plain SGD has
+ * no other state), ends bit-identical to ml_train_epoch in one call. A part cannot start at or
+ * past the epoch's last step. */
+static void test_epoch_in_parts(void)
+{
+    ml_tensor_t x, y;
+    regression_data(&x, &y);
+    run_t a, b, c;
+    run_setup(&a, &x, &y, 17);
+    run_setup(&b, &x, &y, 17);
+    run_setup(&c, &x, &y, 17);
+    ml_epoch_stats_t whole, part;
+    CHECK(ml_epoch_steps(&a.b) == 4);
+    CHECK(ml_train_epoch(a.m, ML_LOSS_MSE, ML_REDUCE_MEAN, &a.o, &a.b, 1, 0.0, 0, &whole) == ML_OK);
+    memset(&part, 0, sizeof part);
+    int done = 1;
+    for (int k = 1; k <= 2; k++) {
+        CHECK(ml_train_steps(b.m, ML_LOSS_MSE, ML_REDUCE_MEAN, &b.o, &b.b, 1, 0.0, 0, 0.0, &part,
+                             &done) == ML_OK);
+        CHECK(!done && part.steps == k && part.samples == 16 * k);
+    }
+    memcpy(c.m->params, b.m->params, (size_t)b.m->nparams * sizeof(float));
+    ml_epoch_stats_t saved = part;
+    while (!done)
+        CHECK(ml_train_steps(c.m, ML_LOSS_MSE, ML_REDUCE_MEAN, &c.o, &c.b, 1, 0.0, 0, 0.0, &part,
+                             &done) == ML_OK);
+    CHECK(part.steps == 4);
+    CHECK_MSG(memcmp(&whole, &part, sizeof whole) == 0, "epoch in parts: loss %.17g vs %.17g",
+              part.loss, whole.loss);
+    CHECK(memcmp(a.m->params, c.m->params, (size_t)a.m->nparams * sizeof(float)) == 0);
+
+    /* a part needs a step inside the epoch: the error names both */
+    part = saved;
+    part.steps = 4;
+    CHECK(ml_train_steps(c.m, ML_LOSS_MSE, ML_REDUCE_MEAN, &c.o, &c.b, 1, 0.0, 0, HUGE_VAL, &part,
+                         &done) == ML_EARG);
+    CHECK_MSG(strstr(ml_errmsg(), "epoch of 4 steps at step 4") != NULL, "%s", ml_errmsg());
+    part.steps = -1;
+    CHECK(ml_train_steps(c.m, ML_LOSS_MSE, ML_REDUCE_MEAN, &c.o, &c.b, 1, 0.0, 0, HUGE_VAL, &part,
+                         &done) == ML_EARG);
+    run_free(&a);
+    run_free(&b);
+    run_free(&c);
+    ml_tensor_free(&x);
+    ml_tensor_free(&y);
+}
+
 /* Clipping in the loop: the reported norm is the pre-clip norm and the step is bounded. */
 static void test_clip_in_loop(void)
 {
@@ -558,6 +606,7 @@ int main(void)
     test_batcher_errors();
     test_regression();
     test_resume();
+    test_epoch_in_parts();
     test_clip_in_loop();
     test_nan_guard();
     test_classification_stats();

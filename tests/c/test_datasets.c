@@ -135,6 +135,40 @@ static void test_idx_ok(void)
     ml_tensor_free(&t);
 }
 
+/* Labels outside the class range: the first one is named, with its item (from 1) and file. */
+static void test_idx_labels(void)
+{
+    /* a labels file holding 3, 9, 12, 0, 200 (built byte by byte: make_idx counts by 7s) */
+    unsigned char buf[13] = {0, 0, 0x08, 1, 0, 0, 0, 5, 3, 9, 12, 0, 200};
+    ml_tensor_t t;
+    CHECK(ml_idx_parse(&t, buf, sizeof buf, "bad-labels-idx1-ubyte") == ML_OK);
+    CHECK_ERR(ml_idx_check_labels(&t, 10, "bad-labels-idx1-ubyte"), ML_EFORMAT,
+              "bad-labels-idx1-ubyte: label 12 of item 3 is outside 0..9");
+    CHECK(ml_idx_check_labels(&t, 201, "all") == ML_OK);
+    CHECK_ERR(ml_idx_check_labels(&t, 200, "n"), ML_EFORMAT, "n: label 200 of item 5 is outside 0..199");
+    /* the last item alone outside: the loop reaches the end */
+    buf[10] = 1;
+    ml_tensor_free(&t);
+    CHECK(ml_idx_parse(&t, buf, sizeof buf, "x") == ML_OK);
+    CHECK_ERR(ml_idx_check_labels(&t, 10, "x"), ML_EFORMAT, "label 200 of item 5");
+    /* a view with a stride: item numbers follow the view */
+    ml_tensor_t v = t;
+    v.shape[0] = 2;
+    v.owns = 0;
+    v.stride[0] = 4; /* items 1 and 5: 3 and 200 */
+    CHECK_ERR(ml_idx_check_labels(&v, 10, "v"), ML_EFORMAT, "label 200 of item 2");
+    CHECK_ERR(ml_idx_check_labels(&t, 0, "x"), ML_EARG, "0 classes");
+    ml_tensor_free(&t);
+
+    /* images are not labels */
+    uint32_t img[3] = {2, 2, 2};
+    unsigned char ibuf[64];
+    size_t n = make_idx(ibuf, 3, img, 0);
+    CHECK(ml_idx_parse(&t, ibuf, n, "img") == ML_OK);
+    CHECK_ERR(ml_idx_check_labels(&t, 10, "img"), ML_EARG, "one-dimensional", "3 dimensions");
+    ml_tensor_free(&t);
+}
+
 static void test_idx_errors(void)
 {
     unsigned char buf[16384];
@@ -473,6 +507,7 @@ int main(void)
     }
     test_idx_ok();
     test_idx_errors();
+    test_idx_labels();
     test_csv_ok();
     test_csv_errors();
     test_text();

@@ -245,7 +245,19 @@ static void test_errors(void)
     CHECK_ERR(ml_h5data_read(&d, p, &spec), ML_EFORMAT, p, "'scalar' is a scalar");
     spec = (ml_h5data_spec_t){.x = "five"};
     CHECK_ERR(ml_h5data_read(&d, p, &spec), ML_EFORMAT, p, "'five' has 5 dimensions, expected 1 to 4");
+    /* NaN in a file that declares no missing values: an error, unless asked for */
     spec = (ml_h5data_spec_t){.x = "nan"};
+    CHECK_ERR(ml_h5data_read(&d, p, &spec), ML_ENAN, p, "dataset 'nan' row 2 holds nan",
+              "declares no missing values");
+    CHECK(empty(&d));
+    spec = (ml_h5data_spec_t){.x = "x", .y = "nan"};
+    CHECK_ERR(ml_h5data_read(&d, p, &spec), ML_ENAN, p, "dataset 'nan' row 2 holds nan");
+    spec = (ml_h5data_spec_t){.x = "nan", .missing = ML_H5_MISSING_NAN};
+    CHECK(ml_h5data_read(&d, p, &spec) == ML_OK);
+    CHECK(d.x.shape[0] == 3 && d.x.data[0] == 1.0f && isnan(d.x.data[1]) && d.x.data[2] == 2.0f);
+    ml_h5data_free(&d);
+    /* weights never hold NaN */
+    spec = (ml_h5data_spec_t){.x = "y2", .weights = "nan", .missing = ML_H5_MISSING_NAN};
     CHECK_ERR(ml_h5data_read(&d, p, &spec), ML_ENAN, p, "dataset 'nan' row 2 holds nan");
     spec = (ml_h5data_spec_t){.x = "big"};
     CHECK_ERR(ml_h5data_read(&d, p, &spec), ML_EFORMAT, p, "'big' row 2 holds 1e+300",
@@ -356,15 +368,56 @@ static void test_save(void)
     CHECK(d.weights.data && d.weights.data[0] == 0.5f && !d.y.data);
     ml_h5data_free(&d);
 
+    /* missing values: NaN in x and y kept where it was, counted in the attribute `missing`;
+     * such a file reads back by default, and with missing = error it is refused */
+    const char *gaps = path_of("gaps.h5");
+    x.data[5] = NAN;
+    x.data[11] = NAN;
+    y.data[1] = NAN;
+    s = (ml_h5data_save_t){.x = &xt, .y = &y, .x_type = ML_H5_FLOAT64};
+    CHECK(ml_h5data_write(gaps, &s) == ML_OK);
+    CHECK(ml_h5data_read(&d, gaps, NULL) == ML_OK);
+    a = attr(&d, "missing");
+    CHECK(a && !a->text && a->number == 3.0);
+    int same = d.x.shape[0] == 4 && d.x.shape[1] == 3 && d.y.shape[0] == 4;
+    for (int r = 0; same && r < 4; r++) {
+        for (int c = 0; c < 3; c++) {
+            float want = x.data[4 * c + r], got = d.x.data[3 * r + c];
+            same &= isnan(want) ? isnan(got) : got == want;
+        }
+        same &= isnan(y.data[r]) ? isnan(d.y.data[r]) : d.y.data[r] == y.data[r];
+    }
+    CHECK(same);
+    ml_h5data_free(&d);
+    ml_h5data_spec_t strict = {.missing = ML_H5_MISSING_ERROR};
+    CHECK_ERR(ml_h5data_read(&d, gaps, &strict), ML_ENAN, gaps, "dataset 'x' row 2 holds nan");
+    /* a file without NaN has no `missing` attribute */
+    CHECK(ml_h5data_read(&d, p, NULL) == ML_OK && attr(&d, "missing") == NULL);
+    ml_h5data_free(&d);
+    y.data[1] = 2.0f;
+    x.data[11] = 11.0f;
+
     /* failures: nothing at a new path, an older file untouched, no temporary left */
     const char *fresh = path_of("fresh.h5");
-    x.data[5] = NAN;
+    w.data[1] = NAN;
+    s = (ml_h5data_save_t){.x = &x, .weights = &w};
+    CHECK_ERR(ml_h5data_write(fresh, &s), ML_ENAN, fresh, "weights row 2 holds nan");
+    CHECK(!exists(fresh));
+    w.data[1] = 1.0f;
+    x.data[5] = INFINITY;
     s = (ml_h5data_save_t){.x = &x};
-    CHECK_ERR(ml_h5data_write(fresh, &s), ML_ENAN, fresh, "x row 2 holds nan");
+    CHECK_ERR(ml_h5data_write(fresh, &s), ML_ENAN, fresh, "x row 2 holds inf");
     CHECK(!exists(fresh));
     CHECK_ERR(ml_h5data_write(p, &s), ML_ENAN, p, "x row 2");
     CHECK(ml_h5data_read(&d, p, NULL) == ML_OK && d.x.data[5] == 5.0f);
     ml_h5data_free(&d);
+    x.data[5] = NAN;
+    s.x_type = ML_H5_UINT8;
+    CHECK_ERR(ml_h5data_write(fresh, &s), ML_EARG, fresh, "x row 2 holds nan",
+              "storage type uint8 cannot hold");
+    s.x_type = ML_H5_INT32;
+    CHECK_ERR(ml_h5data_write(fresh, &s), ML_EARG, fresh, "int32 cannot hold");
+    s.x_type = ML_H5_FLOAT32;
     x.data[5] = 5.5f;
     s.x_type = ML_H5_UINT8;
     CHECK_ERR(ml_h5data_write(fresh, &s), ML_EARG, fresh, "x row 2 holds 5.5", "uint8");

@@ -61,6 +61,20 @@ static void test_errors(void)
     strcpy(why, "");
     ml__h5_why(why, sizeof why, 0);
     CHECK(why[0] == '\0');
+    /* a failed system call is its first words and the system's message, without the rest of
+     * libhdf5's description (time, file descriptor, buffer address, sizes) */
+    H5Epush2(H5E_DEFAULT, __FILE__, "test", __LINE__, H5E_ERR_CLS, H5E_IO, H5E_WRITEERROR,
+             "file write failed: time = Mon Dec  7 13:12:53 2026\n, filename = 'x.h5', file "
+             "descriptor = 4, errno = 28, error message = 'No space left on device', buf = "
+             "0x555eb1daa7a8, total write size = 96, bytes this sub-write = 96");
+    ml__h5_why(why, sizeof why, 1);
+    CHECK_MSG(strcmp(why, "file write failed: No space left on device") == 0, "why = '%s'", why);
+    H5Eclear2(H5E_DEFAULT);
+    H5Epush2(H5E_DEFAULT, __FILE__, "test", __LINE__, H5E_ERR_CLS, H5E_SYM, H5E_EXISTS,
+             "name already exists: 'x'");
+    ml__h5_why(why, sizeof why, 1);
+    CHECK_MSG(strcmp(why, "name already exists: 'x'") == 0, "why = '%s'", why);
+    H5Eclear2(H5E_DEFAULT);
     /* a small buffer is cut, not overrun */
     CHECK(H5Fopen(path_of("missing.h5"), H5F_ACC_RDONLY, H5P_DEFAULT) < 0);
     char small[8] = "1234567";

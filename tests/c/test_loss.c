@@ -362,6 +362,17 @@ static void test_errors(void)
     }
     t_ce.data[1] = 1;
     CHECK(ml_loss(ML_LOSS_CROSS_ENTROPY, ML_REDUCE_MEAN, &l, NULL, NULL, &p, &t_ce, NULL) == ML_OK);
+    /* Per-step targets (B,T) = (2,3): the sequence and the step, counted from 1 */
+    {
+        int64_t ps[3] = {2, 3, 4}, ts[2] = {2, 3};
+        ml_tensor_t seq, steps;
+        CHECK(ml_tensor_new(&seq, 3, ps) == ML_OK && ml_tensor_new(&steps, 2, ts) == ML_OK);
+        steps.data[1 * 3 + 1] = 9.0f;
+        CHECK_ERR(ml_loss(ML_LOSS_CROSS_ENTROPY, ML_REDUCE_MEAN, &l, NULL, NULL, &seq, &steps, NULL),
+                  ML_EARG, "target of sequence 2, step 2 is 9, expected a class index in [0, 4)");
+        ml_tensor_free(&seq);
+        ml_tensor_free(&steps);
+    }
 
     /* Weighted mean needs a positive weight sum. */
     ml_tensor_fill(&w, 0.0f);

@@ -581,6 +581,63 @@ static void test_abort(void)
     CHECK(!exists(final));
 }
 
+/* ml_results_copy: a group with what is under it is copied; a source that is missing, not an
+ * HDF5 file (rfile's checks run before libhdf5 sees it) or without the object is refused with a
+ * message naming it, and the writer stays usable. */
+static void test_copy(void)
+{
+    char src[128], dst[128], bad[128], missing[128];
+    join(src, sizeof src, "src.h5");
+    join(dst, sizeof dst, "dst.h5");
+    join(bad, sizeof bad, "bad-source.h5");
+    join(missing, sizeof missing, "missing.h5");
+    ml_results_t *r = NULL;
+    CHECK(ml_results_create(&r, src) == ML_OK);
+    if (!r)
+        return;
+    int64_t epoch[2] = {1, 2};
+    ml_column_t cols[1] = {{"epoch", ML_COL_INT64, epoch}};
+    CHECK(ml_results_attr_string(r, "/runs/trial", "status", "done") == ML_OK);
+    CHECK(ml_results_table(r, "/runs/trial/history", 1, cols, 2) == ML_OK);
+    CHECK(ml_results_commit(r) == ML_OK);
+    FILE *fp = fopen(bad, "w");
+    CHECK(fp != NULL);
+    if (fp) {
+        fputs("not an HDF5 file, though named like one\n", fp);
+        fclose(fp);
+    }
+
+    CHECK(ml_results_create(&r, dst) == ML_OK);
+    if (!r)
+        return;
+    CHECK(ml_results_copy(r, "/study/trials/a", src, "/runs/trial") == ML_OK);
+    CHECK(ml_results_copy(r, "/study/trials/a", src, "/runs/trial") == ML_EARG);
+    CHECK_ERRMSG_HAS("already exists");
+    CHECK(ml_results_copy(r, "/study/trials/b", bad, "/runs/trial") == ML_EFORMAT);
+    CHECK_ERRMSG_HAS(bad);
+    CHECK_ERRMSG_HAS("not an HDF5 file");
+    CHECK(ml_results_copy(r, "/study/trials/c", missing, "/runs/trial") == ML_EIO);
+    CHECK_ERRMSG_HAS(missing);
+    CHECK(ml_results_copy(r, "/study/trials/d", src, "/runs/other") == ML_EFORMAT);
+    CHECK_ERRMSG_HAS(src);
+    CHECK_ERRMSG_HAS("has no object '/runs/other'");
+    CHECK(ml_results_commit(r) == ML_OK);
+
+    hid_t f = H5Fopen(dst, H5F_ACC_RDONLY, H5P_DEFAULT);
+    CHECK(f >= 0);
+    if (f >= 0) {
+        CHECK(H5Lexists(f, "/study/trials/a/history", H5P_DEFAULT) > 0);
+        CHECK(H5Aexists_by_name(f, "/study/trials/a", "status", H5P_DEFAULT) > 0);
+        CHECK(H5Lexists(f, "/study/trials/b", H5P_DEFAULT) == 0);
+        H5Fclose(f);
+    }
+    unlink(src);
+    unlink(dst);
+    unlink(bad);
+    int tmps;
+    CHECK(count_entries(&tmps) == 0);
+}
+
 static void test_version(void)
 {
     unsigned maj, min, rel, m2, n2, r2;
@@ -633,6 +690,7 @@ int main(void)
     run_quietly(test_create_errors);
     run_quietly(test_write_errors);
     run_quietly(test_commit_failure);
+    run_quietly(test_copy);
     test_abort();
     test_version();
     rmdir(dir);

@@ -455,17 +455,20 @@ static void gradcheck(const char *what, rig_t *g)
     free(ag);
 }
 
-/* Draw until no ReLU pre-activation is within RELU_MARGIN of 0 and both sides occur. */
+/* Draw until no ReLU pre-activation is within RELU_MARGIN of 0 and both sides occur. The
+ * reference starts from the rig's h0, or from zeros when the rig runs from its default states
+ * (a ReLU rig has no learnable ones). */
 static void draw_clear_of_kink(rig_t *g, ml_rng_t *rng)
 {
     const int64_t ny = ml_tensor_numel(&g->R), nh = g->L * g->B * g->H;
     double *y = malloc((size_t)ny * sizeof *y), *hn = malloc((size_t)nh * sizeof *hn);
     ref_stats_t st = {0, 0, 0};
     int tries = 0;
+    CHECK(g->dirs == 1 && !g->r.learn_state);
     do {
         rig_draw(g, rng, 0.5f);
         ref_forward(g->cell, g->L, g->last_only, g->B, g->T, g->D, g->H, g->params, g->x.data,
-                    g->len, g->h0.data, NULL, y, hn, NULL, &st);
+                    g->len, g->zero_state ? NULL : g->h0.data, NULL, y, hn, NULL, &st);
     } while (++tries < 100000 && !(st.min_pre >= RELU_MARGIN && st.pos > 0 && st.neg > 0));
     CHECK_MSG(st.min_pre >= RELU_MARGIN && st.pos > 0 && st.neg > 0,
               "no draw clear of the ReLU kink in %d tries (min |pre| %.3g)", tries, st.min_pre);
@@ -473,39 +476,75 @@ static void draw_clear_of_kink(rig_t *g, ml_rng_t *rng)
     free(hn);
 }
 
-/* The same for one bidirectional layer: its two directions are one-direction layers, the second
- * with its own parameters (after the first's) and initial state, reading each sequence's own
- * steps in reverse, so the reference checks them one at a time. */
+/* The same for a bidirectional stack, layer by layer: each direction of a layer is a
+ * one-direction layer with its own parameters (sub-layer 2l+d) and initial state, the backward
+ * one reading each sequence's own steps in reverse, so the one-direction reference checks them
+ * one at a time; the next layer reads both directions' outputs side by side, rounded to float as
+ * the engine passes them on (a difference of ~1e-7, far inside the margin). */
 static void draw_clear_of_kink_bi(rig_t *g, ml_rng_t *rng)
 {
-    const int64_t B = g->B, T = g->T, D = g->D, H = g->H;
-    const int64_t ny = ml_tensor_numel(&g->R), nh = B * H, sub = g->np / 2;
-    double *y = malloc((size_t)ny * sizeof *y), *hn = malloc((size_t)nh * sizeof *hn);
-    float *xr = malloc((size_t)(B * T * D) * sizeof *xr);
-    ref_stats_t st[2];
+    const int64_t B = g->B, T = g->T, H = g->H, H2 = 2 * H;
+    const int64_t Dmax = g->D > H2 ? g->D : H2;
+    double *y = malloc((size_t)(B * T * H) * sizeof *y), *hn = malloc((size_t)(B * H) * sizeof *hn);
+    float *in = malloc((size_t)(B * T * Dmax) * sizeof *in);
+    float *xr = malloc((size_t)(B * T * Dmax) * sizeof *xr);
+    float *next = malloc((size_t)(B * T * H2) * sizeof *next);
+    ref_stats_t st;
+    double min_pre = 0;
+    long pos = 0, neg = 0;
     int tries = 0, clear = 0;
-    CHECK(g->L == 1 && g->dirs == 2 && g->np == 2 * ml_rnn_nparams(g->cell, D, H, 1, 0));
+    CHECK(g->dirs == 2 && !g->r.learn_state);
     do {
         rig_draw(g, rng, 0.5f);
-        for (int64_t b = 0; b < B; b++) {
-            const int64_t n = g->len ? g->len[b] : T;
-            for (int64_t t = 0; t < T; t++)
-                memcpy(xr + (b * T + t) * D, g->x.data + (b * T + (t < n ? n - 1 - t : t)) * D,
-                       (size_t)D * sizeof *xr);
+        min_pre = INFINITY;
+        pos = neg = 0;
+        int64_t Dl = g->D;
+        memcpy(in, g->x.data, (size_t)(B * T * Dl) * sizeof *in);
+        for (int l = 0; l < g->L; l++) {
+            for (int d = 0; d < 2; d++) {
+                const int s = 2 * l + d;
+                for (int64_t b = 0; b < B; b++) {
+                    const int64_t n = g->len ? g->len[b] : T;
+                    for (int64_t t = 0; t < T; t++)
+                        memcpy(xr + (b * T + t) * Dl,
+                               in + (b * T + (d && t < n ? n - 1 - t : t)) * Dl,
+                               (size_t)Dl * sizeof *xr);
+                }
+                ref_forward(g->cell, 1, 0, B, T, Dl, H, g->r.layers[s].w_ih, xr, g->len,
+                            g->zero_state ? NULL : g->h0.data + s * B * H, NULL, y, hn, NULL,
+                            &st);
+                min_pre = fmin(min_pre, st.min_pre);
+                pos += st.pos;
+                neg += st.neg;
+                for (int64_t b = 0; b < B; b++) { /* output of step t: the reversed run's n-1-t */
+                    const int64_t n = g->len ? g->len[b] : T;
+                    for (int64_t t = 0; t < T; t++)
+                        for (int64_t j = 0; j < H; j++)
+                            next[(b * T + t) * H2 + d * H + j] =
+                                (float)y[(b * T + (d && t < n ? n - 1 - t : t)) * H + j];
+                }
+            }
+            Dl = H2;
+            memcpy(in, next, (size_t)(B * T * H2) * sizeof *in);
         }
-        for (int d = 0; d < 2; d++) {
-            memset(&st[d], 0, sizeof st[d]);
-            ref_forward(g->cell, 1, g->last_only, B, T, D, H, g->params + d * sub,
-                        d ? xr : g->x.data, g->len, g->h0.data + d * nh, NULL, y, hn, NULL,
-                        &st[d]);
-        }
-        clear = st[0].min_pre >= RELU_MARGIN && st[1].min_pre >= RELU_MARGIN &&
-                st[0].pos + st[1].pos > 0 && st[0].neg + st[1].neg > 0;
+        clear = min_pre >= RELU_MARGIN && pos > 0 && neg > 0;
     } while (++tries < 100000 && !clear);
-    CHECK_MSG(clear, "no bidirectional draw clear of the ReLU kink in %d tries", tries);
+    CHECK_MSG(clear, "no bidirectional draw clear of the ReLU kink in %d tries (min |pre| %.3g)",
+              tries, min_pre);
     free(y);
     free(hn);
+    free(in);
     free(xr);
+    free(next);
+}
+
+/* Either of the two, by the rig's directions. */
+static void draw_relu(rig_t *g, ml_rng_t *rng)
+{
+    if (g->dirs == 2)
+        draw_clear_of_kink_bi(g, rng);
+    else
+        draw_clear_of_kink(g, rng);
 }
 
 static void test_gradcheck(void)
@@ -523,7 +562,7 @@ static void test_gradcheck(void)
                 rig_t g;
                 if (rig_open(&g, cells[c], L, last_only, B, T, D, H)) {
                     if (cells[c] == ML_CELL_RNN_RELU)
-                        draw_clear_of_kink(&g, &rng);
+                        draw_relu(&g, &rng);
                     else
                         rig_draw(&g, &rng, 0.5f);
                     snprintf(what, sizeof what, "%s L=%d %s B=%lld T=%lld",
@@ -1048,8 +1087,8 @@ static void test_lengths_reference(void)
 /* Finite differences with lengths: every cell, one and two directions, both output modes,
  * stacked; R is non-zero on padded steps too (their outputs are constants, so their share of J
  * must not reach any gradient), and the padded inputs get numeric gradient 0, which the analytic
- * one must match. ReLU runs one direction or one bidirectional layer (the kink-free draw uses
- * the one-direction reference, once per direction). */
+ * one must match. ReLU too, stacked bidirectional included (the kink-free draw runs the
+ * one-direction reference once per layer and direction). */
 static void test_lengths_gradcheck(void)
 {
     ml_rng_t rng;
@@ -1061,16 +1100,11 @@ static void test_lengths_gradcheck(void)
     for (int c = 0; c < NCELLS; c++)
         for (int k = 0; k < 4; k++) {
             const int L = configs[k][0], flags = configs[k][1];
-            const int bi = (flags & ML_RNN_BIDIRECTIONAL) != 0;
-            if (cells[c] == ML_CELL_RNN_RELU && bi && L > 1)
-                continue;
             rig_t g;
             if (rig_open(&g, cells[c], L, flags, 3, 4, 3, 4)) {
                 rig_lengths(&g, len);
-                if (cells[c] == ML_CELL_RNN_RELU && bi)
-                    draw_clear_of_kink_bi(&g, &rng);
-                else if (cells[c] == ML_CELL_RNN_RELU)
-                    draw_clear_of_kink(&g, &rng);
+                if (cells[c] == ML_CELL_RNN_RELU)
+                    draw_relu(&g, &rng);
                 else
                     rig_draw(&g, &rng, 0.5f);
                 snprintf(what, sizeof what, "%s L=%d%s %s lengths 4,2,1", ml_cell_name(cells[c]),
@@ -1257,23 +1291,26 @@ static void test_learned_state(void)
 
 /* J = sum(y R) + sum(h_n Rh) + sum(c_n Rc): ml_rnn_backward_states against finite differences,
  * with lengths (the final states are then the states of each sequence's own last step, and
- * their gradient must pass through the padded steps unchanged), one and two directions. */
+ * their gradient must pass through the padded steps unchanged), every cell, one and two
+ * directions. */
 static void test_final_state_gradients(void)
 {
     ml_rng_t rng;
     ml_rng_seed(&rng, 94);
     static const int64_t len[3] = {4, 1, 3};
     char what[96];
-    const ml_cell_t some[3] = {ML_CELL_RNN_TANH, ML_CELL_GRU, ML_CELL_LSTM};
-    for (int c = 0; c < 3; c++)
+    for (int c = 0; c < NCELLS; c++)
         for (int bi = 0; bi <= 1; bi++) {
             rig_t g;
-            if (rig_open(&g, some[c], 2, bi ? ML_RNN_BIDIRECTIONAL | ML_RNN_LAST : 0, 3, 4, 3, 4)) {
-                rig_draw(&g, &rng, 0.5f);
+            if (rig_open(&g, cells[c], 2, bi ? ML_RNN_BIDIRECTIONAL | ML_RNN_LAST : 0, 3, 4, 3, 4)) {
                 rig_lengths(&g, len);
+                if (cells[c] == ML_CELL_RNN_RELU)
+                    draw_relu(&g, &rng);
+                else
+                    rig_draw(&g, &rng, 0.5f);
                 g.final = 1;
                 snprintf(what, sizeof what, "%s L=2%s final-state gradients",
-                         ml_cell_name(some[c]), bi ? " bidirectional" : "");
+                         ml_cell_name(cells[c]), bi ? " bidirectional" : "");
                 gradcheck(what, &g);
             }
             rig_close(&g);
@@ -1296,29 +1333,35 @@ static void test_final_state_gradients(void)
 
 /* ---- truncated backpropagation through time ---- */
 
-/* Carry mode over two consecutive windows x1, x2 of a stream. (1) Window 2's outputs are the
- * second half of one forward over [x1 x2] (the state crossed the boundary). (2) Window 2's
- * gradients are the truncated ones: they match finite differences of J2 = sum(y2 R) with window
- * 2's initial states held at window 1's final states (a constant: the gradient stops at the
- * boundary) -- and differ from the full gradient of the same J2 through both windows, which
- * finite differences of the joined forward give (checked on the inputs of window 1: exactly
- * zero truncated, clearly not zero in full). (3) reset_state starts again from zeros. */
+/* Carry mode over two consecutive windows x1, x2 of a stream, every cell. (1) Window 2's outputs
+ * are the second half of one forward over [x1 x2] (the state crossed the boundary). (2) Window
+ * 2's gradients are the truncated ones: the parameter, input and initial-state gradients (the
+ * last with respect to the carried states window 2 starts from) match finite differences of
+ * J2 = sum(y2 R) with window 2's initial states held at window 1's final states (a constant:
+ * the gradient stops at the boundary) -- and differ from the full gradient of the same J2
+ * through both windows, which finite differences of the joined forward give (checked on the
+ * inputs of window 1: exactly zero truncated, clearly not zero in full). (3) reset_state starts
+ * again from zeros. ReLU draws the joined stream clear of the kink (from zero states, as window
+ * 1 starts), which covers window 2 too, and its perturbations are checked for crossings. */
 static void test_truncated_bptt(void)
 {
     ml_rng_t rng;
     ml_rng_seed(&rng, 95);
     const int64_t B = 2, k = 3, D = 3, H = 4;
     char what[96];
-    const ml_cell_t some[3] = {ML_CELL_RNN_TANH, ML_CELL_GRU, ML_CELL_LSTM};
-    for (int c = 0; c < 3; c++) {
+    for (int c = 0; c < NCELLS; c++) {
         rig_t w, full; /* w: one window; full: both windows joined (T = 2k) */
-        if (!rig_open(&w, some[c], 2, 0, B, k, D, H) || !rig_open(&full, some[c], 2, 0, B, 2 * k, D, H)) {
+        if (!rig_open(&w, cells[c], 2, 0, B, k, D, H) || !rig_open(&full, cells[c], 2, 0, B, 2 * k, D, H)) {
             rig_close(&w);
             rig_close(&full);
             continue;
         }
-        snprintf(what, sizeof what, "%s L=2 truncated", ml_cell_name(some[c]));
-        rig_draw(&full, &rng, 0.5f);
+        snprintf(what, sizeof what, "%s L=2 truncated", ml_cell_name(cells[c]));
+        full.zero_state = w.zero_state = 1;
+        if (cells[c] == ML_CELL_RNN_RELU)
+            draw_relu(&full, &rng);
+        else
+            rig_draw(&full, &rng, 0.5f);
         memcpy(w.params, full.params, (size_t)w.np * sizeof(float));
         /* R on window 2 only */
         for (int64_t b = 0; b < B; b++)
@@ -1328,7 +1371,6 @@ static void test_truncated_bptt(void)
                     full.R.data[(b * 2 * k + t) * H + j] = 0.0f;
                     w.R.data[(b * k + t) * H + j] = v;
                 }
-        full.zero_state = w.zero_state = 1;
         ml_tensor_t x1, x2;
         new3(&x1, B, k, D);
         new3(&x2, B, k, D);
@@ -1336,7 +1378,7 @@ static void test_truncated_bptt(void)
             memcpy(x1.data + b * k * D, full.x.data + b * 2 * k * D, (size_t)(k * D) * sizeof(float));
             memcpy(x2.data + b * k * D, full.x.data + (b * 2 * k + k) * D, (size_t)(k * D) * sizeof(float));
         }
-        const ml_tensor_t *y, *yf, *dx, *hn, *cn;
+        const ml_tensor_t *y, *yf, *dx, *hn, *cn, *dh, *dc;
         ml_rnn_set_carry(&w.r, 1);
         ml_rnn_reset_state(&w.r);
         CHECK(ml_rnn_forward(&w.r, &x1, NULL, &y) == ML_OK);
@@ -1360,6 +1402,9 @@ static void test_truncated_bptt(void)
         CHECK_MSG(e <= 1.0, "%s: window 2 off the joined forward by %.3g tolerances", what, e);
         CHECK(ml_rnn_backward(&w.r, &w.R, 1, &dx) == ML_OK);
         float *ag = fdup(w.grads, w.np), *ax = fdup(dx->data, B * k * D);
+        ml_rnn_state_grad(&w.r, &dh, &dc); /* with respect to the carried h1 (c1) */
+        CHECK(dh && (dc != NULL) == (cn != NULL));
+        float *ah = fdup(dh->data, 2 * B * H), *ac = dc ? fdup(dc->data, 2 * B * H) : NULL;
         /* finite differences of J2 with window 2 starting from h1 (c1), held fixed */
         ml_rnn_set_carry(&w.r, 0);
         CHECK(ml_tensor_copy(&w.x, &x2) == ML_OK);
@@ -1367,11 +1412,29 @@ static void test_truncated_bptt(void)
         if (cn)
             CHECK(ml_tensor_copy(&w.c0, &c1) == ML_OK);
         w.zero_state = 0;
+        if (cells[c] == ML_CELL_RNN_RELU) { /* the unperturbed on/off pattern of window 2 */
+            objective(&w);
+            w.mask = malloc((size_t)(w.S * w.T * w.B * w.H));
+            relu_pattern(&w, w.mask);
+            w.flips = 0;
+        }
         char label[128];
         snprintf(label, sizeof label, "%s dparams", what);
         gc_check_array(label, w.params, ag, w.np, EPS, ATOL, RTOL, objective, &w);
         snprintf(label, sizeof label, "%s dx2", what);
         gc_check_array(label, w.x.data, ax, B * k * D, EPS, ATOL, RTOL, objective, &w);
+        snprintf(label, sizeof label, "%s dh1 (carried)", what);
+        gc_check_array(label, w.h0.data, ah, 2 * B * H, EPS, ATOL, RTOL, objective, &w);
+        if (ac) {
+            snprintf(label, sizeof label, "%s dc1 (carried)", what);
+            gc_check_array(label, w.c0.data, ac, 2 * B * H, EPS, ATOL, RTOL, objective, &w);
+        }
+        if (w.mask) {
+            CHECK_MSG(w.flips == 0, "%s: %ld perturbations moved a ReLU unit across its kink",
+                      what, w.flips);
+            free(w.mask);
+            w.mask = NULL;
+        }
         /* the full gradient of J2 reaches window 1's inputs; the truncated one does not */
         double reach = 0;
         for (int64_t b = 0; b < B; b++)
@@ -1397,6 +1460,8 @@ static void test_truncated_bptt(void)
         free(y1);
         free(ag);
         free(ax);
+        free(ah);
+        free(ac);
         ml_tensor_free(&x1);
         ml_tensor_free(&x2);
         ml_tensor_free(&h1);

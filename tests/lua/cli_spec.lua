@@ -66,7 +66,7 @@ local m = ml.nn.sequential { ml.nn.linear(3, 1) }
 m:forward(ml.tensor.zeros(2, 4))
 ]])
     assert.are.equal(1, code)
-    assert.truthy(err:find("^s%.lua:3: model:forward: forward: input is %(2,4%), layer 1 %(linear%) expects %(B,3%)"), err)
+    assert.truthy(err:find("^s%.lua:3: model:forward: input is %(2,4%), layer 1 %(linear%) expects %(B,3%)"), err)
     no_result(d)
   end)
 

@@ -37,6 +37,44 @@ describe("moonlab.data", function()
   end)
 end)
 
+describe("errors of moonlab.data", function()
+  -- Each case calls the API on one line of this file (never as a tail call, which would hide
+  -- that line); the message must start with that line, not one inside lua/moonlab/data.lua
+  -- (a core function's error, or a check in a helper or in another public function).
+  local src = debug.getinfo(1, "S").short_src
+
+  it("start with the calling script's file and line", function()
+    local oh = data.one_hot(data.dataset(T.zeros(3, 1), T.from { 0, 1, 2 }))
+    local bad = data.dataset(T.zeros(2, 1), T.from { 0, 7 })
+    local hello = data.synthetic.next_char("hello")
+    local cases = {
+      { function() local _ = oh:apply(bad) end,
+        "one_hot: label of row 2 is 7, outside the 3 classes 0..2" },
+      { function() local _ = data.save({ x = T.from { 1.5 } }, "/tmp/x.h5", { x_type = "uint8" }) end,
+        "data.save: cannot save '/tmp/x.h5': x row 1 holds 1.5" },
+      { function() local _ = data.dataset(T.zeros(2), T.zeros(3)) end,
+        "dataset: x has 2 rows but y has 3" },
+      { function() local _ = data.rows(bad, 1, 5) end, "" },
+      { function() local _ = data.synthetic.copy { n = 0, t = 3 } end,
+        "copy: 'n' must be a positive integer, got 0" },
+      { function() local _ = data.windows(T.zeros(5), { window = 9 }) end, "" },
+      { function() local _ = hello.encode("hex") end,
+        "datasets.encode: character 3 ('x') is not in the vocabulary" },
+      { function() local _ = data.csv("x.csv", { lable = 1 }) end,
+        "data.csv: unknown option 'lable'" },
+      { function() local _ = data.jargon { dir = "/nonexistent" } end,
+        "jargon: /nonexistent/jargon.txt.gz not found" },
+    }
+    for i, c in ipairs(cases) do
+      local ok, err = pcall(c[1])
+      assert.is_false(ok, "case " .. i)
+      local want = src .. ":" .. debug.getinfo(c[1], "S").linedefined .. ": " .. c[2]
+      assert.are.equal(want, err:sub(1, #want), "case " .. i .. ": " .. err)
+      assert.is_nil(err:find("data.lua", 1, true), "case " .. i .. ": " .. err)
+    end
+  end)
+end)
+
 describe("index sets and subsets", function()
   local x = T.from { { 1 }, { 2 }, { 3 }, { 4 }, { 5 } }
   local ds = data.dataset(x, x * 10)

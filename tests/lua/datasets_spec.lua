@@ -96,6 +96,53 @@ describe("core.datasets", function()
   end)
 end)
 
+describe("data.idx", function()
+  local dir = helpers.tmpdir()
+  teardown(function() os.execute("rm -rf '" .. dir .. "'") end)
+
+  it("reads any IDX file as stored, scaled, flattened, and labels checked against classes", function()
+    local values = {}
+    for i = 1, 2 * 3 * 4 do values[i] = (i * 37) % 256 end
+    helpers.write(dir .. "/img-idx3-ubyte", idx_bytes({ 2, 3, 4 }, values))
+    local gz = gzip(dir .. "/img-idx3-ubyte")
+    local t = assert(data.idx(gz))
+    assert.are.same({ 2, 3, 4 }, t:shape())
+    assert.are.equal(values[24], t:get(2, 3, 4))
+    local flat = assert(data.idx(gz, { layout = "flat", scale = true }))
+    assert.are.same({ 2, 12 }, flat:shape())
+    assert.are.equal(f32(values[13] / 255), flat:get(2, 1))
+    assert.are.same({ 2, 3, 4 }, assert(data.idx(gz, { layout = "rows" })):shape())
+    helpers.write(dir .. "/ok-labels-idx1-ubyte", idx_bytes({ 4 }, { 0, 9, 3, 9 }))
+    assert.are.same({ 0, 9, 3, 9 }, assert(data.idx(dir .. "/ok-labels-idx1-ubyte", { classes = 10 })):totable())
+    local none, err = data.idx(dir .. "/ok-labels-idx1-ubyte", { classes = 9 })
+    assert.is_nil(none)
+    assert.are.equal(dir .. "/ok-labels-idx1-ubyte: label 9 of item 2 is outside 0..8", err)
+    none, err = data.idx(gz, { classes = 10 })
+    assert.is_nil(none)
+    assert.are.equal(gz .. ": holds 2x3x4 values; classes = 10 needs a labels file (N)", err)
+    none, err = data.idx(dir .. "/ok-labels-idx1-ubyte", { layout = "image" })
+    assert.is_nil(none)
+    assert.are.equal(dir .. "/ok-labels-idx1-ubyte: holds 4 values; layout \"image\" needs (N, H, W)", err)
+    none, err = data.idx(dir .. "/absent-idx1-ubyte")
+    assert.is_nil(none)
+    assert.matches("absent-idx1-ubyte: cannot open: No such file", err, 1, true)
+  end)
+
+  it("checks its options", function()
+    assert.has_error(function() data.idx(1) end, "data.idx: path must be a string")
+    assert.has_error(function() data.idx("x", { scal = true }) end,
+      "data.idx: unknown option 'scal' (options: classes, layout, scale)")
+    assert.has_error(function() data.idx("x", { scale = 255 }) end,
+      "data.idx: 'scale' must be true or false, got 255")
+    assert.has_error(function() data.idx("x", { layout = "cube" }) end,
+      "data.idx: layout must be \"flat\", \"image\" or \"rows\", got cube")
+    assert.has_error(function() data.idx("x", { classes = 0 }) end,
+      "data.idx: 'classes' must be a positive integer, got 0")
+    assert.has_error(function() core.datasets.check_labels(T.zeros(2, 2), 10) end,
+      "datasets.check_labels: labels must be one-dimensional (N), got 2 dimensions")
+  end)
+end)
+
 describe("data.csv and data.text", function()
   local dir = helpers.tmpdir()
   teardown(function() os.execute("rm -rf '" .. dir .. "'") end)
@@ -158,6 +205,29 @@ print("{n=%d, size=%d, first=%d, head=%r}" % (len(b), len(v), v.index(b[0]), b[:
     assert.are.equal(want.size, txt.size)
     assert.are.equal(want.first, txt.ids:get(1))
     assert.are.equal(want.head, txt.decode(txt.ids:slice(1, 1, 60)))
+    -- data.jargon reads the same file: the same ids and vocabulary
+    local j = data.jargon()
+    assert.are.equal("jargon", j.name)
+    assert.are.equal(JARGON, j.source)
+    assert.are.equal(txt.vocab, j.vocab)
+    assert.are.equal(txt.n, j.n)
+    assert.are.equal(0, (j.ids - txt.ids):norm())
+  end)
+
+  it("names jargon-text when the Jargon File is missing", function()
+    assert.has_error(function() data.jargon { dir = "/nonexistent/jargon" } end,
+      "jargon: /nonexistent/jargon/jargon.txt.gz not found; it is installed by the Debian " ..
+      "package jargon-text (apt-get install jargon-text)")
+    assert.has_error(function() data.jargon { path = "x" } end,
+      "jargon: unknown option 'path' (options: dir)")
+    -- a stand-in in another directory is read as text
+    local dir = helpers.tmpdir()
+    helpers.write(dir .. "/jargon.txt", "hacker\n")
+    assert(os.execute("gzip -f '" .. dir .. "/jargon.txt'"))
+    local j = data.jargon { dir = dir }
+    assert.are.equal(7, j.n)
+    assert.are.equal("hacker\n", j.decode(j.ids))
+    os.execute("rm -rf '" .. dir .. "'")
   end)
 end)
 
@@ -184,6 +254,19 @@ describe("data.fashion_mnist", function()
     local rows = data.fashion_mnist { dir = dir, layout = "rows" }
     assert.are.same({ 3, 28, 28 }, rows.x:shape())
     assert.are.equal("rows", rows.layout)
+  end)
+
+  it("rejects a labels file with a label outside 0..9, naming the file and the item", function()
+    local pixels = {}
+    for i = 1, 4 * 28 * 28 do pixels[i] = i % 256 end
+    helpers.write(dir .. "/t10k-images-idx3-ubyte", idx_bytes({ 4, 28, 28 }, pixels))
+    helpers.write(dir .. "/t10k-labels-idx1-ubyte", idx_bytes({ 4 }, { 1, 9, 12, 200 }))
+    gzip(dir .. "/t10k-images-idx3-ubyte")
+    gzip(dir .. "/t10k-labels-idx1-ubyte")
+    assert.has_error(function() data.fashion_mnist { dir = dir, split = "test", cache = false } end,
+      "fashion_mnist: " .. dir .. "/t10k-labels-idx1-ubyte.gz: label 12 of item 3 is outside 0..9")
+    os.remove(dir .. "/t10k-images-idx3-ubyte.gz")
+    os.remove(dir .. "/t10k-labels-idx1-ubyte.gz")
   end)
 
   it("names the Debian package when the files are missing, and checks its options", function()

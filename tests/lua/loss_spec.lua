@@ -30,10 +30,15 @@ describe("moonlab.loss", function()
     assert.is_near(1000, b, 1e-3)
   end)
 
-  it("names the row of a bad class index", function()
+  it("names the row, or the sequence and step, of a bad class index", function()
     assert.has_error(function() loss.value("cross_entropy", T.zeros(2, 3), T.from { 0, 3 }) end,
       "loss: cross_entropy: target of row 2 is 3, expected a class index in [0, 3)")
     assert.has_error(function() loss.value("cross_entropy", T.zeros(2, 3), T.from { 0.5, 1 }) end)
+    -- per-step targets (B, T): the sequence and the step, not the flattened row 5
+    local steps = T.zeros(2, 3)
+    steps:set(2, 2, 9)
+    assert.has_error(function() loss.value("cross_entropy", T.zeros(2, 3, 4), steps) end,
+      "loss: cross_entropy: target of sequence 2, step 2 is 9, expected a class index in [0, 4)")
     assert.has_error(function() loss.value("mse", T.zeros(2, 3), T.zeros(2, 2)) end,
       "loss: mse: target is (2,2), prediction (2,3)")
     assert.has_error(function() loss.value("hinge", T.zeros(2, 3), T.zeros(2, 2)) end,

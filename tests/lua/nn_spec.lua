@@ -30,7 +30,7 @@ describe("moonlab.nn", function()
   it("raises with both shapes on a wrong input width", function()
     local m = nn.sequential { nn.linear(3, 1) }
     assert.has_error(function() m:forward(T.zeros(5, 4)) end,
-      "model:forward: forward: input is (5,4), layer 1 (linear) expects (B,3)")
+      "model:forward: input is (5,4), layer 1 (linear) expects (B,3)")
   end)
 
   it("is initialised reproducibly from its seed", function()
@@ -93,6 +93,51 @@ describe("moonlab.nn", function()
     assert.has_error(function()
       m:fit { data = ds, loss = "hinge", optim = optim.sgd {}, epochs = 1 }
     end, "model:train_epoch: option 'loss' must be one of mse, cross_entropy, bce_logits; got hinge")
+  end)
+
+  it("saves time checkpoints between steps and resumes inside an epoch bit-identically", function()
+    -- seconds = 0: a save after every step. When epoch 1's row is out, the file holds the save
+    -- after step 4 of its 5 (the epoch's end is saved after on_epoch); a copy taken then plays
+    -- a fit killed there, and a new fit from that copy ends as the uninterrupted one.
+    local ds = regression(40, 9)
+    local dir = os.tmpname()
+    os.remove(dir)
+    assert(ml.core.mkdir(dir))
+    local function read(path)
+      local f = assert(io.open(path, "rb"))
+      local b = f:read("a")
+      f:close()
+      return b
+    end
+    local function fit(ck, on_epoch)
+      local m = nn.sequential({ nn.linear(3, 8), nn.relu(), nn.dropout(0.3), nn.linear(1) }, { seed = 4 })
+      local h = m:fit { data = ds, loss = "mse", optim = optim.adam { lr = 0.01 }, batch = 8,
+        epochs = 3, seed = 5, checkpoint = ck, on_epoch = on_epoch }
+      local rows = {}
+      for i, r in ipairs(h) do rows[i] = string.format("%.17g %.17g %.17g", r.loss, r.grad_norm, r.lr) end
+      local w = {}
+      for i = 1, m:parameters():size() do w[i] = string.format("%.9g", m:parameters()[i]) end
+      return { rows = rows, w = table.concat(w, " ") }
+    end
+    local saved
+    local whole = fit({ path = dir .. "/a", seconds = 0 }, function(row)
+      if row.epoch == 1 then saved = read(dir .. "/a-1.h5") end
+    end)
+    assert.are.same(fit(nil), whole) -- saving does not change the numbers
+    local f = assert(io.open(dir .. "/b-1.h5", "wb"))
+    f:write(saved)
+    f:close()
+    local r = assert(ml.core.rfile.open(dir .. "/b-1.h5"))
+    local a = r:attrs("/")
+    r:close()
+    assert.are.same({ 0, 4, 32 }, { a.epoch, a.step, a.part_samples })
+    local at
+    assert.are.same(whole, fit({ path = dir .. "/b", seconds = 1e9,
+      on_resume = function(epoch, _, step) at = { epoch, step } end }))
+    assert.are.same({ 0, 4 }, at)
+    assert.has_error(function() fit({ path = dir .. "/c", seconds = -1 }) end,
+      "fit: checkpoint 'seconds' must be a number >= 0, got -1")
+    os.execute("rm -rf '" .. dir .. "'")
   end)
 
   it("classifies with cross-entropy and reports accuracy", function()

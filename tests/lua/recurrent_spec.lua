@@ -21,10 +21,33 @@ describe("recurrent layers", function()
     assert.are.same({ 4, 5, 2 }, nn.sequential { nn.rnn { ["in"] = 3, hidden = 6, sequence = true }, nn.linear(2) }:forward(x):shape())
   end)
 
+  it("read time-major (T,B,D) data as the view x:transpose(1,2), with the same bits as a copy", function()
+    local r = ml.core.rng.new(11)
+    local xtm = r:normal({ 5, 3, 2 }, 0, 1)          -- (T,B,D)
+    local view = xtm:transpose(1, 2)                 -- (B,T,D), no copy
+    local copy = view:clone()                        -- (B,T,D), contiguous
+    assert.are.same({ 3, 5, 2 }, view:shape())
+    local len, dy = T.from { 5, 2, 4 }, r:normal({ 3, 5, 2 }, 0, 1)
+    local function run(x)
+      local m = nn.sequential({ nn.lstm { ["in"] = 2, hidden = 3, layers = 2, bidirectional = true,
+                                          sequence = true }, nn.linear(2) }, { seed = 4 })
+      local y = m:forward(x, len)
+      local dx = m:backward(dy, true)
+      local dh0, dc0 = m:state_grad(1)
+      local h = m:fit { data = data.dataset(x, T.zeros(3, 5, 2), { lengths = len }), loss = "mse",
+                        optim = ml.optim.adam { lr = 0.01 }, epochs = 2, batch = 2, seed = 1 }
+      return { y = y:totable(), dx = dx:totable(), dh0 = dh0:totable(), dc0 = dc0:totable(),
+               loss = h[2].loss, params = m:parameters():totable() }
+    end
+    local a, b = run(view), run(copy)
+    assert.are.same({ 3, 5, 2 }, { #b.y, #b.y[1], #b.y[1][1] }) -- the output is batch-first
+    assert.are.same(b, a)
+  end)
+
   it("name the layer and the shapes on a wrong input", function()
     local m = nn.sequential { nn.lstm { ["in"] = 3, hidden = 6 } }
     assert.has_error(function() m:forward(T.zeros(4, 3)) end,
-      "model:forward: forward: input is (4,3), layer 1 (lstm) expects (B,T,3)")
+      "model:forward: input is (4,3), layer 1 (lstm) expects (B,T,3)")
     assert.has_error(function() nn.sequential { nn.linear(3, 4), nn.lstm { hidden = 2 } } end,
       "sequential: layer 2 (recurrent): a recurrent layer reads sequences (B,T,D); put it first or after other sequence layers")
     assert.has_error(function() nn.lstm { layers = 2 } end, "lstm: 'hidden' must be a positive integer")
@@ -140,11 +163,21 @@ describe("variable-length batches", function()
     local x = T.zeros(3, 5, 2)
     local m = nn.sequential { nn.lstm { ["in"] = 2, hidden = 3 } }
     assert.has_error(function() m:forward(x, T.from { 5, 0, 2 }) end,
-      "model:forward: forward: layer 1 (lstm): length 0 of sequence 2 is not an integer in 1..5 (T of the input (3,5,2))")
+      "model:forward: layer 1 (lstm): length 0 of sequence 2 is not an integer in 1..5 (T of the input (3,5,2))")
     assert.has_error(function() m:forward(x, T.from { 5, 6, 2 }) end,
-      "model:forward: forward: layer 1 (lstm): length 6 of sequence 2 is not an integer in 1..5 (T of the input (3,5,2))")
+      "model:forward: layer 1 (lstm): length 6 of sequence 2 is not an integer in 1..5 (T of the input (3,5,2))")
     assert.has_error(function() m:forward(x, T.from { 5, 2 }) end,
-      "model:forward: forward: lengths are (2,), expected (3,) for the input (3,5,2)")
+      "model:forward: lengths are (2,), expected (3,) for the input (3,5,2)")
+    -- a per-step target out of range names its sequence and step, in fit and evaluate alike
+    local tagger = nn.sequential { nn.gru { ["in"] = 2, hidden = 3, sequence = true }, nn.linear(4) }
+    local y = T.zeros(3, 5)
+    y:set(3, 4, 4)
+    assert.has_error(function() tagger:evaluate(data.dataset(x, y), "cross_entropy") end,
+      "model:evaluate: cross_entropy: target of sequence 3, step 4 is 4, expected a class index in [0, 4)")
+    assert.has_error(function()
+      tagger:fit { data = data.dataset(x, y), loss = "cross_entropy", optim = ml.optim.sgd { lr = 0.1 },
+                   epochs = 1, shuffle = false }
+    end, "fit: cross_entropy: target of sequence 3, step 4 is 4, expected a class index in [0, 4)")
     assert.has_error(function() data.dataset(x, T.zeros(3), { lengths = T.from { 1, 2, 6 } }) end,
       "dataset: lengths must be in 1..5 (T of x), got 1..6")
     assert.has_error(function() m:set_state(1, T.zeros(2, 3, 3)) end,

@@ -9,6 +9,7 @@ local core = require "moonlab.core"
 describe("experiments/shift_fmnist.lua", function()
   local s, n = {}, 0
   local by = {}
+  local split_attrs, split_rows = nil, {}
   setup(function()
     local d = h.tmpdir()
     local code, out, err = h.moonlab(string.format("run '%s' --set smoke=true -j 2 --out s.h5",
@@ -17,6 +18,10 @@ describe("experiments/shift_fmnist.lua", function()
     local f = assert(core.rfile.open(d .. "/s.h5"))
     for _, c in ipairs(assert(f:table("/study/summary"))) do s[c.name] = c.values end
     assert.are.equal('{"shift":"clean"}', f:attrs("/").selected)
+    split_attrs = f:attrs("/study/splits")
+    for _, k in ipairs({ "train", "val" }) do
+      split_rows[k] = f:tensor("/study/splits/1/" .. k):totable()
+    end
     f:close()
     n = #s.trial
     for i = 1, n do by[s.shift[i]] = i end
@@ -27,6 +32,22 @@ describe("experiments/shift_fmnist.lua", function()
     for _, k in ipairs({ "clean", "noise", "invert", "selection", "tweak_one", "dirichlet", "swap" }) do
       assert.is_number(by[k], k)
       assert.are.equal("done", s.status[by[k]])
+    end
+  end)
+
+  it("records its holdout: 50000 training and 10000 held-out rows, disjoint, with the seed", function()
+    assert.are.equal("holdout", split_attrs.kind)
+    assert.are.equal(60000, split_attrs.samples)
+    assert.are.equal(10000, split_attrs.test)
+    assert.is_number(split_attrs.seed)
+    assert.are.equal(50000, #split_rows.train)
+    assert.are.equal(10000, #split_rows.val)
+    local seen = {}
+    for _, k in ipairs({ "train", "val" }) do
+      for _, r in ipairs(split_rows[k]) do
+        assert.is_nil(seen[r], "row " .. r)
+        seen[r] = true
+      end
     end
   end)
 

@@ -7,16 +7,23 @@ local h = require "helpers"
 local core = require "moonlab.core"
 local slurm = require "moonlab.slurm"
 
+-- A trial waits while the file "hold" exists (for a test to stop its worker in the middle).
 local STUDY = [[
 local ml = require "moonlab"
 local cfg = ml.config{ epochs = 20, crash = false }
 local ds = ml.data.synthetic.polynomial{ n = 400, weights = {1.2, -3.4, 5.6}, bias = 5, noise = 0.5, seed = 7 }
+local function held()
+  local f = io.open("hold")
+  if f then f:close() end
+  return f ~= nil
+end
 ml.study {
   name = "toy",
   params = { width = {4, 8, 16} },
   data = ds,
   split = ml.split.kfold(ds, 2, { shuffle = true, seed = 3 }),
   trial = function(t)
+    while held() do ml.core.proc.poll({}, 20) end
     if cfg.crash and t.params.width == 8 and t.fold == 1 then ml.core.proc.kill(ml.core.pid(), "SEGV") end
     local m = ml.nn.sequential({ ml.nn.linear(3, t.params.width), ml.nn.tanh(),
       ml.nn.linear(t.params.width, 1) }, { seed = ml.seed("init") })
@@ -203,14 +210,100 @@ describe("moonlab run --backend slurm", function()
     queue(d, "", 0)
     local code, out = moonlab(d, "status results/toy")
     assert.are.equal("5 done, 1 failed, 0 running, 0 lost, 0 pending (0 queued in Slurm)", totals(out))
-    assert.truthy(out:find("\nfinal +deferred .-1 trial failed; rerun with %-%-retry%-failed"), out)
+    assert.truthy(out:find("\nfinal +deferred .-1 trial failed; the same command runs it again"), out)
+    -- the same command submits the failed trial again, not the final evaluation
     code, out = moonlab(d, "run study.lua --backend slurm --trials-per-task 3 --set crash=true")
-    assert.are.equal(1, code, out)
-    assert.falsy(out:find("submitted", 1, true), out)
-    assert.truthy(out:find("final evaluation deferred: 1 trial failed; rerun with --retry-failed", 1, true), out)
-    local f = assert(core.rfile.open(d .. "/results/toy.h5"))
-    assert.are_not.equal("group", f:kind("/study/final"))
-    f:close()
+    assert.are.equal(0, code, out)
+    assert.truthy(out:find("submitted job 4243: 1 trial in 1 array task", 1, true), out)
+    assert.falsy(read(d .. "/results/toy/slurm/2/tasks"):find("final", 1, true))
+  end)
+
+  it("leaves a trial Slurm stops lost, not failed, and submits failed trials again", function()
+    local d = setup()
+    assert.are.equal(0, (moonlab(d, "run study.lua --backend slurm --trials-per-task 2")))
+    local ids = {}
+    for id in read(d .. "/results/toy/slurm/1/tasks"):gmatch("run (%x+)") do ids[#ids + 1] = id end
+    local trials = d .. "/results/toy/trials/"
+    h.write(d .. "/hold", "")
+    -- Start array task i of job 4242 by hand in a process group of its own (as slurmstepd
+    -- does), its output appended to task-<i>.out, and wait until its worker holds its first
+    -- trial (held there; a claim a killed worker left does not count). Returns the script's pid, the worker's pid and a handle whose
+    -- output is "rc=<the script's exit status>" once the script has ended.
+    local function start(i)
+      local p = io.popen(string.format("cd '%s' && PATH=\"%s/bin:$PATH\" SLURM_ARRAY_JOB_ID=4242 "
+        .. "SLURM_ARRAY_TASK_ID=%d sh -c 'echo $$; exec setsid bash results/toy/slurm/1/job.sh "
+        .. ">>results/toy/slurm/1/task-%d.out 2>&1'; echo rc=$?", d, d, i, i))
+      local pid = tonumber(p:read("l"))
+      local t0 = core.clock()
+      while core.clock() - t0 < 20 do
+        local text = read(trials .. ids[2 * i + 1] .. ".claim")
+        local worker = text and tonumber(text:match("^(%d+) "))
+        if worker and core.proc.alive(worker) then return pid, worker, p end
+        core.proc.poll({}, 20)
+      end
+      error("task " .. i .. " claimed no trial")
+    end
+    local function ended(p)
+      local rc = p:read("a"):match("rc=(%d+)")
+      p:close()
+      return tonumber(rc)
+    end
+    local function task_out(i) return read(string.format("%s/results/toy/slurm/1/task-%d.out", d, i)) or "" end
+
+    -- task 0: SIGTERM to the worker alone; the script lives on and asks --crashed
+    local _, worker, p = start(0)
+    core.proc.kill(worker, "TERM")
+    assert.are.equal(143, ended(p))
+    assert.truthy(task_out(0):find("moonlab: trial " .. ids[1] .. " stopped by SIGTERM, not failed", 1, true), task_out(0))
+    assert.falsy(h.exists(trials .. ids[1] .. ".h5"), "a result was written for a stopped trial")
+    assert.truthy(h.exists(trials .. ids[1] .. ".claim"))
+    -- task 1: SIGTERM to the whole task, as Slurm sends it at the time limit, after
+    -- slurmstepd has written why into the task's output
+    local pid
+    pid, _, p = start(1)
+    h.write(d .. "/results/toy/slurm/1/task-1.out", task_out(1) .. "slurmstepd: error: *** JOB 4244 ON "
+      .. "node1 CANCELLED AT 2026-01-01T00:00:00 DUE TO TIME LIMIT ***\n")
+    core.proc.kill(pid, "TERM", true)
+    assert.are.equal(143, ended(p))
+    assert.truthy(task_out(1):find("moonlab: task 4242_1 stopped by SIGTERM; any trial it had not "
+      .. "finished is left for the next submission", 1, true), task_out(1))
+    assert.falsy(task_out(1):find("--crashed", 1, true) or task_out(1):find("failed", 1, true), task_out(1))
+    assert.falsy(h.exists(trials .. ids[3] .. ".h5"))
+    -- task 2: SIGKILL to the worker while Slurm ends the task: stopped, not failed
+    queue(d, "4242_2 COMPLETING\n", 0)
+    _, worker, p = start(2)
+    core.proc.kill(worker, "KILL")
+    assert.are.equal(137, ended(p))
+    assert.truthy(task_out(2):find("moonlab: trial " .. ids[5] .. " killed by signal 9 (SIGKILL) while "
+      .. "Slurm ends task 4242_2 (COMPLETING), not failed", 1, true), task_out(2))
+    assert.falsy(h.exists(trials .. ids[5] .. ".h5"))
+    -- ... and while Slurm runs it (the out-of-memory killer): a failure, and the task goes on
+    queue(d, "4242_2 RUNNING\n", 0)
+    _, worker, p = start(2)
+    core.proc.kill(worker, "KILL")
+    os.remove(d .. "/hold")
+    assert.are.equal(137, ended(p), task_out(2))
+    assert.truthy(task_out(2):find("moonlab: trial " .. ids[5] .. " failed: worker killed by signal 9 (SIGKILL)", 1, true), task_out(2))
+    assert.truthy(h.exists(trials .. ids[6] .. ".h5"))
+
+    queue(d, "", 0) -- job 4242 is known and has no task in the queue
+    local code, out = moonlab(d, "status results/toy")
+    assert.are.equal(0, code)
+    assert.are.equal("1 done, 1 failed, 0 running, 2 lost, 2 pending (0 queued in Slurm)", totals(out))
+    assert.truthy(out:find(ids[1] .. "  lost ", 1, true), out)
+    assert.truthy(out:find(ids[3] .. "  lost .- task 4242_1 ended: JOB 4244 ON node1 CANCELLED AT "
+      .. "2026%-01%-01T00:00:00 DUE TO TIME LIMIT\n"), out)
+    assert.truthy(out:find(ids[5] .. "  failed .- worker killed by signal 9 %(SIGKILL%)"), out)
+    -- the same command again: everything not done, the failed trial too (no --retry-failed)
+    code, out = moonlab(d, "run study.lua --backend slurm --trials-per-task 2")
+    assert.are.equal(0, code, out)
+    assert.truthy(out:find("trial " .. ids[5] .. " failed before (worker killed by signal 9 (SIGKILL)); "
+      .. "it runs again", 1, true), out)
+    assert.truthy(out:find("trial " .. ids[3] .. " was lost (task 4242_1 ended: JOB 4244", 1, true), out)
+    assert.truthy(out:find("submitted job 4243: 5 trials in 3 array tasks", 1, true), out)
+    assert.falsy(h.exists(trials .. ids[5] .. ".h5"))
+    local map = read(d .. "/results/toy/slurm/2/tasks")
+    for k = 1, 5 do assert.truthy(map:find("run " .. ids[k], 1, true), ids[k] .. " not in\n" .. map) end
   end)
 
   it("tells running from lost claims: Slurm's queue, the process, the heartbeat", function()

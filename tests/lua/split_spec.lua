@@ -524,6 +524,35 @@ describe("moonlab.split", function()
       assert.has_error(function() r:split("none", {}) end, "run:split: 'none' has no folds")
     end)
 
+    it("records each split's splitter, seed and parameters as attributes", function()
+      local h = require "helpers"
+      local d = h.tmpdir()
+      local w = assert(ml.core.results.create(d .. "/a.h5"))
+      results.run("cv")
+        :split("shuffled", split.kfold(12, 3, { shuffle = true, seed = 42 }))
+        :split("default_seed", split.stratified_shuffle_split(12, 2, { test = 4, labels = { 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1 } }))
+        :split("plain", split.kfold(12, 4))
+        :split("hold", split.holdout(12, { val = 0.25, test = 3, seed = 5, stratify = false }))
+        :split("series", split.time_series_split(12, 3, { gap = 1, max_train = 5 }))
+        :split("mine", { { train = data.index { 1, 2 }, test = data.index { 3 } } })
+      results.write_runs(w)
+      assert.is_true(w:commit())
+      local f = assert(ml.core.rfile.open(d .. "/a.h5"))
+      local g = "/runs/cv/splits/"
+      assert.are.same({ folds = 3, kind = "kfold", samples = 12, seed = 42, k = 3, shuffle = 1 },
+        f:attrs(g .. "shuffled"))
+      assert.are.same({ folds = 2, kind = "stratified_shuffle_split", samples = 12,
+        seed = ml.seed("split/stratified_shuffle_split"), splits = 2, test = 4 }, f:attrs(g .. "default_seed"))
+      assert.are.same({ folds = 4, kind = "kfold", samples = 12, k = 4, shuffle = 0 }, f:attrs(g .. "plain"))
+      assert.are.same({ folds = 1, kind = "holdout", samples = 12, seed = 5, val = 0.25, test = 3,
+        shuffle = 1, stratify = 0 }, f:attrs(g .. "hold"))
+      assert.are.same({ folds = 3, kind = "time_series_split", samples = 12, splits = 3, gap = 1,
+        max_train = 5 }, f:attrs(g .. "series"))
+      assert.are.same({ folds = 1 }, f:attrs(g .. "mine"))
+      f:close()
+      os.execute("rm -rf '" .. d .. "'")
+    end)
+
     it("writes every fold through the result writer", function()
       local h = require "helpers"
       local d = h.tmpdir()

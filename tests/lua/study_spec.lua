@@ -130,6 +130,9 @@ describe("a study", function()
     assert.are.equal(20, #trials)
     assert.are.equal("dataset", f:kind("/study/trials/" .. trials[1] .. "/history"))
     assert.are.equal("dataset", f:kind("/study/splits/2/val"))
+    -- with the splitter, its seed and parameters
+    local sa = assert(f:attrs("/study/splits"))
+    assert.are.same({ folds = 2, kind = "kfold", samples = 2000, seed = 3, k = 2, shuffle = 1 }, sa)
     f:close()
     reference = s
   end)
@@ -497,6 +500,35 @@ ml.study { name = "quiet", params = { k = { 1 } },
   end)
 end)
 
+describe("a study's holdout", function()
+  it("is one fold, recorded with its rows, seed and parameters", function()
+    local d = setup([[
+local ml = require "moonlab"
+local ds = ml.data.synthetic.polynomial{ n = 50, weights = {1}, seed = 1 }
+ml.study {
+  name = "hold",
+  seeds = 1,
+  data = ds,
+  split = ml.split.holdout(ds, { test = 0.2, seed = 11 }),
+  trial = function(t) return { val_loss = t.val.n, train_rows = t.train.n } end,
+}
+]])
+    local code, out, err = h.moonlab("run study.lua", d)
+    assert.are.equal(0, code, out .. err)
+    local want = require("moonlab").split.holdout(50, { test = 0.2, seed = 11 })
+    local f = assert(core.rfile.open(d .. "/results/hold.h5"))
+    assert.are.same(want.train:totable(), f:tensor("/study/splits/1/train"):totable())
+    assert.are.same(want.test:totable(), f:tensor("/study/splits/1/val"):totable())
+    assert.are.same({ folds = 1, kind = "holdout", samples = 50, seed = 11, test = 0.2, shuffle = 1,
+      stratify = 0 }, assert(f:attrs("/study/splits")))
+    local by = {}
+    for _, c in ipairs(assert(f:table("/study/summary"))) do by[c.name] = c.values end
+    assert.are.same({ 40 }, by.train_rows)
+    assert.are.same({ 10 }, by.val_loss)
+    f:close()
+  end)
+end)
+
 describe("ml.study declarations", function()
   local function declare_error(body)
     local d = setup("local ml = require 'moonlab'\n" .. body .. "\n")
@@ -604,6 +636,101 @@ ml.study {
     assert.truthy(epoch and epoch >= 1 and epoch < 40, log)
     assert.are.same(whole, metrics(d2 .. "/results/ck.h5"))
   end)
+
+  -- Time checkpoints fall between two steps of an epoch: with seconds = 0.01 almost every
+  -- checkpoint is inside one. The kill comes once one exists; the resumed trial continues at the
+  -- step after it (the batch order, the epoch's running sums, the dropout stream and the
+  -- carried recurrent states come from the file) and ends bit-identical, history included.
+  local MLP = [[
+local ml = require "moonlab"
+local ds = ml.data.synthetic.polynomial{ n = 60000, weights = {1, -2, 3}, bias = 1, noise = 0.3, seed = 2 }
+ml.study {
+  name = "ckt", params = { width = {32} }, checkpoint = { seconds = 0.01 }, data = ds,
+  trial = function(t)
+    local m = ml.nn.sequential({ ml.nn.linear(3, t.params.width), ml.nn.relu(), ml.nn.dropout(0.2),
+      ml.nn.linear(t.params.width, 1) }, { seed = ml.seed("init") })
+    local h = m:fit{ data = t.train, loss = "mse", optim = ml.optim.adam{ lr = 0.003 }, epochs = 4,
+      batch = 4, clip = 5, log = t.run, seed = ml.seed("order"), checkpoint = t.checkpoint }
+    return { train_loss = h[#h].loss, w_sum = m:parameters():sum(), epochs_seen = #h }
+  end,
+}
+]]
+  -- truncated BPTT over a stream (a 2-layer LSTM with dropout, states carried across batches)
+  local STREAM = [[
+local ml = require "moonlab"
+-- ids 0..3: a period-4 pattern with one place drawn at random, so the carried state matters
+local n = 40000
+local ids, noise = ml.tensor.zeros(n), ml.core.rng.new(3):uniform({ n }, 0, 1)
+for i = 1, n do ids[i] = ({ 0, 1, 0, 2 })[(i - 1) % 4 + 1] + (i % 4 == 0 and noise[i] < 0.3 and 1 or 0) end
+local stream = ml.data.stream(ids, { batch = 8, steps = 5 })
+ml.study {
+  name = "ckb", params = { cell = { "lstm" } }, checkpoint = { seconds = 0.01 },
+  trial = function(t)
+    local m = ml.nn.sequential({ ml.nn.one_hot(4), ml.nn[t.params.cell] { hidden = 16, layers = 2,
+      dropout = 0.2, sequence = true }, ml.nn.linear(4) }, { seed = ml.seed("init") })
+    local h = m:fit{ data = stream, loss = "cross_entropy", optim = ml.optim.adam{ lr = 0.01 },
+      epochs = 3, clip = 1, log = t.run, checkpoint = t.checkpoint }
+    return { train_loss = h[#h].loss, accuracy = h[#h].accuracy, w_sum = m:parameters():sum() }
+  end,
+}
+]]
+
+  -- Run the study in a fresh directory, kill -9 its runner and worker a little after the trial's
+  -- first checkpoint, then run it again. Returns the checkpoint the kill left (its root
+  -- attributes and what it holds), the resumed trial's log and the study file's numbers.
+  local function kill_and_resume(script, name)
+    local d = setup(script)
+    local dir = d .. "/results/" .. name .. "/trials/"
+    os.execute(string.format(NO_PRELOAD .. "cd '%s' && ('%s' run study.lua >run.out 2>&1 & p=$!; "
+      .. "for i in $(seq 300); do ls %s*.ckpt-1.h5 >/dev/null 2>&1 && break; sleep 0.02; done; sleep 0.2; "
+      .. "kill -STOP $p; pkill -9 -P $p; kill -9 $p; wait $p) 2>/dev/null", d, h.bin, dir))
+    local ck = {}
+    for _, n in ipairs(h.ls(dir)) do
+      assert.falsy(n:match("^%x+%.h5$"), "the trial finished before the kill: " .. n)
+      if n:match("%.ckpt%-1%.h5$") then
+        local f = assert(core.rfile.open(dir .. n))
+        ck.attrs = assert(f:attrs("/"))
+        ck.carry = {}
+        for _, k in ipairs { "/carry/2/h", "/carry/2/c" } do ck.carry[k] = f:kind(k) end
+        f:close()
+      end
+    end
+    assert.truthy(ck.attrs, "no checkpoint before the kill")
+    local code, out, err = h.moonlab("run study.lua", d)
+    assert.are.equal(0, code, out .. err)
+    local log = ""
+    for _, n in ipairs(h.ls(dir)) do
+      if n:match("%.log$") then log = io.open(dir .. n):read("a") end
+      assert.falsy(n:match("%.ckpt"), "checkpoint left after the trial finished: " .. n)
+    end
+    return ck, log, metrics(d .. "/results/" .. name .. ".h5")
+  end
+
+  for _, case in ipairs {
+    { what = "an MLP with dropout, shuffled", script = MLP, name = "ckt", steps = 60000 // 4 },
+    { what = "truncated BPTT with carried LSTM states", script = STREAM, name = "ckb",
+      steps = require("moonlab").data.stream(require("moonlab").tensor.zeros(40000), { batch = 8, steps = 5 }).stream.windows,
+      carry = true },
+  } do
+    it("resume inside an epoch from a time checkpoint bit-identically: " .. case.what, function()
+      local d = setup(case.script)
+      local code, out, err = h.moonlab("run study.lua", d)
+      assert.are.equal(0, code, out .. err)
+      local whole = metrics(d .. "/results/" .. case.name .. ".h5")
+      local ck, log, resumed = kill_and_resume(case.script, case.name)
+      local a = ck.attrs
+      assert.truthy(a.step > 0 and a.step < case.steps,
+        string.format("the checkpoint is at step %d of an epoch of %d", a.step, case.steps))
+      assert.are.equal("float", math.type(a.part_loss_sum))
+      assert.truthy(a.part_samples > 0)
+      if case.carry then
+        assert.truthy(ck.carry["/carry/2/h"] and ck.carry["/carry/2/c"], "no carried states saved")
+      end
+      local e, s = log:match("resumed from %S+ at epoch (%d+), step (%d+) of epoch")
+      assert.are.same({ a.epoch, a.step }, { tonumber(e), tonumber(s) }, log)
+      assert.are.same(whole, resumed)
+    end)
+  end
 end)
 
 describe("a study's unseeded models", function()

@@ -2,15 +2,25 @@
 -- machine, one node with 2 CPUs): 6 trials submitted as one job array, one pending task and
 -- one running task cancelled with scancel and slurmd restarted mid-run; `moonlab status` sees
 -- the cancelled trials as lost and pending; the same command again submits only them (and that
--- whole array is cancelled too), then once more with --wait, which also submits the final
--- evaluation; the study file has 6/6 trials done with metrics bit-identical to a local -j 2
--- run. Run by tests/slurm/run.sh (root only).
+-- whole array is cancelled too); then again, with a partition, an sbatch option and two
+-- trials per task, and that task hits its time limit after its first trial; then once more
+-- with --wait, which also submits the final evaluation; the study file, from --wait and from
+-- `moonlab collect`, has 6/6 trials done with metrics bit-identical to a local -j 2 run.
+-- Run by tests/slurm/run.sh (root only).
 local h = require "helpers"
 local core = require "moonlab.core"
 
+-- Under Slurm, a trial waits while the file hold-<its id> exists (for its task to reach its
+-- time limit in the middle of it).
 local STUDY = [[
 local ml = require "moonlab"
 local cfg = ml.config{ epochs = 5000 }
+local function held(id)
+  if not os.getenv("SLURM_ARRAY_JOB_ID") then return false end
+  local f = io.open("hold-" .. id)
+  if f then f:close() end
+  return f ~= nil
+end
 local ds = ml.data.synthetic.polynomial{ n = 2000, weights = {1.2, -3.4, 5.6}, bias = 5, noise = 0.5, seed = 7 }
 local function fit(t, epochs, val)
   local m = ml.nn.sequential({ ml.nn.linear(3, t.params.width), ml.nn.tanh(),
@@ -24,6 +34,7 @@ ml.study {
   data = ds,
   split = ml.split.kfold(ds, 2, { shuffle = true, seed = 3 }),
   trial = function(t)
+    while held(t.id) do ml.core.proc.poll({}, 100) end
     local h = fit(t, cfg.epochs, t.val)
     return { val_loss = h[#h].val_loss, train_loss = h[#h].loss }
   end,
@@ -189,11 +200,62 @@ describe("a study under a real Slurm", function()
     local lost, pending = out:match("totals: 4 done, 0 failed, 0 running, (%d) lost, (%d) pending")
     assert.are.equal(2, tonumber(lost) + tonumber(pending), out)
 
-    -- 6. and again, with --wait: the two, then the final; the study file
+    -- 6. the time limit. The same command with a partition, an sbatch option and two trials per
+    -- task: both go to one task, the first finishes, the second waits (its hold file) until
+    -- the task's time limit, cut to 0 with scontrol, stops it. slurmctld looks at time limits
+    -- every 30 s (a --time 1 task here ended 86 s after it started, a limit cut to 0 on a
+    -- running one 23 s later): the local run of step 7 fills that wait.
+    local first, held = map[victim], map[5]
+    h.write(work .. "/hold-" .. held, "")
+    rc, out = moonlab("run study.lua --backend slurm --partition test --time 1 --trials-per-task 2 "
+      .. "--sbatch-arg --comment=moonlab-time-limit --max-parallel 2 --cpus-per-task 1 --mem 200M")
+    assert.are.equal(0, rc, out)
+    local job3 = out:match("submitted job (%d+): 2 trials in 1 array task on partition test")
+    assert.truthy(job3, out)
+    local sub3 = work .. "/results/toy/slurm/3"
+    assert.truthy(io.open(sub3 .. "/tasks"):read("a"):find("\n0 run " .. first .. "\n0 run " .. held .. "\n", 1, true))
+    script = io.open(sub3 .. "/job.sh"):read("a")
+    for _, line in ipairs({ "#SBATCH --partition=test\n", "#SBATCH --time=1\n", "#SBATCH --comment=moonlab-time-limit\n" }) do
+      assert.truthy(script:find(line, 1, true), line .. " missing in\n" .. script)
+    end
+    -- Slurm took them: the task's partition, comment and time limit
+    rc, out = sh("squeue --noheader --array --jobs=" .. job3 .. " --format='%i %P %k %l'")
+    assert.truthy(out:find(job3 .. "_0 test moonlab-time-limit 1:00", 1, true), out)
+    local trials = work .. "/results/toy/trials/"
+    until_true(60, function()
+      local c = io.open(trials .. held .. ".claim")
+      local text = c and c:read("a")
+      if c then c:close() end
+      return text and text:find("slurm=" .. job3 .. "_0", 1, true) and h.exists(trials .. first .. ".h5")
+    end)
+    rc, out = sh("scontrol update JobId=" .. job3 .. "_0 TimeLimit=0")
+    assert.are.equal(0, rc, out)
+    local t_cut = core.clock()
+
+    -- 7. meanwhile, the same study run locally with -j 2 (the held trial sleeps)
+    rc, out = moonlab("run study.lua -j 2 --out local/toy.h5")
+    assert.are.equal(0, rc, out)
+    local t_local = core.clock() - t_cut
+    local local_numbers = numbers(work .. "/local/toy.h5")
+
+    until_true(60, function() return not in_queue(job3) end)
+    local t_limit = core.clock() - t_cut
+    rc, out = moonlab("status results/toy")
+    assert.are.equal(0, rc, out)
+    assert.truthy(out:find("totals: 5 done, 0 failed, 0 running, 1 lost, 0 pending", 1, true), out)
+    assert.truthy(out:find(first .. "  done ", 1, true), out)
+    assert.truthy(out:find(held .. "  lost .- task " .. job3 .. "_0 ended: JOB %d+ ON %S+ CANCELLED AT %S+ DUE TO TIME LIMIT\n"), out)
+    assert.falsy(h.exists(trials .. held .. ".h5"), "a result was written for the trial the time limit stopped")
+    local task_out = io.open(sub3 .. "/task-0.out"):read("a")
+    assert.truthy(task_out:find("moonlab: task " .. job3 .. "_0 stopped by SIGTERM", 1, true), task_out)
+    os.remove(work .. "/hold-" .. held)
+
+    -- 8. and again, with --wait: that trial, then the final; the study file
     rc, out = moonlab("run study.lua --backend slurm --max-parallel 2 --cpus-per-task 1 --time 10 --mem 200M --wait")
     local t_second = core.clock() - t1
     assert.are.equal(0, rc, out)
-    assert.truthy(out:find("submitted job %d+: 2 trials in 2 array tasks"), out)
+    assert.truthy(out:find("trial " .. held .. " was lost (task " .. job3 .. "_0 ended: JOB", 1, true), out)
+    assert.truthy(out:find("submitted job %d+: 1 trial in 1 array task"), out)
     assert.truthy(out:find("submitted job %d+: the final evaluation in 1 array task"), out)
     assert.truthy(out:find("study toy: 7 done, 0 failed of 7", 1, true), out)
     assert.truthy(out:find("results: results/toy.h5", 1, true), out)
@@ -203,27 +265,35 @@ describe("a study under a real Slurm", function()
     local slurm_numbers, attrs = numbers(work .. "/results/toy.h5")
     assert.are.equal(7, attrs.done)
 
-    -- 7. nothing left: the same command submits nothing and collects again
+    -- 9. nothing left: the same command submits nothing and collects again
     rc, out = moonlab("run study.lua --backend slurm --max-parallel 2")
     assert.are.equal(0, rc, out)
     assert.falsy(out:find("submitted job", 1, true), out)
-    assert.falsy(h.exists(work .. "/results/toy/slurm/5"))
+    assert.falsy(h.exists(work .. "/results/toy/slurm/6"))
 
-    -- 8. the same study run locally with -j 2: bit-identical metrics
-    rc, out = moonlab("run study.lua -j 2 --out local/toy.h5")
+    -- 10. moonlab collect builds the study file anew from the trial files
+    assert.truthy(os.remove(work .. "/results/toy.h5"))
+    rc, out = moonlab("collect results/toy.h5")
     assert.are.equal(0, rc, out)
-    local local_numbers = numbers(work .. "/local/toy.h5")
+    assert.truthy(out:find("results: results/toy.h5", 1, true), out)
+    local collected = numbers(work .. "/results/toy.h5")
+
+    -- 11. bit-identical metrics: Slurm (--wait and collect) and the local -j 2 run
     local n = 0
     for id, r in pairs(local_numbers.trials) do
       n = n + 1
       assert.are.equal("done", slurm_numbers.trials[id].status)
       assert.are.same(r, slurm_numbers.trials[id])
+      assert.are.same(r, collected.trials[id])
     end
     assert.are.equal(6, n)
     assert.are.same(local_numbers.final, slurm_numbers.final)
     assert.are.same(local_numbers.agg, slurm_numbers.agg)
-    print(string.format("slurm: first submission until the array left the queue %.1f s, the two "
-      .. "resubmissions (one cancelled) and the final %.1f s, whole test %.1f s", t_first, t_second,
-      core.clock() - t0))
+    assert.are.same(local_numbers.final, collected.final)
+    assert.are.same(local_numbers.agg, collected.agg)
+    print(string.format("slurm: first submission until the array left the queue %.1f s; the "
+      .. "resubmissions (one cancelled, one stopped by its time limit) and the final %.1f s, of "
+      .. "which %.1f s from cutting the time limit to the task's end (the local run took %.1f s "
+      .. "of it); whole test %.1f s", t_first, t_second, t_limit, t_local, core.clock() - t0))
   end)
 end)

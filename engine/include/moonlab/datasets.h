@@ -32,6 +32,12 @@
 int ml_idx_read(ml_tensor_t *out, const char *path);
 int ml_idx_parse(ml_tensor_t *out, const void *buf, size_t n, const char *name);
 
+/* Checks that every value of a labels tensor (N), as ml_idx_read gives it, is a class index
+ * 0..classes-1. ML_EFORMAT names the first item outside, counted from 1, and the file:
+ *   `t10k-labels-idx1-ubyte.gz: label 12 of item 3 is outside 0..9`;
+ * ML_EARG for labels that are not one-dimensional or classes < 1. `name` labels messages. */
+int ml_idx_check_labels(const ml_tensor_t *labels, int64_t classes, const char *name);
+
 /* ---- numeric CSV ----
  * One row per line, fields separated by `delimiter`. Around each field, spaces, tabs and one
  * pair of double quotes are dropped ("YEAR" names the column YEAR; quoted fields cannot contain

@@ -12,6 +12,8 @@ typedef enum {
     ML_ENAN,     /* a NaN or Inf appeared where a finite number is required */
     ML_ESTATE,   /* an object is used in a state that does not allow it */
     ML_EFORMAT,  /* a file's contents are not what they should be */
+    ML_ESTORAGE, /* the file system refused a write: no space or quota left, read-only, or no
+                  * permission; freeing space or fixing the directory and trying again helps */
     ML_NERRORS
 } ml_status_t;
 

@@ -1,6 +1,9 @@
-/* HDF5 result files (schema: docs/results.md). A file is written under a temporary name beside
- * the final path and renamed into place by ml_results_commit, so a crash or kill never leaves a
- * half-written result at the final path. Object paths are absolute ("/runs/normal/history");
+/* HDF5 result files (schema: docs/results.md). A file is built in memory, written under a
+ * temporary name beside the final path and renamed into place by ml_results_commit, so a crash
+ * or kill never leaves a half-written result at the final path. HDF5 itself never writes to the
+ * disk: a full disk or a read-only directory is one error from create or commit (ML_ESTORAGE,
+ * naming the path and the cause), never a failure inside libhdf5. Memory: the file's size while
+ * it is written, twice that during commit. Object paths are absolute ("/runs/normal/history");
  * missing parent groups are created. */
 #ifndef MOONLAB_RESULTS_H
 #define MOONLAB_RESULTS_H
@@ -20,7 +23,8 @@ typedef struct ml_column {
 
 /* Check that the final path's directory exists and is writable, then create the temporary
  * file ".<name>.tmp-<pid>" beside it; the final path is not touched until commit. On failure
- * *out is NULL and the message names the path (ML_EIO) or the bad argument (ML_EARG).
+ * *out is NULL and the message names the path (ML_EIO; ML_ESTORAGE when the file system refuses
+ * the write: no space or quota left, read-only, no permission) or the bad argument (ML_EARG).
  * Not thread-safe: the serial HDF5 library must be used from one thread at a time. */
 int ml_results_create(ml_results_t **out, const char *path);
 /* A group and its missing parents; an existing group is fine, any other object is ML_EARG. */
@@ -46,13 +50,16 @@ int ml_results_tensor(ml_results_t *r, const char *path, const ml_tensor_t *t);
  * at path is ML_EARG. */
 int ml_results_int64(ml_results_t *r, const char *path, const int64_t *v, int64_t n);
 /* Copy the object (group with everything under it, or dataset) at src_path in the HDF5 file
- * src_file to dst_path in r (parents created). Fails with a message naming both when the
- * source is missing or unreadable or dst_path exists. */
+ * src_file to dst_path in r (parents created). src_file is opened through ml_rfile_open, so it
+ * gets the reader's checks before libhdf5 sees it. Fails with a message naming both when the
+ * source is missing, unreadable or malformed, or dst_path exists. */
 int ml_results_copy(ml_results_t *r, const char *dst_path, const char *src_file,
                     const char *src_path);
-/* Flush, close, fsync and rename into place (replacing an older file), then fsync the
- * directory. On failure the temporary file is deleted and the message names the final path.
- * Frees r whatever the outcome. A failed write before commit leaves r usable. */
+/* Write the file, fsync and rename it into place (replacing an older file), then fsync the
+ * directory. On failure the temporary file is deleted, an older file at the final path stays as
+ * it was, and the message names the final path and the cause (ML_ESTORAGE when the file system
+ * refused the write, as for create). Frees r whatever the outcome. A failed write before
+ * commit leaves r usable. */
 int ml_results_commit(ml_results_t *r);
 /* Close and delete the temporary file; frees r. A no-op on NULL. */
 void ml_results_abort(ml_results_t *r);
