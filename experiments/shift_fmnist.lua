@@ -2,7 +2,10 @@
 -- al. 2019, "Failing Loudly"; Lipton et al. 2018, BBSE). A softmax regression is trained on
 -- 50000 training images; the other 10000 are a held-out clean source sample. Each setting of
 -- the study evaluates the model on one test set:
---   clean      the Fashion-MNIST test set as it is
+--   same       no shift at all, the control: `detect_rows` other held-out training images
+--              (disjoint from the detection's source sample)
+--   clean      the Fashion-MNIST test set as it is (drawn apart from the training images; it
+--              may differ from them a little)
 --   noise      covariate shift: every image + N(0, (100/255)^2) per pixel (clipped to [0, 1])
 --   invert     covariate shift: every image inverted (1 - x)
 --   selection  covariate shift by selection bias: image i kept with probability
@@ -21,7 +24,7 @@
 --               and is the only one of the five that can see concept shift (p(y|x) changes,
 --               p(x) and p(y) do not)
 -- A set is flagged when the smallest of the five p-values times 5 (Bonferroni) is below 0.05;
--- the clean test set must not be flagged, every shifted one must.
+-- the control must not be flagged, nor should the clean test set, and every shifted one must.
 -- Correction, before and after:
 --   label shift (tweak_one, dirichlet): BBSE estimates w = p_test(y)/p_train(y) from the
 --     confusion matrix on the held-out source sample and the predicted labels on the test set;
@@ -75,7 +78,7 @@ for j = 1, 784 do
 end
 local SELECTION = { features = select_features, coef = select_coef, bias = -SELECT_A * SELECT_AT }
 
-local SHIFTS = { "clean", "noise", "invert", "selection", "tweak_one", "dirichlet", "swap" }
+local SHIFTS = { "same", "clean", "noise", "invert", "selection", "tweak_one", "dirichlet", "swap" }
 
 -- The test set of a setting, its report and the kind of shift.
 local function shifted(name)
@@ -96,12 +99,14 @@ local function train_model(seeds, ds, reduce)
   return model
 end
 
--- A random subset of k rows of ds (from the trial's stream).
-local function sample_rows(ds, k, name)
-  if ds.n <= k then return ds end
+-- A random subset of k rows of ds (from the trial's stream), or with skip, the k rows after the
+-- first `skip` of the same draw (disjoint from the subset drawn without it).
+local function sample_rows(ds, k, name, skip)
+  skip = skip or 0
+  if ds.n <= k and skip == 0 then return ds end
   local perm = ml.rng(name):permutation(ds.n)
   local idx = {}
-  for i = 1, k do idx[i] = perm[i] end
+  for i = 1, k do idx[i] = perm[skip + i] end
   return data.subset(ds, data.index(idx))
 end
 
@@ -135,14 +140,19 @@ ml.study {
   data = all,
   split = hold,
   -- nothing is chosen here: the "selected" mark goes to the set that looks most like the
-  -- source (the highest combined p-value), which should be the clean one
+  -- source (the highest combined p-value), which should be the control or the clean one
   select = { metric = "p_value", goal = "max" },
   trial = function(t)
     local name = t.params.shift
     local seed = model_seeds[t.replicate]
     local model = train_model(seed, train)
     local clean = model:evaluate(test, "cross_entropy")
-    local target, report, kind = shifted(name)
+    local target, report, kind
+    if name == "same" then
+      target, kind = sample_rows(val, cfg.detect_rows, "detect/source", cfg.detect_rows), "no"
+    else
+      target, report, kind = shifted(name)
+    end
     kind = report and report.kind or kind
     local eval = model:evaluate(target, "cross_entropy")
     local m = { clean_accuracy = clean.accuracy, clean_loss = clean.loss, accuracy = eval.accuracy,
