@@ -21,8 +21,10 @@ for t in build-valgrind/test_*; do
     status=1
   fi
 done
-# and the moonlab command end to end (a short poly_fit run)
-if BLIS_ARCH_TYPE=3 valgrind -q --error-exitcode=9 --leak-check=full \
+# and the moonlab command end to end (a short poly_fit run). GOMP_SPINCOUNT is set as moonlab
+# would set it: otherwise moonlab starts itself again through /proc/self/exe to set it, which
+# under valgrind is valgrind's tool, not moonlab.
+if BLIS_ARCH_TYPE=3 GOMP_SPINCOUNT=10000 valgrind -q --error-exitcode=9 --leak-check=full \
      --errors-for-leak-kinds=definite,indirect build-valgrind/moonlab run experiments/poly_fit.lua \
      --out build-valgrind/poly_fit.h5 --set epochs=5 >build-valgrind/moonlab.valgrind.log 2>&1; then
   echo "valgrind: moonlab run experiments/poly_fit.lua: clean"
