@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # Every C test under valgrind memcheck; any error or definite/indirect leak fails.
-#   bash tests/static/valgrind.sh          (about 30 s; builds build-valgrind/ first)
+#   bash tests/static/valgrind.sh          (builds build-valgrind/ first; see README for the time)
 # Valgrind 3.19 does not decode AVX-512, so this build is not -march=native and BLIS is asked
 # for its Haswell (AVX2) kernels (architecture id 3 in BLIS 0.9).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$root"
-command -v valgrind >/dev/null || { echo "valgrind not found: apt-get install valgrind" >&2; exit 1; }
+command -v valgrind >/dev/null ||
+  { echo "valgrind not found: apt-get install valgrind (or bash .ci/setup valgrind)" >&2; exit 1; }
 cmake -S . -B build-valgrind -DCMAKE_BUILD_TYPE=Release -DMOONLAB_NATIVE=OFF \
   -DMOONLAB_STATIC_CHECKS=OFF >/dev/null
 cmake --build build-valgrind -j"$(nproc)" >/dev/null
