@@ -695,19 +695,19 @@ static const char *check_string_ref(const ml_rfile_t *f, const unsigned char *v,
         return why;
     }
     const char *bad;
-    uint64_t where = 0, size = 0;
+    uint64_t at = f->base + addr, where = 0, size = 0;
     int found, is_heap;
-    walk_collection(&f->src, f->base + addr, f->L, &bad, &where, idx <= 0xffff ? (unsigned)idx : 0,
-                    &found, &size, &is_heap);
+    walk_collection(&f->src, at, f->L, &bad, &where, idx <= 0xffff ? (unsigned)idx : 0, &found,
+                    &size, &is_heap);
     if (!is_heap)
         snprintf(why, n, "its value names a global heap at byte %llu, where there is none",
-                 (unsigned long long)(f->base + addr));
+                 (unsigned long long)at);
     else if (bad)
         snprintf(why, n, "malformed global heap at byte %llu: %s", (unsigned long long)where,
                  bad);
     else if (idx == 0 || !found)
         snprintf(why, n, "its value is object %llu of the global heap at byte %llu, which has "
-                 "no such object", (unsigned long long)idx, (unsigned long long)(f->base + addr));
+                 "no such object", (unsigned long long)idx, (unsigned long long)at);
     else if (size != len)
         snprintf(why, n, "its value claims %llu bytes, but its global heap object holds %llu",
                  (unsigned long long)len, (unsigned long long)size);
@@ -811,7 +811,7 @@ static int check_string_attr(const ml_rfile_t *f, const char *obj, hid_t o, hid_
             if (type == 0x10 && size >= (uint64_t)f->O + (uint64_t)f->L) {
                 /* continuation: another block of messages */
                 unsigned char c[64];
-                if (!ml__h5_read_at(&f->src, p, c, (size_t)(f->O + f->L))) {
+                if (!ml__h5_read_at(&f->src, p, c, (size_t)f->O + (size_t)f->L)) {
                     bad = "its object header cannot be read";
                     break;
                 }
