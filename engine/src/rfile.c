@@ -656,7 +656,8 @@ static herr_t collect_attr(hid_t loc, const char *name, const H5A_info_t *info, 
  * one byte (HDF5 allocates length times its size). An attribute whose value
  * is not in the header (kept in dense storage or as a shared message: moonlab writes neither)
  * cannot be checked and is not read. Strings in table columns are dataset data, which only
- * HDF5 parses (chunked, maybe compressed): they are not checked this way. */
+ * HDF5 parses (chunked, maybe compressed): only their character size is checked (read_column);
+ * the heap objects they name are not. */
 
 #define MAX_HEADER_BLOCKS 64 /* continuation blocks followed per header; HDF5 files need few */
 
@@ -1088,6 +1089,16 @@ static int read_column(const ml_rfile_t *f, const char *path, hid_t d, hid_t spa
         goto done;
     }
     if (vlen) {
+        /* HDF5 allocates each string's length times the size of a character, as the file
+         * gives it, before reading it: a character must be one byte */
+        hid_t base = H5Tget_super(fieldtype);
+        size_t csize = base >= 0 ? H5Tget_size(base) : 0;
+        ml__h5_close(&base, H5Tclose);
+        if (csize != 1) {
+            rc = rfail(f, path, ML_EFORMAT, "column '%s' not read: strings whose characters are "
+                       "%zu bytes each, not 1", col->name, csize);
+            goto done;
+        }
         /* What HDF5 would allocate for the strings, checked before it does. */
         hsize_t need = 0;
         if (H5Dvlen_get_buf_size(d, mt, space, &need) < 0) {

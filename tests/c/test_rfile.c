@@ -699,6 +699,44 @@ static void test_string_refs(void)
     }
     free(img);
 
+    /* a table's string column with characters of 2 bytes (HDF5 would allocate the length
+     * times that for each string before reading it): the string type (class 9, its 8-byte
+     * head, size 16) is followed by the character type, whose size is at byte 4 */
+    {
+        hid_t hf = H5Fcreate(path, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+        hid_t st = H5Tcopy(H5T_C_S1);
+        H5Tset_size(st, H5T_VARIABLE);
+        hid_t row = H5Tcreate(H5T_COMPOUND, sizeof(char *));
+        H5Tinsert(row, "s", 0, st);
+        const char *rows[2] = {"ab", "cde"};
+        hid_t d = dataset_1d(hf, "/t", row, 2, H5P_DEFAULT);
+        H5Dwrite(d, row, H5S_ALL, H5S_ALL, H5P_DEFAULT, rows);
+        H5Dclose(d);
+        H5Tclose(row);
+        H5Tclose(st);
+        H5Fclose(hf);
+    }
+    img = slurp(path, &n);
+    static const unsigned char vstr[] = {0x10, 0, 0, 0, 0x10}; /* size 16, then class 0 v1 */
+    unsigned char *ty = img ? memmem(img, n, vstr, sizeof vstr) : NULL;
+    CHECK(ty && (ty[-4] & 0x0f) == 9 && ty[8] == 1);
+    ml_rfile_t *f;
+    ml_rtable_t tab;
+    CHECK(img && ml_rfile_open_image(&f, img, n, "table.h5") == ML_OK);
+    CHECK(f && ml_rfile_table(f, "/t", &tab) == ML_OK && tab.nrows == 2 &&
+          strcmp(((char **)tab.cols[0].data)[1], "cde") == 0);
+    ml_rfile_free_table(&tab);
+    ml_rfile_close(f);
+    if (ty && (ty[-4] & 0x0f) == 9) {
+        ty[8] = 2;
+        CHECK(ml_rfile_open_image(&f, img, n, "table.h5") == ML_OK);
+        CHECK(f && ml_rfile_table(f, "/t", &tab) == ML_EFORMAT && tab.cols == NULL);
+        CHECK_ERRMSG_HAS("table.h5: /t: column 's' not read: strings whose characters are 2 "
+                         "bytes each, not 1");
+        ml_rfile_close(f);
+    }
+    free(img);
+
     /* many attributes: version 1 headers go on in continuation blocks, all read */
     write_string_attrs(path, 40, H5F_LIBVER_EARLIEST);
     img = slurp(path, &n);
