@@ -52,6 +52,11 @@ int ml_proc_spawn_in(ml_proc_t *p, const char *const *argv, int pipes, const cha
     p->to_child = p->from_child = -1;
     if (!argv || !argv[0])
         return ml__fail(ML_EARG, "spawn: no program given");
+    /* posix_spawn reports a failed chdir only as the program's error, and not at all where its
+     * vfork is a plain fork (valgrind): the child would just exit 127 */
+    if (dir && access(dir, X_OK) != 0)
+        return ml__fail(ML_EIO, "spawn %s: cannot enter directory '%s': %s", argv[0], dir,
+                        strerror(errno));
     if (pipes && (pipe2(in, O_CLOEXEC) != 0 || pipe2(msg, O_CLOEXEC) != 0)) {
         rc = ml__fail(ML_EIO, "spawn %s: cannot create pipes: %s", argv[0], strerror(errno));
         close_pair(in);

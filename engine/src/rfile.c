@@ -19,6 +19,11 @@ struct ml_rfile {
     hid_t file;
     char *name;   /* what every message calls the file */
     size_t limit; /* largest allocation one read may make */
+    /* The file's bytes as opened, for the checks made before HDF5 reads a string: the file
+     * kept open (src.fd), or a copy of the image (src.mem, owned). */
+    ml__h5_source_t src;
+    uint64_t base;  /* where the superblock starts: HDF5's addresses count from there */
+    int O, L;       /* the superblock's "Size of Offsets" and "Size of Lengths" */
 };
 
 /* Most fields and attributes per object we accept: far beyond what moonlab writes, and small
@@ -86,24 +91,36 @@ static void reclaim_vlen(hid_t mtype, hid_t space, void *buf)
  * checked: which heap objects a string refers to (that is in object headers and raw data,
  * which only HDF5 parses). */
 
-/* "Size of Lengths" from the superblock at off (versions 0-3), 8 if it cannot be read. */
-static int length_size(const ml__h5_source_t *src, uint64_t off)
+/* The superblock's "Size of Offsets" (*O) and "Size of Lengths" (*L) at off (versions 0-3);
+ * 8 for one that cannot be read or is not a size HDF5 accepts. */
+static void superblock_sizes(const ml__h5_source_t *src, uint64_t off, int *O, int *L)
 {
     unsigned char sb[16];
+    *O = *L = 8;
     if (!ml__h5_read_at(src, off, sb, sizeof sb))
-        return 8;
-    int n = sb[8] <= 1 ? sb[14] : sb[10];
-    return n == 2 || n == 4 || n == 8 || n == 16 || n == 32 ? n : 8;
+        return;
+    int o = sb[8] <= 1 ? sb[13] : sb[9], n = sb[8] <= 1 ? sb[14] : sb[10];
+    if (o == 2 || o == 4 || o == 8 || o == 16 || o == 32)
+        *O = o;
+    if (n == 2 || n == 4 || n == 8 || n == 16 || n == 32)
+        *L = n;
 }
 
-/* Checks the collection at off; *why says what is wrong (NULL when it is sound). */
-static void check_collection(const ml__h5_source_t *src, uint64_t off, int L, const char **why,
-                             uint64_t *where)
+/* Checks the collection at off; *why says what is wrong (NULL when it is sound). As HDF5 loads
+ * it: with want > 0, *wsize is the size of object `want` (the last entry with that index, as
+ * HDF5 keeps) and *found says whether there is one. *is_heap says whether off holds a
+ * collection HDF5 would load at all (signature and version). */
+static void walk_collection(const ml__h5_source_t *src, uint64_t off, int L, const char **why,
+                            uint64_t *where, unsigned want, int *found, uint64_t *wsize,
+                            int *is_heap)
 {
     unsigned char hdr[8 + 32];
     *why = NULL;
-    if (!ml__h5_read_at(src, off, hdr, 8 + (size_t)L) || hdr[4] != 1)
+    *found = *is_heap = 0;
+    if (!ml__h5_read_at(src, off, hdr, 8 + (size_t)L) || memcmp(hdr, "GCOL", 4) != 0 ||
+        hdr[4] != 1)
         return; /* not a collection HDF5 would load */
+    *is_heap = 1;
     uint64_t size = ml__h5_le(hdr + 8, L);
     uint64_t head = (15 + (uint64_t)L) / 8 * 8, objhdr = 8 + (uint64_t)L;
     if (size > src->size - off) {
@@ -134,6 +151,10 @@ static void check_collection(const ml__h5_source_t *src, uint64_t off, int L, co
                 return;
             }
             need = objhdr + (osize + 7) / 8 * 8;
+            if (idx == want) {
+                *found = 1;
+                *wsize = osize;
+            }
         } else {
             if (osize < objhdr || osize > size - p) {
                 *why = "a free-space entry of impossible size";
@@ -146,10 +167,18 @@ static void check_collection(const ml__h5_source_t *src, uint64_t off, int L, co
     }
 }
 
-/* Every "GCOL" in the file, checked. */
-static int check_heaps(const ml_rfile_t *f, const ml__h5_source_t *src, uint64_t sb_off)
+static void check_collection(const ml__h5_source_t *src, uint64_t off, int L, const char **why,
+                             uint64_t *where)
 {
-    int L = length_size(src, sb_off);
+    int found, is_heap;
+    uint64_t wsize;
+    walk_collection(src, off, L, why, where, 0, &found, &wsize, &is_heap);
+}
+
+/* Every "GCOL" in the file, checked. */
+static int check_heaps(const ml_rfile_t *f, const ml__h5_source_t *src)
+{
+    int L = f->L;
     errno = 0;
     unsigned char buf[1 << 16];
     uint64_t base = 0;
@@ -186,6 +215,7 @@ static ml_rfile_t *new_rfile(const char *name)
         return NULL;
     f->file = H5I_INVALID_HID;
     f->limit = ML_RFILE_DEFAULT_LIMIT;
+    f->src.fd = -1;
     f->name = strdup(name);
     if (!f->name) {
         free(f);
@@ -239,8 +269,10 @@ int ml_rfile_open(ml_rfile_t **out, const char *path)
         close(fd);
         return ml__fail(ML_ENOMEM, "%s: out of memory", path);
     }
-    int rc = check_heaps(f, &src, sb);
-    close(fd);
+    f->src = src; /* the descriptor is f's now: ml_rfile_close closes it */
+    f->base = sb;
+    superblock_sizes(&src, sb, &f->O, &f->L);
+    int rc = check_heaps(f, &src);
     if (rc) {
         ml_rfile_close(f);
         return rc;
@@ -279,9 +311,17 @@ int ml_rfile_open_image(ml_rfile_t **out, const void *image, size_t size, const 
         return ml__fail(ML_EFORMAT, "%s: not an HDF5 file", name);
 
     ml_rfile_t *f = new_rfile(name);
-    if (!f)
+    unsigned char *copy = f ? malloc(size) : NULL;
+    if (!copy) {
+        ml_rfile_close(f);
         return ml__fail(ML_ENOMEM, "%s: out of memory", name);
-    int rc = check_heaps(f, &src, sb);
+    }
+    memcpy(copy, image, size);
+    f->src.mem = copy;
+    f->src.size = size;
+    f->base = sb;
+    superblock_sizes(&src, sb, &f->O, &f->L);
+    int rc = check_heaps(f, &src);
     if (rc) {
         ml_rfile_close(f);
         return rc;
@@ -309,6 +349,9 @@ void ml_rfile_close(ml_rfile_t *f)
         return;
     ml__h5_quiet();
     ml__h5_close(&f->file, H5Fclose);
+    if (f->src.fd >= 0)
+        close(f->src.fd);
+    free((void *)f->src.mem);
     free(f->name);
     free(f);
 }
@@ -605,8 +648,211 @@ static herr_t collect_attr(hid_t loc, const char *name, const H5A_info_t *info, 
     return 0;
 }
 
-/* One attribute's value; obj and name only for messages. */
-static int read_attr(const ml_rfile_t *f, const char *obj, hid_t a, const char *name,
+/* ---- variable-length strings in attributes ----
+ *
+ * A variable-length string is stored as its length, the address of a global heap collection
+ * and the index of an object in it. HDF5 1.10 trusts all three when it reads the string: an
+ * index with no object behind it makes H5HG_read dereference NULL or read past its table of
+ * objects, an object larger than the length is copied past the buffer made for the length, and
+ * a length of gigabytes is allocated before the object is looked at (all found by fuzzing).
+ * So before an attribute's string is read, its stored value is found in the object's header
+ * (versions 1 and 2, with their continuation blocks) and checked against the collection it
+ * names: the object must exist and hold exactly the string's length, and a character must be
+ * one byte (HDF5 allocates length times its size). An attribute whose value
+ * is not in the header (kept in dense storage or as a shared message: moonlab writes neither)
+ * cannot be checked and is not read. Strings in table columns are dataset data, which only
+ * HDF5 parses (chunked, maybe compressed): only their character size is checked (read_column);
+ * the heap objects they name are not. */
+
+#define MAX_HEADER_BLOCKS 64 /* continuation blocks followed per header; HDF5 files need few */
+
+/* Where the header of open object o starts in the file (absolute); 0 when HDF5 cannot say. */
+static int header_at(const ml_rfile_t *f, hid_t o, uint64_t *at)
+{
+#if H5_VERSION_GE(1, 12, 0)
+    H5O_info2_t info;
+    haddr_t addr;
+    if (H5Oget_info3(o, &info, H5O_INFO_BASIC) < 0 ||
+        H5VLnative_token_to_addr(o, info.token, &addr) < 0)
+        return 0;
+#else
+    H5O_info_t info;
+    if (H5Oget_info2(o, &info, H5O_INFO_BASIC) < 0)
+        return 0;
+    haddr_t addr = info.addr;
+#endif
+    if (addr == HADDR_UNDEF || addr > UINT64_MAX - f->base)
+        return 0;
+    *at = f->base + addr;
+    return 1;
+}
+
+/* Why the stored string value v (length, collection address, object index) would make HDF5 go
+ * wrong; NULL when it can be read. */
+static const char *check_string_ref(const ml_rfile_t *f, const unsigned char *v, char *why,
+                                    size_t n)
+{
+    uint64_t len = ml__h5_le(v, 4), addr = ml__h5_le(v + 4, f->O);
+    uint64_t idx = ml__h5_le(v + 4 + f->O, 4);
+    if (addr == 0)
+        return NULL; /* no heap object: HDF5 reads an empty string */
+    if (addr > UINT64_MAX - f->base) {
+        snprintf(why, n, "its value names a global heap beyond the file");
+        return why;
+    }
+    const char *bad;
+    uint64_t at = f->base + addr, where = 0, size = 0;
+    int found, is_heap;
+    walk_collection(&f->src, at, f->L, &bad, &where, idx <= 0xffff ? (unsigned)idx : 0, &found,
+                    &size, &is_heap);
+    if (!is_heap)
+        snprintf(why, n, "its value names a global heap at byte %llu, where there is none",
+                 (unsigned long long)at);
+    else if (bad)
+        snprintf(why, n, "malformed global heap at byte %llu: %s", (unsigned long long)where,
+                 bad);
+    else if (idx == 0 || !found)
+        snprintf(why, n, "its value is object %llu of the global heap at byte %llu, which has "
+                 "no such object", (unsigned long long)idx, (unsigned long long)at);
+    else if (size != len)
+        snprintf(why, n, "its value claims %llu bytes, but its global heap object holds %llu",
+                 (unsigned long long)len, (unsigned long long)size);
+    else
+        return NULL;
+    return why;
+}
+
+/* Checks the value of every attribute message named name in the header message at msg (type,
+ * size, message flags): *matched counts them. NULL, or why it cannot be read. */
+static const char *check_attr_message(const ml_rfile_t *f, const unsigned char *m, uint64_t size,
+                                      const char *name, int *matched, char *why, size_t n)
+{
+    if (size < 8)
+        return NULL; /* too short to be one HDF5 decodes */
+    unsigned version = m[0];
+    uint64_t nlen = ml__h5_le(m + 2, 2), dtlen = ml__h5_le(m + 4, 2),
+             dslen = ml__h5_le(m + 6, 2);
+    uint64_t pos = version == 3 ? 9 : 8, data;
+    if (version == 1)
+        data = pos + (nlen + 7) / 8 * 8 + (dtlen + 7) / 8 * 8 + (dslen + 7) / 8 * 8;
+    else if (version == 2 || version == 3)
+        data = pos + nlen + dtlen + dslen;
+    else
+        return NULL; /* a version HDF5 refuses to decode */
+    /* the name as HDF5 takes it: up to its first NUL */
+    size_t want = strlen(name);
+    if (nlen < want + 1 || pos + want >= size || memcmp(m + pos, name, want) != 0 ||
+        m[pos + want] != '\0')
+        return NULL;
+    (*matched)++;
+    uint64_t need = 4 + (uint64_t)f->O + 4;
+    if (data > size || size - data < need) {
+        snprintf(why, n, "its stored value is shorter than a string's reference");
+        return why;
+    }
+    return check_string_ref(f, m + data, why, n);
+}
+
+/* Checks the stored value of the one-element variable-length string attribute `name` of open
+ * object o before HDF5 reads it: ML_OK, or a failure saying why it is not read. */
+static int check_string_attr(const ml_rfile_t *f, const char *obj, hid_t o, hid_t ft,
+                             const char *name)
+{
+    char why[256] = "";
+    const char *bad = NULL;
+    int matched = 0;
+    uint64_t at;
+    /* HDF5 allocates the length times the size of a character, as the file gives it */
+    hid_t base = H5Tget_super(ft);
+    size_t csize = base >= 0 ? H5Tget_size(base) : 0;
+    ml__h5_close(&base, H5Tclose);
+    if (csize != 1)
+        return rfail(f, obj, ML_EFORMAT, "attribute '%s' not read: a string whose characters "
+                     "are %zu bytes each, not 1", name, csize);
+    if (!header_at(f, o, &at))
+        return hfail(f, obj, "cannot locate the header holding attribute '%s'", name);
+    unsigned char pre[32];
+    uint64_t blocks[MAX_HEADER_BLOCKS][2]; /* start and end of each block of messages */
+    int nblocks = 0, v2 = 0, crt = 0;
+    if (!ml__h5_read_at(&f->src, at, pre, 16)) {
+        bad = "its object header is outside the file";
+    } else if (pre[0] == 1) {
+        blocks[nblocks][0] = at + 16;
+        blocks[nblocks++][1] = at + 16 + ml__h5_le(pre + 8, 4);
+    } else if (memcmp(pre, "OHDR", 4) == 0 && pre[4] == 2) {
+        v2 = 1;
+        unsigned flags = pre[5];
+        crt = (flags & 0x04) != 0;
+        uint64_t p = at + 6 + (flags & 0x20 ? 16 : 0) + (flags & 0x10 ? 4 : 0);
+        int w = 1 << (flags & 3);
+        unsigned char sz[8];
+        if (!ml__h5_read_at(&f->src, p, sz, (size_t)w)) {
+            bad = "its object header is outside the file";
+        } else {
+            blocks[nblocks][0] = p + (uint64_t)w;
+            blocks[nblocks++][1] = p + (uint64_t)w + ml__h5_le(sz, w);
+        }
+    } else {
+        bad = "its object header is of no version HDF5 writes";
+    }
+    for (int b = 0; !bad && b < nblocks; b++) {
+        uint64_t p = blocks[b][0], end = blocks[b][1];
+        uint64_t mh = v2 ? (crt ? 6 : 4) : 8; /* a message's own header */
+        if (end < p || end > f->src.size) {
+            bad = "its object header runs past the end of the file";
+            break;
+        }
+        while (!bad && end - p >= mh) {
+            unsigned char h[8];
+            if (!ml__h5_read_at(&f->src, p, h, (size_t)mh)) {
+                bad = "its object header cannot be read";
+                break;
+            }
+            unsigned type = v2 ? h[0] : (unsigned)ml__h5_le(h, 2);
+            uint64_t size = ml__h5_le(h + (v2 ? 1 : 2), 2);
+            unsigned mflags = h[v2 ? 3 : 4];
+            p += mh;
+            if (size > end - p)
+                break; /* HDF5 refuses such a header */
+            if (type == 0x10 && size >= (uint64_t)f->O + (uint64_t)f->L) {
+                /* continuation: another block of messages */
+                unsigned char c[64];
+                if (!ml__h5_read_at(&f->src, p, c, (size_t)f->O + (size_t)f->L)) {
+                    bad = "its object header cannot be read";
+                    break;
+                }
+                uint64_t addr = ml__h5_le(c, f->O), len = ml__h5_le(c + f->O, f->L);
+                if (nblocks == MAX_HEADER_BLOCKS || addr > UINT64_MAX - f->base ||
+                    len > UINT64_MAX - f->base - addr || (v2 && len < 8)) {
+                    bad = "its object header has too many or impossible continuation blocks";
+                    break;
+                }
+                uint64_t s0 = f->base + addr;
+                blocks[nblocks][0] = v2 ? s0 + 4 : s0; /* v2: "OCHK" ... checksum */
+                blocks[nblocks++][1] = v2 ? s0 + len - 4 : s0 + len;
+            } else if (type == 0x0C && !(mflags & 0x02)) {
+                /* an attribute message (not one shared elsewhere) */
+                unsigned char *m = size ? malloc((size_t)size) : NULL;
+                if (size && !m)
+                    return rfail(f, obj, ML_ENOMEM, "out of memory checking attribute '%s'",
+                                 name);
+                if (m && ml__h5_read_at(&f->src, p, m, (size_t)size))
+                    bad = check_attr_message(f, m, size, name, &matched, why, sizeof why);
+                free(m);
+            }
+            p += size;
+        }
+    }
+    if (!bad && matched == 0)
+        bad = "its value is not stored in the object header, where moonlab checks strings "
+              "before reading them";
+    if (bad)
+        return rfail(f, obj, ML_EFORMAT, "attribute '%s' not read: %s", name, bad);
+    return ML_OK;
+}
+
+/* One attribute's value: attribute a of open object o; obj names o in messages. */
+static int read_attr(const ml_rfile_t *f, const char *obj, hid_t o, hid_t a, const char *name,
                      ml_rvalue_t *v)
 {
     hid_t space = H5Aget_space(a), ft = H5Aget_type(a), mt = H5I_INVALID_HID;
@@ -637,6 +883,8 @@ static int read_attr(const ml_rfile_t *f, const char *obj, hid_t a, const char *
         if (H5Aread(a, H5T_NATIVE_DOUBLE, &v->d) < 0)
             rc = hfail(f, obj, "cannot read attribute '%s'", name);
     } else if (H5Tis_variable_str(ft) > 0) {
+        if ((rc = check_string_attr(f, obj, o, ft, name)) != ML_OK)
+            goto done;
         mt = mem_string_type(ft, 1);
         if (mt < 0 || H5Aread(a, mt, &vs) < 0) {
             rc = hfail(f, obj, "cannot read attribute '%s'", name);
@@ -707,7 +955,7 @@ int ml_rfile_attrs(ml_rfile_t *f, const char *obj, ml_rattr_t **attrs, int *n)
         out[count].name = l.names[i];
         l.names[i] = NULL;
         count++;
-        rc = read_attr(f, obj, a, out[count - 1].name, &out[count - 1].v);
+        rc = read_attr(f, obj, o, a, out[count - 1].name, &out[count - 1].v);
         H5Aclose(a);
     }
 done:
@@ -846,6 +1094,16 @@ static int read_column(const ml_rfile_t *f, const char *path, hid_t d, hid_t spa
         goto done;
     }
     if (vlen) {
+        /* HDF5 allocates each string's length times the size of a character, as the file
+         * gives it, before reading it: a character must be one byte */
+        hid_t base = H5Tget_super(fieldtype);
+        size_t csize = base >= 0 ? H5Tget_size(base) : 0;
+        ml__h5_close(&base, H5Tclose);
+        if (csize != 1) {
+            rc = rfail(f, path, ML_EFORMAT, "column '%s' not read: strings whose characters are "
+                       "%zu bytes each, not 1", col->name, csize);
+            goto done;
+        }
         /* What HDF5 would allocate for the strings, checked before it does. */
         hsize_t need = 0;
         if (H5Dvlen_get_buf_size(d, mt, space, &need) < 0) {

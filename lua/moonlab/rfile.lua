@@ -128,6 +128,7 @@ function rfile.open(path)
   local attrs, aerr = r:attrs("/")
   if not (self.is_study or has_runs or (attrs and attrs.moonlab_version ~= nil)) then
     r:close()
+    if not attrs then fail("%s", aerr) end -- why the root's attributes could not be read
     fail("%s: not a moonlab result file (no moonlab_version attribute, /runs or /study)", path)
   end
   self.attrs = must(attrs, aerr)

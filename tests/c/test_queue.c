@@ -386,7 +386,9 @@ static void test_token(void)
     if (kid == 0)
         _exit(0);
     int status;
-    sleep_ms(50);
+    /* until the child has exited, left unreaped (a fixed sleep is too short under valgrind) */
+    siginfo_t info;
+    CHECK(waitid(P_PID, (id_t)kid, &info, WEXITED | WNOWAIT) == 0);
     CHECK(ml_proc_token(kid, a, sizeof a) == 0); /* a zombie has finished */
     waitpid(kid, &status, 0);
     CHECK(ml_proc_token(kid, a, sizeof a) == 0);
@@ -414,6 +416,8 @@ static void test_proc_helpers(void)
     CHECK_MSG(strcmp(line, sub) == 0, "child ran in '%s', expected '%s'", line, sub);
     snprintf(sub, sizeof sub, "%s/no-such-dir", dir);
     CHECK(ml_proc_spawn_in(&p, argv, 0, NULL, sub) == ML_EIO);
+    CHECK_MSG(strstr(ml_errmsg(), "cannot enter directory") && strstr(ml_errmsg(), sub),
+              "message: %s", ml_errmsg());
 
     CHECK(ml_proc_cwd(cwd, sizeof cwd) == ML_OK);
     CHECK(getcwd(line, sizeof line) && strcmp(cwd, line) == 0);

@@ -269,7 +269,16 @@ static void write_odd_file(const char *path)
     H5Tinsert(row, "single", offsetof(odd_row_t, single), H5T_NATIVE_FLOAT);
     H5Tinsert(row, "fixed", offsetof(odd_row_t, fixed), fixed);
     H5Tinsert(row, "byte", offsetof(odd_row_t, byte), H5T_NATIVE_UINT8);
-    odd_row_t rows[2] = {{-300, 1.5f, "ab", 255}, {2, -0.5f, "abcdef", 0}};
+    /* zeroed first: the padding between fields is written to the file too (valgrind) */
+    odd_row_t rows[2];
+    memset(rows, 0, sizeof rows);
+    rows[0].small = -300;
+    rows[0].single = 1.5f;
+    memcpy(rows[0].fixed, "ab", 2);
+    rows[0].byte = 255;
+    rows[1].small = 2;
+    rows[1].single = -0.5f;
+    memcpy(rows[1].fixed, "abcdef", 6);
     memcpy(rows[1].fixed, "abcdef", 6);
     hid_t d = dataset_1d(f, "/odd", row, 2, H5P_DEFAULT);
     H5Dwrite(d, row, H5S_ALL, H5S_ALL, H5P_DEFAULT, rows);
@@ -564,6 +573,189 @@ static void test_open_errors(void)
     ml_rfile_close(f);
 }
 
+/* ---- variable-length string attributes, checked before HDF5 reads them ---- */
+
+/* A file whose root has `count` variable-length string attributes s0, s1, ... = "hello",
+ * "hello1", ..., in object headers of the given format (H5F_LIBVER_EARLIEST: version 1, as
+ * moonlab writes; H5F_LIBVER_LATEST: version 2). */
+static void write_string_attrs(const char *path, int count, H5F_libver_t low)
+{
+    hid_t fapl = H5Pcreate(H5P_FILE_ACCESS);
+    H5Pset_libver_bounds(fapl, low, H5F_LIBVER_LATEST);
+    hid_t hf = H5Fcreate(path, H5F_ACC_TRUNC, H5P_DEFAULT, fapl);
+    hid_t st = H5Tcopy(H5T_C_S1);
+    H5Tset_size(st, H5T_VARIABLE);
+    for (int i = 0; i < count; i++) {
+        char name[16], value[16];
+        snprintf(name, sizeof name, "s%d", i);
+        snprintf(value, sizeof value, i ? "hello%d" : "hello", i);
+        const char *v = value;
+        scalar_attr(hf, name, st, &v);
+    }
+    H5Tclose(st);
+    H5Fclose(hf);
+    H5Pclose(fapl);
+}
+
+/* Reads the root's attributes from the image: the status, with every string checked. */
+static int read_root_attrs(const unsigned char *img, size_t n, int count)
+{
+    ml_rfile_t *f;
+    if (ml_rfile_open_image(&f, img, n, "strings.h5") != ML_OK)
+        return -1;
+    ml_rattr_t *a;
+    int na;
+    int rc = ml_rfile_attrs(f, "/", &a, &na);
+    if (rc == ML_OK) {
+        CHECK(na == count);
+        for (int i = 0; i < na; i++) {
+            char want[16];
+            snprintf(want, sizeof want, i ? "hello%d" : "hello", atoi(a[i].name + 1));
+            CHECK(a[i].v.type == ML_COL_STRING && strcmp(a[i].v.s, want) == 0);
+        }
+        ml_rfile_free_attrs(a, na);
+    } else {
+        CHECK(a == NULL && na == 0);
+    }
+    ml_rfile_close(f);
+    return rc;
+}
+
+static void test_string_refs(void)
+{
+    char path[128];
+    join(path, sizeof path, "strings.h5");
+    write_string_attrs(path, 1, H5F_LIBVER_EARLIEST);
+    size_t n = 0;
+    unsigned char *img = slurp(path, &n);
+    unsigned char *gcol = img ? memmem(img, n, "GCOL\x01", 5) : NULL;
+    CHECK(gcol != NULL);
+    if (!gcol) {
+        free(img);
+        return;
+    }
+    /* the stored value: length 5, the collection's address, object 1 */
+    unsigned char ref[16] = {5, 0, 0, 0};
+    uint64_t at = (uint64_t)(gcol - img);
+    for (int i = 0; i < 8; i++)
+        ref[4 + i] = (unsigned char)(at >> (8 * i));
+    ref[12] = 1;
+    unsigned char *v = memmem(img, n, ref, sizeof ref);
+    CHECK(v != NULL);
+    CHECK(read_root_attrs(img, n, 1) == ML_OK);
+    if (v) {
+        /* an object the collection does not have (HDF5 1.10 dereferences NULL) */
+        v[12] = 9;
+        CHECK(read_root_attrs(img, n, 1) == ML_EFORMAT);
+        CHECK_ERRMSG_HAS("strings.h5: /: attribute 's0' not read: its value is object 9 of the "
+                         "global heap at byte ");
+        CHECK_ERRMSG_HAS(", which has no such object");
+        memset(v + 12, 0xff, 4);
+        CHECK(read_root_attrs(img, n, 1) == ML_EFORMAT);
+        CHECK_ERRMSG_HAS("object 4294967295 of the global heap");
+        v[12] = 0; /* index 0 is the collection's free space */
+        memset(v + 13, 0, 3);
+        CHECK(read_root_attrs(img, n, 1) == ML_EFORMAT);
+        CHECK_ERRMSG_HAS("object 0 of the global heap");
+        v[12] = 1;
+        /* a length that is not the object's (HDF5 allocates the length, copies the object) */
+        v[3] = 0x7f;
+        CHECK(read_root_attrs(img, n, 1) == ML_EFORMAT);
+        CHECK_ERRMSG_HAS("its value claims 2130706437 bytes, but its global heap object holds 5");
+        v[3] = 0;
+        v[0] = 2;
+        CHECK(read_root_attrs(img, n, 1) == ML_EFORMAT);
+        CHECK_ERRMSG_HAS("its value claims 2 bytes, but its global heap object holds 5");
+        v[0] = 5;
+        /* an address where no collection is */
+        v[4] = (unsigned char)(v[4] + 8);
+        CHECK(read_root_attrs(img, n, 1) == ML_EFORMAT);
+        CHECK_ERRMSG_HAS("its value names a global heap at byte ");
+        CHECK_ERRMSG_HAS(", where there is none");
+        v[4] = (unsigned char)(v[4] - 8);
+        CHECK(read_root_attrs(img, n, 1) == ML_OK);
+        /* characters that are not one byte (HDF5 would allocate length times their size): the
+         * version 1 attribute message has the name padded to 8 bytes, then the string type
+         * (class 9, its 8-byte head), then the character type, whose size is at byte 4 */
+        unsigned char *name = memmem(img, n, "s0\0\0\0\0\0\0", 8);
+        CHECK(name && (name[8] & 0x0f) == 9 && name[8 + 8 + 4] == 1);
+        if (name && (name[8] & 0x0f) == 9) {
+            name[8 + 8 + 4] = 2;
+            CHECK(read_root_attrs(img, n, 1) == ML_EFORMAT);
+            CHECK_ERRMSG_HAS("attribute 's0' not read: a string whose characters are 2 bytes "
+                             "each, not 1");
+            name[8 + 8 + 4] = 1;
+        }
+        /* from disk as from memory */
+        v[12] = 9;
+        spit(path, img, n);
+        ml_rfile_t *f;
+        CHECK(ml_rfile_open(&f, path) == ML_OK);
+        ml_rattr_t *a;
+        int na;
+        CHECK(f && ml_rfile_attrs(f, "/", &a, &na) == ML_EFORMAT && a == NULL);
+        CHECK_ERRMSG_HAS("strings.h5: /: attribute 's0' not read: its value is object 9");
+        ml_rfile_close(f);
+    }
+    free(img);
+
+    /* a table's string column with characters of 2 bytes (HDF5 would allocate the length
+     * times that for each string before reading it): the string type (class 9, its 8-byte
+     * head, size 16) is followed by the character type, whose size is at byte 4 */
+    {
+        hid_t hf = H5Fcreate(path, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+        hid_t st = H5Tcopy(H5T_C_S1);
+        H5Tset_size(st, H5T_VARIABLE);
+        hid_t row = H5Tcreate(H5T_COMPOUND, sizeof(char *));
+        H5Tinsert(row, "s", 0, st);
+        const char *rows[2] = {"ab", "cde"};
+        hid_t d = dataset_1d(hf, "/t", row, 2, H5P_DEFAULT);
+        H5Dwrite(d, row, H5S_ALL, H5S_ALL, H5P_DEFAULT, rows);
+        H5Dclose(d);
+        H5Tclose(row);
+        H5Tclose(st);
+        H5Fclose(hf);
+    }
+    img = slurp(path, &n);
+    static const unsigned char vstr[] = {0x10, 0, 0, 0, 0x10}; /* size 16, then class 0 v1 */
+    unsigned char *ty = img ? memmem(img, n, vstr, sizeof vstr) : NULL;
+    CHECK(ty && (ty[-4] & 0x0f) == 9 && ty[8] == 1);
+    ml_rfile_t *f;
+    ml_rtable_t tab;
+    CHECK(img && ml_rfile_open_image(&f, img, n, "table.h5") == ML_OK);
+    CHECK(f && ml_rfile_table(f, "/t", &tab) == ML_OK && tab.nrows == 2 &&
+          strcmp(((char **)tab.cols[0].data)[1], "cde") == 0);
+    ml_rfile_free_table(&tab);
+    ml_rfile_close(f);
+    if (ty && (ty[-4] & 0x0f) == 9) {
+        ty[8] = 2;
+        CHECK(ml_rfile_open_image(&f, img, n, "table.h5") == ML_OK);
+        CHECK(f && ml_rfile_table(f, "/t", &tab) == ML_EFORMAT && tab.cols == NULL);
+        CHECK_ERRMSG_HAS("table.h5: /t: column 's' not read: strings whose characters are 2 "
+                         "bytes each, not 1");
+        ml_rfile_close(f);
+    }
+    free(img);
+
+    /* many attributes: version 1 headers go on in continuation blocks, all read */
+    write_string_attrs(path, 40, H5F_LIBVER_EARLIEST);
+    img = slurp(path, &n);
+    CHECK(img && read_root_attrs(img, n, 40) == ML_OK);
+    free(img);
+    /* version 2 headers (h5py's libver="latest"): a few attributes stay in the header */
+    write_string_attrs(path, 3, H5F_LIBVER_LATEST);
+    img = slurp(path, &n);
+    CHECK(img && memmem(img, n, "OHDR", 4) && read_root_attrs(img, n, 3) == ML_OK);
+    free(img);
+    /* more go to dense storage (a fractal heap), which is not checked, so not read */
+    write_string_attrs(path, 12, H5F_LIBVER_LATEST);
+    img = slurp(path, &n);
+    CHECK(img && read_root_attrs(img, n, 12) == ML_EFORMAT);
+    CHECK_ERRMSG_HAS("not read: its value is not stored in the object header");
+    free(img);
+    unlink(path);
+}
+
 /* HDF5 must report through our messages only: nothing on stderr while errors happen. */
 static void run_quietly(void (*test)(void))
 {
@@ -616,6 +808,7 @@ int main(void)
     test_round_trip();
     run_quietly(test_types_and_layouts);
     run_quietly(test_open_errors);
+    run_quietly(test_string_refs);
     remove_files();
     return check_report("test_rfile");
 }

@@ -55,14 +55,21 @@ static void visit(ml_rfile_t *f, const char *path, int depth, int *budget)
     ml_rattr_t *attrs;
     int nattrs;
     if (ml_rfile_attrs(f, path, &attrs, &nattrs) == ML_OK) {
+        if (kind == ML_RKIND_OTHER) /* attributes are read from groups and datasets only */
+            abort();
         for (int i = 0; i < nattrs; i++)
             if (!attrs[i].name || (attrs[i].v.type == ML_COL_STRING && !attrs[i].v.s))
                 abort();
         ml_rfile_free_attrs(attrs, nattrs);
-    } else if (kind != ML_RKIND_OTHER) {
+    } else {
         if (attrs || nattrs)
             abort();
         check_failed();
+        /* any other object (a named datatype, ...) is refused as such, with its path */
+        char want[600];
+        snprintf(want, sizeof want, NAME ": %s: is not a group or dataset", path);
+        if (kind == ML_RKIND_OTHER && strcmp(ml_errmsg(), want) != 0)
+            abort();
     }
 
     if (kind == ML_RKIND_DATASET) {

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Fuzz the data readers with libFuzzer: configure a clang build in build-fuzz/ with
 # -DMOONLAB_FUZZ=ON, build the targets, and run each for N seconds (default 30).
-#   bash tests/fuzz/run.sh          30 s per target (as the fuzz_<target> CTest tests do)
+#   bash tests/fuzz/run.sh          30 s per target (as the fuzz_<target> CTest tests do: both
+#                                   run each target through tests/fuzz/fuzz_one.sh)
 #   bash tests/fuzz/run.sh 600      the long run: 10 minutes per target
 #   bash tests/fuzz/run.sh 60 csv   only some targets
 # New inputs libFuzzer finds go to build-fuzz/fuzz/<target>/corpus (never into the sources);
@@ -25,38 +26,6 @@ cmake --build build-fuzz -j"$(nproc)" --target "${targets[@]/#/fuzz_}" >build-fu
 
 status=0
 for t in "${targets[@]}"; do
-  work=build-fuzz/fuzz/$t
-  mkdir -p "$work/corpus" "$work/artifacts" "$work/libhdf5"
-  echo "== fuzz_$t: $secs s"
-  # A crash inside libhdf5 on a crafted file is the library's bug, not ours (tests/fuzz/
-  # in_libhdf5.sh decides from the report): its input is moved to $work/libhdf5/ and fuzzing
-  # goes on for the time left. Any other crash stops the target and fails the run.
-  end=$((SECONDS + secs)) lib_crashes=0 units=0
-  while left=$((end - SECONDS)); ((left > 0)); do
-    if MOONLAB_FUZZ_LIBHDF5_DIR="$work/libhdf5" "build-fuzz/fuzz_$t" -max_total_time="$left" -timeout=20 -malloc_limit_mb=512 -print_final_stats=1 \
-        -artifact_prefix="$work/artifacts/" "$work/corpus" "tests/fuzz/corpus/$t" \
-        "tests/fuzz/regressions/$t" >"$work/log" 2>&1; then
-      ok=1
-    else
-      ok=0
-    fi
-    units=$((units + $(sed -n 's/^stat::number_of_executed_units: *//p' "$work/log" | tail -1 | grep . || echo 0)))
-    ((ok == 0)) || break
-    if frame=$(bash tests/fuzz/in_libhdf5.sh "$work/log"); then
-      lib_crashes=$((lib_crashes + 1))
-      echo "fuzz_$t: crash inside libhdf5 (kept in $work/libhdf5/, not ours):$frame"
-      mv "$work"/artifacts/* "$work/libhdf5/" 2>/dev/null || true
-      cp "$work/log" "$work/libhdf5/log.$lib_crashes"
-      continue
-    fi
-    status=1
-    echo "fuzz_$t: FAILED (log: $work/log; inputs: $work/artifacts/)"
-    grep -E '^(==[0-9]+==ERROR|SUMMARY|artifact_prefix|Test unit written)' "$work/log" || tail -20 "$work/log"
-    break
-  done
-  grep -E '^stat::(number_of_executed_units|average_exec_per_sec|new_units_added|peak_rss_mb)' "$work/log" || true
-  grep -E '^#[0-9]+.*(DONE|cov:)' "$work/log" | tail -1 || true
-  grep -E '^fuzz_h5data: [0-9]+ inputs crashed inside libhdf5' "$work/log" || true
-  ((lib_crashes == 0)) || echo "fuzz_$t: $units executions in all, $lib_crashes crash(es) inside libhdf5 (the stats above are of the last stretch)"
+  bash tests/fuzz/fuzz_one.sh build-fuzz "$t" "$secs" || status=1
 done
 exit $status

@@ -20,7 +20,8 @@ typedef struct ml_proc {
  * stdin pipe and a message pipe on descriptor 3, 0 for neither. */
 int ml_proc_spawn(ml_proc_t *p, const char *const *argv, int pipes, const char *log);
 
-/* ml_proc_spawn with the child's working directory set to dir (NULL: this process's). */
+/* ml_proc_spawn with the child's working directory set to dir (NULL: this process's); a dir
+ * that cannot be entered is ML_EIO naming it, before any child starts. */
 int ml_proc_spawn_in(ml_proc_t *p, const char *const *argv, int pipes, const char *log,
                      const char *dir);
 

@@ -59,7 +59,8 @@ typedef struct ml_rtable {
 
 /* Open an HDF5 file read-only. A missing file, a directory, a file without the HDF5 signature
  * or one HDF5 cannot open is ML_EIO or ML_EFORMAT with a message naming path; *out is then
- * NULL. */
+ * NULL. The file stays open until ml_rfile_close: string attributes are checked against its
+ * bytes before HDF5 reads them (an image is kept as a copy for the same reason). */
 int ml_rfile_open(ml_rfile_t **out, const char *path);
 /* The same from an in-memory file image of size bytes (copied; the caller keeps image); name
  * is what messages call the file. */
@@ -83,7 +84,10 @@ void ml_rfile_free_names(char **names, int64_t n);
 
 /* Every attribute of a group or dataset, in byte order of their names: scalar (or one-element)
  * attributes of integer type (as int64), IEEE float type (as float64) or string type (fixed or
- * variable length). Any other attribute is ML_EFORMAT naming it. Free with ml_rfile_free_attrs
+ * variable length). Any other attribute is ML_EFORMAT naming it, and so is a variable-length
+ * string whose stored value would make HDF5 1.10 misbehave (a missing or mis-sized global heap
+ * object, characters of more than one byte) or that is not kept in the object's header (dense
+ * or shared attribute storage, which moonlab does not write). Free with ml_rfile_free_attrs
  * (also after a failure, where *attrs is NULL and *n 0). */
 int ml_rfile_attrs(ml_rfile_t *f, const char *obj, ml_rattr_t **attrs, int *n);
 void ml_rfile_free_attrs(ml_rattr_t *attrs, int n);
