@@ -332,6 +332,26 @@ static void over_rows(void (*fn)(const steps_t *, int64_t, int64_t), const steps
     }
 }
 
+/* A layer's outputs at one of its steps, rows b0..b1, into r->seq (T, B, dirs*H): the forward
+ * direction's h_{t+1} goes to step t; the backward direction's (its input reversed within each
+ * sequence) to step n_b-1-t; steps past a sequence's end get zeros. Written by the thread that
+ * computed the rows, so no pass over the whole output follows the time loop. */
+static void output_rows(const steps_t *s, const float *hc, int64_t t, int64_t b0, int64_t b1)
+{
+    const ml_rnn_t *r = s->r;
+    const int64_t H = r->hidden, B = s->B, T = s->T, DH = r->dirs * H;
+    const int d = s->l % r->dirs;
+    const int64_t *len = r->has_len ? r->len : NULL;
+    for (int64_t b = b0; b < b1; b++) {
+        const int64_t n = steps_of(len, b, T);
+        float *dst = r->seq.data + d * H;
+        if (t < n)
+            memcpy(dst + ((d ? n - 1 - t : t) * B + b) * DH, hc + b * H, (size_t)H * sizeof(float));
+        else
+            memset(dst + (t * B + b) * DH, 0, (size_t)H * sizeof(float));
+    }
+}
+
 /* Rows b0..b1 of one layer through all steps: biases, the recurrent product, the gate maths. */
 static void forward_rows(const steps_t *s, int64_t b0, int64_t b1)
 {
@@ -392,6 +412,8 @@ static void forward_rows(const steps_t *s, int64_t b0, int64_t b1)
             }
             }
         }
+        /* the stack's output at step t (see output_rows) */
+        output_rows(s, hc, t, b0, b1);
     }
 }
 
@@ -583,21 +605,8 @@ int ml_rnn_forward(ml_rnn_t *r, const ml_tensor_t *x, const int64_t *lengths,
             if (r->cell == ML_CELL_LSTM)
                 memcpy(r->cn.data + k * B * H, L->c.data + T * B * H, (size_t)(B * H) * sizeof(float));
         }
-        /* outputs at step t: [forward h_t, backward h_t], the backward stack's step n_b-1-t;
-         * zeros on padded steps */
-        for (int64_t t = 0; t < T; t++)
-            for (int d = 0; d < dirs; d++) {
-                const float *h = r->layers[l * dirs + d].h.data;
-                for (int64_t b = 0; b < B; b++) {
-                    float *dst = r->seq.data + (t * B + b) * DH + d * H;
-                    const int64_t n = steps_of(len, b, T);
-                    if (t >= n)
-                        memset(dst, 0, (size_t)H * sizeof(float));
-                    else
-                        memcpy(dst, h + ((d ? n - t : t + 1) * B + b) * H,
-                               (size_t)H * sizeof(float));
-                }
-            }
+        /* r->seq now holds the layer's outputs: [forward h_t, backward h_t] at step t, written
+         * by the time loops (output_rows) */
     }
     if (r->last_only) {
         if (!len)
