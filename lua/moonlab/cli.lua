@@ -396,6 +396,21 @@ function cli.run(o)
   core.set_threads(o.threads)
   local started = os.date("!%Y-%m-%dT%H:%M:%SZ")
   local ok, err = load_script(o)
+  if not ok and not study.declared and #results.order > 0 then
+    -- what the script logged before its error is kept, marked as a failed run
+    local attrs = root_attrs(o, started)
+    attrs.status, attrs.error = "failed", err.message
+    local wok = pcall(function()
+      for _, k in ipairs(run.sorted_keys(attrs)) do writer:attr("/", k, attrs[k]) end
+      results.write_runs(writer)
+    end)
+    if wok and writer:commit() then
+      stderr("%s%s\nmoonlab: the script failed; what it logged before is kept in %s (status=failed)",
+        err.message, err.traceback, out)
+      return 1
+    end
+    return fail(writer, "%s%s", err.message, err.traceback)
+  end
   if not ok then
     return fail(writer, "%s%s", err.message, err.traceback)
   end
@@ -408,6 +423,7 @@ function cli.run(o)
   end
 
   local attrs = root_attrs(o, started)
+  attrs.status = "done"
   local wok, werr2 = pcall(function()
     for _, k in ipairs(run.sorted_keys(attrs)) do writer:attr("/", k, attrs[k]) end
     results.write_runs(writer)

@@ -357,6 +357,7 @@ local function show_runs(f, out)
   if a.finished then facts[#facts + 1] = "finished " .. tostring(a.finished) end
   if a.moonlab_version then facts[#facts + 1] = "moonlab " .. tostring(a.moonlab_version) end
   if #facts > 0 then out(table.concat(facts, ", ")) end
+  if a.status == "failed" then out("the script failed: " .. tostring(a.error) .. " (what it logged before is below)") end
   out("")
   if #runs == 0 then
     out("no runs recorded")
@@ -408,10 +409,11 @@ local function runs_json(f, out)
   end
   local v = {
     file = jstr(f.path), script = jval(a.script), seed = jval(a.seed), config = jval(a.config),
-    finished = jval(a.finished), runs = "[\n" .. table.concat(items, ",\n") .. "\n  ]",
+    finished = jval(a.finished), status = jval(a.status), error = jval(a.error),
+    runs = "[\n" .. table.concat(items, ",\n") .. "\n  ]",
   }
   local parts = {}
-  for _, k in ipairs({ "file", "script", "seed", "config", "finished", "runs" }) do
+  for _, k in ipairs({ "file", "script", "seed", "config", "finished", "status", "error", "runs" }) do
     parts[#parts + 1] = "  " .. jstr(k) .. ": " .. v[k]
   end
   out("{\n" .. table.concat(parts, ",\n") .. "\n}")

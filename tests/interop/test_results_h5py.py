@@ -55,14 +55,28 @@ with tempfile.TemporaryDirectory() as d:
         check(f["runs/underfit/params/1.weight"].shape == (1, 1), "underfit weight (1,1)")
         check(dict(f["runs/overfit"].attrs)["train_samples"] == 2, "run attributes")
 
-    # A failing script leaves nothing behind.
+    # A failing script keeps what it logged, marked failed; one that logged nothing leaves
+    # nothing behind; neither leaves a temporary file.
     bad = os.path.join(d, "bad.lua")
     with open(bad, "w") as s:
         s.write("local ml = require 'moonlab'\nml.results.run('r'):metric('x', 1)\nerror('stop')\n")
     out2 = os.path.join(d, "bad.h5")
     proc = subprocess.run([BIN, "run", bad, "--out", out2], capture_output=True, text=True)
     check(proc.returncode == 1, "failing script exits 1")
-    check(not any(n.endswith(".h5") and n != "poly.h5" or ".tmp" in n for n in os.listdir(d)),
-          "failing script leaves no result or temporary file: %s" % os.listdir(d))
+    with h5py.File(out2, "r") as f:
+        a = dict(f.attrs)
+        check(a["status"] == "failed", "failed script's file: status failed")
+        check(a["error"].endswith("bad.lua:3: stop"), "failed script's file: the error, %r" % a["error"])
+        check(f["runs/r/metrics"][0]["x"] == 1, "failed script's file: the metric logged before the error")
+    empty = os.path.join(d, "empty.lua")
+    with open(empty, "w") as s:
+        s.write("error('stop')\n")
+    proc = subprocess.run([BIN, "run", empty, "--out", os.path.join(d, "empty.h5")],
+                          capture_output=True, text=True)
+    check(proc.returncode == 1, "failing script exits 1")
+    check(not any(n.endswith(".h5") and n not in ("poly.h5", "bad.h5") or ".tmp" in n
+                  for n in os.listdir(d)),
+          "failing scripts leave no temporary file, and no file when nothing was logged: %s"
+          % os.listdir(d))
 
 report()

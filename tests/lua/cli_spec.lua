@@ -70,7 +70,31 @@ m:forward(ml.tensor.zeros(2, 4))
     no_result(d)
   end)
 
-  it("stops on a NaN loss naming the epoch, leaving no result", function()
+  it("keeps what a failing script logged, marked failed, and names the error", function()
+    local code, _, err, d = run_script([[
+local ml = require "moonlab"
+local r = ml.results.run("r")
+r:log { epoch = 1, loss = 0.5 }
+r:metric("x", 2)
+error("boom")
+]])
+    assert.are.equal(1, code)
+    assert.truthy(err:match("^s%.lua:5: boom\n"), err)
+    assert.truthy(err:find("moonlab: the script failed; what it logged before is kept in out.h5 (status=failed)", 1, true), err)
+    local f = assert(require("moonlab.core").rfile.open(d .. "/out.h5"))
+    local a = f:attrs("/")
+    assert.are.equal("failed", a.status)
+    assert.are.equal("s.lua:5: boom", a.error)
+    local cols = {}
+    for _, c in ipairs(assert(f:table("/runs/r/history"))) do cols[c.name] = c.values end
+    f:close()
+    assert.are.same({ 1 }, cols.epoch)
+    assert.are.same({ 0.5 }, cols.loss)
+    local _, out = h.moonlab("show out.h5", d)
+    assert.truthy(out:find("the script failed: s.lua:5: boom", 1, true), out)
+  end)
+
+  it("stops on a NaN loss naming the epoch, keeping what was logged as failed", function()
     local code, _, err, d = run_script([[
 local ml = require "moonlab"
 local T = ml.tensor
@@ -81,7 +105,11 @@ m:fit { data = ds, loss = "mse", optim = ml.optim.sgd { lr = 1 }, epochs = 3, ba
 ]])
     assert.are.equal(1, code)
     assert.truthy(err:find("^s%.lua:6: fit: loss is %a+ at epoch 1, step %d"), err)
-    no_result(d)
+    local f = assert(require("moonlab.core").rfile.open(d .. "/out.h5"))
+    local a = f:attrs("/")
+    f:close()
+    assert.are.equal("failed", a.status)
+    assert.truthy(a.error:find("^s%.lua:6: fit: loss is %a+ at epoch 1"), a.error)
   end)
 
   it("applies --set to declared settings, with types", function()
