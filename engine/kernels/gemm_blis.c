@@ -3,7 +3,9 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
+#include <stdint.h>
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
 
 #include <blis.h>
@@ -15,6 +17,32 @@
  * later, with AVX-512) fall back to the unoptimised "generic" kernels, about 4x slower here.
  * Before BLIS initialises, point such CPUs at the Skylake-X kernels, which need exactly the
  * AVX-512 subsets tested below. A valid BLIS_ARCH_TYPE set by the user is left alone. */
+/* The micro-kernel ml_k_gemm_packed drives: its tile (MR, NR), BLIS's k-block, and whether
+ * it stores tiles of C by columns (the transposed product then puts the packed factor where
+ * the kernel wants its MR side). ukr is NULL when it does not. */
+static struct {
+    sgemm_ukr_ft ukr;
+    cntx_t *cntx;
+    int64_t mr, nr, kc;
+} uk;
+
+static void find_ukernel(void)
+{
+    cntx_t *cx = bli_gks_query_cntx();
+    if (!cx || !bli_cntx_l3_nat_ukr_prefers_cols_dt(BLIS_FLOAT, BLIS_GEMM_UKR, cx))
+        return;
+    uk.mr = bli_cntx_get_blksz_def_dt(BLIS_FLOAT, BLIS_MR, cx);
+    uk.nr = bli_cntx_get_blksz_def_dt(BLIS_FLOAT, BLIS_NR, cx);
+    uk.kc = bli_cntx_get_blksz_def_dt(BLIS_FLOAT, BLIS_KC, cx);
+    /* packed panels must be exactly MR (NR) wide, as BLIS's own packing makes them */
+    if (uk.mr < 1 || uk.nr < 1 || uk.kc < 1 ||
+        bli_cntx_get_blksz_max_dt(BLIS_FLOAT, BLIS_MR, cx) != uk.mr ||
+        bli_cntx_get_blksz_max_dt(BLIS_FLOAT, BLIS_NR, cx) != uk.nr)
+        return;
+    uk.cntx = cx;
+    uk.ukr = (sgemm_ukr_ft)bli_cntx_get_l3_nat_ukr_dt(BLIS_FLOAT, BLIS_GEMM_UKR, cx);
+}
+
 static void choose_kernels(void)
 {
     /* BLIS aborts the process on an id it does not know: drop such a value instead. */
@@ -35,6 +63,7 @@ static void choose_kernels(void)
     }
 #endif
     bli_init();
+    find_ukernel();
 }
 
 static pthread_once_t blis_once = PTHREAD_ONCE_INIT;
@@ -85,6 +114,16 @@ static long long now_ns(void)
     return (long long)ts.tv_sec * 1000000000LL + ts.tv_nsec;
 }
 
+static void count(long long ns, int64_t m, int64_t n, int64_t k)
+{
+    atomic_fetch_add(&counted_ns, ns);
+    atomic_fetch_add(&counted_calls, 1);
+    double f = m > 0 && n > 0 && k > 0 ? 2.0 * (double)m * (double)n * (double)k : 0.0;
+    double old = atomic_load(&counted_flops);
+    while (!atomic_compare_exchange_weak(&counted_flops, &old, old + f))
+        ;
+}
+
 static void gemm_body(float *c, int64_t rsc, int64_t csc, const float *a, int64_t rsa,
                       int64_t csa, const float *b, int64_t rsb, int64_t csb, int64_t m,
                       int64_t n, int64_t k, float alpha, float beta, rntm_t *rntm);
@@ -100,12 +139,7 @@ static void gemm(float *c, int64_t rsc, int64_t csc, const float *a, int64_t rsa
     }
     long long t0 = now_ns();
     gemm_body(c, rsc, csc, a, rsa, csa, b, rsb, csb, m, n, k, alpha, beta, rntm);
-    atomic_fetch_add(&counted_ns, now_ns() - t0);
-    atomic_fetch_add(&counted_calls, 1);
-    double f = m > 0 && n > 0 && k > 0 ? 2.0 * (double)m * (double)n * (double)k : 0.0;
-    double old = atomic_load(&counted_flops);
-    while (!atomic_compare_exchange_weak(&counted_flops, &old, old + f))
-        ;
+    count(now_ns() - t0, m, n, k);
 }
 
 void ml_k_gemm_count(int on)
@@ -216,6 +250,128 @@ void ml_k_gemm1(float *c, int64_t rsc, int64_t csc, const float *a, int64_t rsa,
 {
     rntm_t r;
     gemm(c, rsc, csc, a, rsa, csa, b, rsb, csb, m, n, k, alpha, beta, one_thread(&r, 1));
+}
+
+/* Panels start on 64-byte boundaries, as BLIS's own do. */
+#define ALIGN_FLOATS 16
+
+static int64_t round_up(int64_t x, int64_t to)
+{
+    return (x + to - 1) / to * to;
+}
+
+static float *aligned(float *buf)
+{
+    return buf + ((64 - (uintptr_t)buf % 64) % 64) / sizeof *buf;
+}
+
+int64_t ml_k_pack_size(int64_t k, int64_t n)
+{
+    BLIS_READY();
+    if (!uk.ukr)
+        return 0;
+    return round_up(n, uk.mr) * k + ALIGN_FLOATS;
+}
+
+/* Floats between two of the scratch's panels of NR left-hand rows. */
+static int64_t row_panel(int64_t k)
+{
+    return round_up(k * uk.nr, ALIGN_FLOATS);
+}
+
+int64_t ml_k_packed_scratch_size(int64_t m, int64_t k)
+{
+    BLIS_READY();
+    if (!uk.ukr)
+        return 0;
+    return (m + uk.nr - 1) / uk.nr * row_panel(k) + ALIGN_FLOATS;
+}
+
+void ml_k_pack(ml_k_packed_t *p, float *buf, const float *b, int64_t rsb, int64_t csb,
+               int64_t k, int64_t n)
+{
+    BLIS_READY();
+    *p = (ml_k_packed_t){.b = b, .rsb = rsb, .csb = csb, .k = k, .n = n};
+    if (!uk.ukr || !buf || k <= 0 || n <= 0)
+        return;
+    /* panel j: for each of the K rows of b, the MR columns j*MR.. (zeros past N) */
+    const int64_t mr = uk.mr;
+    float *dst = aligned(buf);
+    for (int64_t j0 = 0; j0 < n; j0 += mr, dst += k * mr)
+        for (int64_t i = 0; i < mr; i++) {
+            float *restrict d = dst + i;
+            if (j0 + i >= n) {
+                for (int64_t q = 0; q < k; q++)
+                    d[q * mr] = 0.0f;
+                continue;
+            }
+            const float *restrict src = b + (j0 + i) * csb;
+            for (int64_t q = 0; q < k; q++)
+                d[q * mr] = src[q * rsb];
+        }
+    p->panels = aligned(buf);
+}
+
+/* The product as C^T = b^T a^T, whose tiles the kernel stores by columns: b's panels are the
+ * kernel's MR side, panels of NR rows of a (copied into scratch) its NR side. Each element is
+ * one sequence of fused multiply-adds over k in BLIS's k-blocks, whichever tile holds it. */
+static void gemm_packed_body(float *c, int64_t rsc, const float *a, int64_t rsa,
+                             const ml_k_packed_t *p, int64_t m, float beta, float *scratch)
+{
+    const int64_t mr = uk.mr, nr = uk.nr, k = p->k, n = p->n, kc = uk.kc;
+    float *pa = aligned(scratch);
+    const int64_t ps = row_panel(k);
+    float one = 1.0f;
+    auxinfo_t aux;
+    memset(&aux, 0, sizeof aux);
+    bli_auxinfo_set_schema_a(BLIS_PACKED_ROW_PANELS, &aux);
+    bli_auxinfo_set_schema_b(BLIS_PACKED_COL_PANELS, &aux);
+    bli_auxinfo_set_is_a(1, &aux);
+    bli_auxinfo_set_is_b(1, &aux);
+    for (int64_t r0 = 0; r0 < m; r0 += nr, pa += ps) {
+        const int64_t rows = m - r0 < nr ? m - r0 : nr;
+        for (int64_t i = 0; i < nr; i++) { /* row r0+i of a, spread at stride NR */
+            float *restrict d = pa + i;
+            if (i >= rows) {
+                for (int64_t q = 0; q < k; q++)
+                    d[q * nr] = 0.0f;
+                continue;
+            }
+            const float *restrict src = a + (r0 + i) * rsa;
+            for (int64_t q = 0; q < k; q++)
+                d[q * nr] = src[q];
+        }
+        for (int64_t k0 = 0; k0 < k; k0 += kc) {
+            const int64_t kb = k - k0 < kc ? k - k0 : kc;
+            float bk = k0 == 0 ? beta : 1.0f;
+            for (int64_t j0 = 0; j0 < n; j0 += mr) {
+                const int64_t cols = n - j0 < mr ? n - j0 : mr;
+                float *panel = p->panels + j0 * k + k0 * mr;
+                bli_auxinfo_set_next_a(j0 + mr < n ? panel + mr * k : p->panels + k0 * mr, &aux);
+                bli_auxinfo_set_next_b(pa + k0 * nr, &aux);
+                uk.ukr((dim_t)cols, (dim_t)rows, (dim_t)kb, &one, panel, pa + k0 * nr, &bk,
+                       c + r0 * rsc + j0, 1, (inc_t)rsc, &aux, uk.cntx);
+            }
+        }
+    }
+}
+
+void ml_k_gemm_packed(float *c, int64_t rsc, const float *a, int64_t rsa, const ml_k_packed_t *p,
+                      int64_t m, float beta, float *scratch)
+{
+    if (!p->panels || !scratch) {
+        ml_k_gemm1(c, rsc, 1, a, rsa, 1, p->b, p->rsb, p->csb, m, p->n, p->k, 1.0f, beta);
+        return;
+    }
+    if (m <= 0 || p->n <= 0)
+        return;
+    if (!atomic_load_explicit(&counting, memory_order_relaxed)) {
+        gemm_packed_body(c, rsc, a, rsa, p, m, beta, scratch);
+        return;
+    }
+    long long t0 = now_ns();
+    gemm_packed_body(c, rsc, a, rsa, p, m, beta, scratch);
+    count(now_ns() - t0, m, p->n, p->k);
 }
 
 void ml_k_set_threads(int n)

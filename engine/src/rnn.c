@@ -102,14 +102,15 @@ void ml_rnn_free(ml_rnn_t *r)
 {
     for (int l = 0; l < 2 * ML_RNN_MAX_LAYERS; l++) {
         ml_rnn_layer_t *L = &r->layers[l];
-        ml_tensor_t *ts[10] = {&L->x,  &L->gates, &L->dgates, &L->dgates_h, &L->hn,
-                               &L->h,  &L->c,     &L->dx,     &L->mask,     &L->w_hht};
-        for (int k = 0; k < 10; k++)
+        ml_tensor_t *ts[11] = {&L->x, &L->gates, &L->dgates, &L->dgates_h, &L->hn,   &L->h,
+                               &L->c, &L->dx,    &L->mask,   &L->wpack,    &L->bias};
+        for (int k = 0; k < 11; k++)
             ml_tensor_free(ts[k]);
     }
-    ml_tensor_t *ts[14] = {&r->y,  &r->dx, &r->dh, &r->dh_next, &r->dc_next, &r->tmp, &r->seq,
-                           &r->h0, &r->c0, &r->hn, &r->cn,      &r->dh0,     &r->dc0, &r->dseq};
-    for (int k = 0; k < 14; k++)
+    ml_tensor_t *ts[15] = {&r->y,  &r->dx, &r->dh, &r->dh_next, &r->dc_next, &r->tmp, &r->seq,
+                           &r->h0, &r->c0, &r->hn, &r->cn,      &r->dh0,     &r->dc0, &r->dseq,
+                           &r->rows};
+    for (int k = 0; k < 15; k++)
         ml_tensor_free(ts[k]);
     free(r->tok);
     free(r->len);
@@ -130,6 +131,13 @@ static int ensure2(ml_tensor_t *t, int64_t a, int64_t b)
     return ml_tensor_ensure(t, 2, shape);
 }
 
+/* Floats for each of W_hhᵀ and W_hh laid out (wpack's two rows). */
+static int64_t pack_half(int64_t H, int64_t GH)
+{
+    const int64_t f = ml_k_pack_size(H, GH), b = ml_k_pack_size(GH, H);
+    return (f > b ? f : b) + 1;
+}
+
 /* Buffers for a forward/backward of T steps over B sequences. */
 static int ensure_buffers(ml_rnn_t *r, int64_t T, int64_t B)
 {
@@ -141,7 +149,7 @@ static int ensure_buffers(ml_rnn_t *r, int64_t T, int64_t B)
         const int dense = !(r->ids && k < r->dirs); /* ids input keeps no (T,B,D) blocks */
         rc = (dense && ensure3(&L->x, T, B, L->in)) || ensure3(&L->gates, T, B, GH) ||
              ensure3(&L->dgates, T, B, GH) || ensure3(&L->h, T + 1, B, H) ||
-             ensure2(&L->w_hht, H, GH) ||
+             ensure2(&L->wpack, 2, pack_half(H, GH)) || ensure2(&L->bias, 1, GH) ||
              (dense && ensure3(&L->dx, T, B, L->in));
         if (!rc && r->cell == ML_CELL_LSTM)
             rc = ensure3(&L->c, T + 1, B, H);
@@ -154,6 +162,12 @@ static int ensure_buffers(ml_rnn_t *r, int64_t T, int64_t B)
         rc = ensure3(&r->dh, T, B, H) || ensure2(&r->dh_next, B, H) ||
              ensure2(&r->dc_next, B, H) || ensure2(&r->tmp, B, GH) ||
              ensure3(&r->seq, T, B, DH) || ensure3(&r->dseq, T, B, DH);
+    if (!rc) {
+        const int nt = ml_k_get_threads();
+        r->rows_per = ml_k_packed_scratch_size(B, GH > H ? GH : H);
+        rc = ensure2(&r->rows, nt, r->rows_per + 1);
+        r->rows_threads = rc ? 0 : nt;
+    }
     if (!rc)
         rc = r->last_only ? ensure2(&r->y, B, DH) : ensure3(&r->y, B, T, DH);
     if (!rc)
@@ -177,12 +191,14 @@ static int ensure_buffers(ml_rnn_t *r, int64_t T, int64_t B)
 /* Gate math of one sequence at one step, in place: pre-activations in, activations out. Kept
  * in functions of their own, with restrict arguments, so that each loop vectorizes. */
 static void lstm_cell(float *restrict gi, float *restrict gf, float *restrict gg,
-                      float *restrict go, const float *restrict cp, float *restrict cc,
-                      float *restrict h, int64_t H)
+                      float *restrict go, const float *restrict bias, const float *restrict cp,
+                      float *restrict cc, float *restrict h, int64_t H)
 {
+    const float *restrict bi = bias, *restrict bf = bias + H, *restrict bg = bias + 2 * H,
+                          *restrict bo = bias + 3 * H;
     for (int64_t j = 0; j < H; j++) {
-        float i = ml_vsigmoidf(gi[j]), f = ml_vsigmoidf(gf[j]);
-        float g = ml_vtanhf(gg[j]), o = ml_vsigmoidf(go[j]);
+        float i = ml_vsigmoidf(gi[j] + bi[j]), f = ml_vsigmoidf(gf[j] + bf[j]);
+        float g = ml_vtanhf(gg[j] + bg[j]), o = ml_vsigmoidf(go[j] + bo[j]);
         gi[j] = i;
         gf[j] = f;
         gg[j] = g;
@@ -192,19 +208,20 @@ static void lstm_cell(float *restrict gi, float *restrict gf, float *restrict gg
     }
 }
 
-/* GRU: hr, hz, hn are H_{t-1} W_hᵀ without b_hn; the candidate's hidden term (with b_hn) is
- * kept in hn_out for the backward pass. */
+/* GRU: hr, hz, hn are H_{t-1} W_hᵀ without biases; bias holds b_ir + b_hr, b_iz + b_hz, b_in;
+ * the candidate's hidden term (with b_hn) is kept in hn_out for the backward pass. */
 static void gru_cell(float *restrict gr, float *restrict gz, float *restrict gn,
                      const float *restrict hr, const float *restrict hz,
-                     const float *restrict hnw, const float *restrict b_hn,
-                     float *restrict hn_out, const float *restrict hp, float *restrict h,
-                     int64_t H)
+                     const float *restrict hnw, const float *restrict bias,
+                     const float *restrict b_hn, float *restrict hn_out,
+                     const float *restrict hp, float *restrict h, int64_t H)
 {
+    const float *restrict br = bias, *restrict bz = bias + H, *restrict bn = bias + 2 * H;
     for (int64_t j = 0; j < H; j++) {
-        float r = ml_vsigmoidf(gr[j] + hr[j]);
-        float z = ml_vsigmoidf(gz[j] + hz[j]);
+        float r = ml_vsigmoidf(gr[j] + hr[j] + br[j]);
+        float z = ml_vsigmoidf(gz[j] + hz[j] + bz[j]);
         float hn = hnw[j] + b_hn[j];
-        float n = ml_vtanhf(gn[j] + r * hn);
+        float n = ml_vtanhf(gn[j] + bn[j] + r * hn);
         hn_out[j] = hn;
         gr[j] = r;
         gz[j] = z;
@@ -321,6 +338,8 @@ static void over_rows(void (*fn)(const steps_t *, int64_t, int64_t), const steps
         nt = s->B / ROWS_PER_THREAD;
     if (nt > work / WORK_PER_THREAD)
         nt = work / WORK_PER_THREAD;
+    if (nt > s->r->rows_threads) /* each thread its own scratch */
+        nt = s->r->rows_threads;
     if (nt <= 1) {
         fn(s, 0, s->B);
         return;
@@ -330,6 +349,12 @@ static void over_rows(void (*fn)(const steps_t *, int64_t, int64_t), const steps
         const int64_t n = omp_get_num_threads(), i = omp_get_thread_num();
         fn(s, s->B * i / n, s->B * (i + 1) / n);
     }
+}
+
+/* The calling thread's scratch for per-step products (over_rows runs at most rows_threads). */
+static float *thread_rows(ml_rnn_t *r)
+{
+    return r->rows.data + omp_get_thread_num() * (r->rows_per + 1);
 }
 
 /* A layer's outputs at one of its steps, rows b0..b1, into r->seq (T, B, dirs*H): the forward
@@ -362,24 +387,16 @@ static void forward_rows(const steps_t *s, int64_t b0, int64_t b1)
     const ml_cell_t cell = r->cell;
     const int64_t *len = r->has_len ? r->len : NULL;
     float *gates = L->gates.data, *h = L->h.data, *c = L->c.data, *tmp = r->tmp.data + b0 * GH;
-    const float *wt = L->w_hht.data;
-    /* Biases: b_ih everywhere; b_hh too except GRU's candidate part, which r gates. */
-    const int64_t hh_bias = cell == ML_CELL_GRU ? 2 * H : GH;
+    float *rows = thread_rows(r);
+    const float *restrict bias = L->bias.data;
     for (int64_t t = 0; t < T; t++) {
         float *restrict g = gates + t * B * GH;
         const float *restrict hp = h + t * B * H;
         float *restrict hc = h + (t + 1) * B * H;
-        for (int64_t b = b0; b < b1; b++) {
-            float *restrict gb = g + b * GH;
-            for (int64_t j = 0; j < GH; j++)
-                gb[j] += L->b_ih[j];
-            for (int64_t j = 0; j < hh_bias; j++)
-                gb[j] += L->b_hh[j];
-        }
         if (cell != ML_CELL_GRU) /* all gates' recurrent terms in one product */
-            ml_k_gemm1(g + b0 * GH, GH, 1, hp + b0 * H, H, 1, wt, GH, 1, nb, GH, H, 1.0f, 1.0f);
+            ml_k_gemm_packed(g + b0 * GH, GH, hp + b0 * H, H, &L->w_fwd, nb, 1.0f, rows);
         else
-            ml_k_gemm1(tmp, GH, 1, hp + b0 * H, H, 1, wt, GH, 1, nb, GH, H, 1.0f, 0.0f);
+            ml_k_gemm_packed(tmp, GH, hp + b0 * H, H, &L->w_fwd, nb, 0.0f, rows);
         for (int64_t b = b0; b < b1; b++) {
             float *restrict gb = g + b * GH;
             const float *restrict hpb = hp + b * H;
@@ -394,19 +411,21 @@ static void forward_rows(const steps_t *s, int64_t b0, int64_t b1)
             switch (cell) {
             case ML_CELL_RNN_TANH:
                 for (int64_t j = 0; j < H; j++)
-                    hcb[j] = gb[j] = ml_vtanhf(gb[j]);
+                    hcb[j] = gb[j] = ml_vtanhf(gb[j] + bias[j]);
                 break;
             case ML_CELL_RNN_RELU:
-                for (int64_t j = 0; j < H; j++)
-                    hcb[j] = gb[j] = gb[j] > 0.0f ? gb[j] : 0.0f;
+                for (int64_t j = 0; j < H; j++) {
+                    const float v = gb[j] + bias[j];
+                    hcb[j] = gb[j] = v > 0.0f ? v : 0.0f;
+                }
                 break;
             case ML_CELL_LSTM:
-                lstm_cell(gb, gb + H, gb + 2 * H, gb + 3 * H, c + t * B * H + b * H,
+                lstm_cell(gb, gb + H, gb + 2 * H, gb + 3 * H, bias, c + t * B * H + b * H,
                           c + (t + 1) * B * H + b * H, hcb, H);
                 break;
             default: { /* GRU */
                 const float *th = tmp + (b - b0) * GH;
-                gru_cell(gb, gb + H, gb + 2 * H, th, th + H, th + 2 * H, L->b_hh + 2 * H,
+                gru_cell(gb, gb + H, gb + 2 * H, th, th + H, th + 2 * H, bias, L->b_hh + 2 * H,
                          L->hn.data + t * B * H + b * H, hpb, hcb, H);
                 break;
             }
@@ -429,10 +448,12 @@ static void layer_forward(ml_rnn_t *r, int l, int64_t T, int64_t B)
     else
         ml_k_gemm(L->gates.data, GH, 1, L->x.data, D, 1, L->w_ih, 1, D, T * B, GH, D, 1.0f,
                   0.0f);
-    float *restrict wt = L->w_hht.data;
+    ml_k_pack(&L->w_fwd, L->wpack.data, L->w_hh, 1, H, H, GH); /* W_hhᵀ (H, GH) */
+    /* the biases each step adds in the gate maths: b_ih + b_hh, except that GRU's candidate
+     * takes b_hn inside r ⊙ (…) */
+    const int64_t hh_bias = r->cell == ML_CELL_GRU ? 2 * H : GH;
     for (int64_t j = 0; j < GH; j++)
-        for (int64_t k = 0; k < H; k++)
-            wt[k * GH + j] = L->w_hh[j * H + k];
+        L->bias.data[j] = j < hh_bias ? L->b_ih[j] + L->b_hh[j] : L->b_ih[j];
     initial_state(L->h.data, &r->h0, r->has_h0, r->learn_state ? r->h0p : NULL, l, B, H);
     if (r->cell == ML_CELL_LSTM)
         initial_state(L->c.data, &r->c0, r->has_c0, r->learn_state ? r->c0p : NULL, l, B, H);
@@ -647,6 +668,7 @@ static void backward_rows(const steps_t *s, int64_t b0, int64_t b1)
     float *restrict dh_next = r->dh_next.data, *restrict dc_next = r->dc_next.data;
     float *restrict dht = r->tmp.data; /* (B, H) view of the scratch */
     const float *dgh_all = cell == ML_CELL_GRU ? L->dgates_h.data : L->dgates.data;
+    float *rows = thread_rows(r);
     for (int64_t t = T - 1; t >= 0; t--) {
         const float *restrict g = L->gates.data + t * B * GH;
         float *restrict dg = L->dgates.data + t * B * GH;
@@ -693,9 +715,9 @@ static void backward_rows(const steps_t *s, int64_t b0, int64_t b1)
             for (int64_t b = b0; b < b1; b++)
                 for (int64_t j = 0; j < H; j++) /* the z ⊙ H_{t-1} path */
                     dh_next[b * H + j] = dht[b * H + j] * g[b * GH + H + j];
-            ml_k_gemm1(dh_next + b0 * H, H, 1, dgh, GH, 1, L->w_hh, H, 1, nb, H, GH, 1.0f, 1.0f);
+            ml_k_gemm_packed(dh_next + b0 * H, H, dgh, GH, &L->w_bwd, nb, 1.0f, rows);
         } else {
-            ml_k_gemm1(dh_next + b0 * H, H, 1, dgh, GH, 1, L->w_hh, H, 1, nb, H, GH, 1.0f, 0.0f);
+            ml_k_gemm_packed(dh_next + b0 * H, H, dgh, GH, &L->w_bwd, nb, 0.0f, rows);
         }
         for (int64_t b = b0; len && b < b1; b++) /* padded: H_{t+1} = H_t */
             if (t >= len[b])
@@ -721,6 +743,8 @@ static void layer_backward(ml_rnn_t *r, int l, const float *dh, const float *dhn
         memcpy(dc_next, dcn, (size_t)(B * H) * sizeof(float));
     else
         memset(dc_next, 0, (size_t)(B * H) * sizeof(float));
+    /* W_hh (GH, H), in the second half of wpack (the first holds W_hhᵀ for the forward) */
+    ml_k_pack(&L->w_bwd, L->wpack.data + L->wpack.shape[1], L->w_hh, H, 1, GH, H);
     const steps_t s = {.r = r, .l = l, .T = T, .B = B, .dh = dh};
     over_rows(backward_rows, &s);
     float *dgh_all = cell == ML_CELL_GRU ? L->dgates_h.data : L->dgates.data;

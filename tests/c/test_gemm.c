@@ -1,7 +1,9 @@
 /* ml_k_gemm (BLIS) against the plain-loop oracle ml_k_gemm_ref: awkward sizes, every
  * transpose combination expressed as strides, leading dimensions larger than the matrix,
  * alpha/beta combinations (beta = 0 must overwrite NaN garbage), k = 0, and thread-count
- * independence.
+ * independence. ml_k_gemm_packed (the micro-kernel on a factor laid out once) against the same
+ * oracle, with edge tiles, k past BLIS's k-block, and the same bits however the rows are
+ * split among calls.
  *
  * Tolerance. The oracle accumulates in double and rounds once, so it is within half an ulp of
  * the exact product. BLIS accumulates in float32 in an order of its choosing (blocked, FMA);
@@ -79,8 +81,32 @@ static void mat_free(mat_t *x)
     memset(x, 0, sizeof *x);
 }
 
+/* 1: check_case's products go through ml_k_gemm_packed (alpha 1, row-major a and c). */
+static int use_packed;
+
+static void gemm_packed(mat_t *c, const mat_t *a, const mat_t *b, float beta)
+{
+    const int64_t k = a->cols, m = c->rows, n = c->cols;
+    float *buf = malloc((size_t)ml_k_pack_size(k, n) * sizeof(float));
+    float *scratch = malloc((size_t)ml_k_packed_scratch_size(m, k) * sizeof(float));
+    ml_k_packed_t p;
+    ml_k_pack(&p, buf, b->p, b->rs, b->cs, k, n);
+    /* BLIS's Skylake-X kernel stores tiles by columns: there the layout must be made (on other
+     * kernels the products fall back to ml_k_gemm1, checked all the same) */
+    if (strstr(ml_k_blis_version(), "skx kernels"))
+        CHECK_MSG(p.panels != NULL, "k=%lld n=%lld: no packed layout with the skx kernel",
+                  (long long)k, (long long)n);
+    ml_k_gemm_packed(c->p, c->rs, a->p, a->rs, &p, m, beta, scratch);
+    free(buf);
+    free(scratch);
+}
+
 static void gemm_blis(mat_t *c, const mat_t *a, const mat_t *b, float alpha, float beta)
 {
+    if (use_packed) {
+        gemm_packed(c, a, b, beta);
+        return;
+    }
     ml_k_gemm(c->p, c->rs, c->cs, a->p, a->rs, a->cs, b->p, b->rs, b->cs, c->rows, c->cols, a->cols,
               alpha, beta);
 }
@@ -194,6 +220,67 @@ static void test_shapes_layouts_scalars(void)
     }
 }
 
+/* The packed product over edge tiles (M and N not multiples of the tile), k past BLIS's
+ * k-block (384 here), b in either layout, beta 0 over NaN garbage, 1 and other values. */
+static void test_packed(void)
+{
+    ml_rng_t r;
+    ml_rng_seed(&r, 20261207);
+    static const int64_t dims[][3] = {
+        {1, 1, 1},    {1, 33, 5},    {13, 1, 7},    {12, 32, 128}, {25, 70, 3},
+        {100, 512, 128}, {50, 128, 512}, {37, 45, 777},
+    };
+    static const float betas[][2] = {{0.0f, 1}, {1.0f, 0}, {-0.5f, 0}};
+    use_packed = 1;
+    for (size_t d = 0; d < sizeof dims / sizeof *dims; d++)
+        for (int tb = 0; tb < 2; tb++)
+            for (size_t s = 0; s < sizeof betas / sizeof *betas; s++)
+                check_case(dims[d][0], dims[d][1], dims[d][2], 0, tb, 0, 1.0f, betas[s][0],
+                           (int)betas[s][1], &r);
+    use_packed = 0;
+}
+
+/* Rows split among calls at any points (as threads split a batch) give the same bits as one
+ * call over all rows. */
+static void test_packed_split(void)
+{
+    ml_rng_t r;
+    ml_rng_seed(&r, 11);
+    const int64_t m = 100, n = 512, k = 128;
+    float *a = malloc((size_t)(m * k) * sizeof(float));
+    float *b = malloc((size_t)(k * n) * sizeof(float));
+    float *c0 = malloc((size_t)(m * n) * sizeof(float));
+    float *c1 = malloc((size_t)(m * n) * sizeof(float));
+    float *c2 = malloc((size_t)(m * n) * sizeof(float));
+    float *buf = malloc((size_t)ml_k_pack_size(k, n) * sizeof(float));
+    float *scratch = malloc((size_t)ml_k_packed_scratch_size(m, k) * sizeof(float));
+    ml_rng_uniform(&r, a, m * k, -1.0f, 1.0f);
+    ml_rng_uniform(&r, b, k * n, -1.0f, 1.0f);
+    ml_rng_uniform(&r, c0, m * n, -1.0f, 1.0f);
+    memcpy(c1, c0, (size_t)(m * n) * sizeof(float));
+    memcpy(c2, c0, (size_t)(m * n) * sizeof(float));
+    ml_k_packed_t p;
+    ml_k_pack(&p, buf, b, n, 1, k, n);
+    ml_k_gemm_packed(c1, n, a, k, &p, m, 1.0f, scratch);
+    static const int64_t cuts[] = {0, 1, 7, 50, 61, 100};
+    for (size_t i = 0; i + 1 < sizeof cuts / sizeof *cuts; i++)
+        ml_k_gemm_packed(c2 + cuts[i] * n, n, a + cuts[i] * k, k, &p, cuts[i + 1] - cuts[i], 1.0f,
+                         scratch);
+    CHECK_MSG(memcmp(c1, c2, (size_t)(m * n) * sizeof(float)) == 0,
+              "rows split among calls give different bits");
+    /* and the same bits as BLIS's own packed product (k within one k-block) */
+    ml_k_gemm1(c0, n, 1, a, k, 1, b, n, 1, m, n, k, 1.0f, 1.0f);
+    CHECK_MSG(memcmp(c0, c1, (size_t)(m * n) * sizeof(float)) == 0,
+              "the packed product differs from ml_k_gemm1 in the bits");
+    free(a);
+    free(b);
+    free(c0);
+    free(c1);
+    free(c2);
+    free(buf);
+    free(scratch);
+}
+
 /* k = 0: the product is empty, so C = beta * C (and beta = 0 clears NaN garbage). */
 static void test_k_zero(void)
 {
@@ -272,5 +359,7 @@ int main(void)
     test_shapes_layouts_scalars();
     test_k_zero();
     test_threads();
+    test_packed();
+    test_packed_split();
     return check_report("test_gemm");
 }

@@ -15,13 +15,34 @@ void ml_k_gemm(float *c, int64_t rsc, int64_t csc, const float *a, int64_t rsa, 
 void ml_k_gemm1(float *c, int64_t rsc, int64_t csc, const float *a, int64_t rsa, int64_t csa,
                 const float *b, int64_t rsb, int64_t csb, int64_t m, int64_t n, int64_t k,
                 float alpha, float beta);
+/* A right-hand factor b (K,N) laid out once for many one-thread products with different
+ * left-hand rows: a recurrent layer's weights over its time steps. BLIS's micro-kernel then
+ * runs on it directly, where ml_k_gemm1 would copy b into BLIS's layout at every call. The
+ * caller owns the memory: ml_k_pack_size(K, N) floats for the layout, and for each product of
+ * M rows ml_k_packed_scratch_size(M, K) floats of scratch (one per concurrent caller). Where
+ * the micro-kernel wants row-major tiles (no CPU here has one) the layout stays empty and the
+ * products are ml_k_gemm1's. */
+typedef struct {
+    float *panels;     /* (N/MR panels, K, MR) rounded up; NULL: the ml_k_gemm1 fallback */
+    const float *b;    /* the factor as given: it must outlive the products */
+    int64_t rsb, csb, k, n;
+} ml_k_packed_t;
+int64_t ml_k_pack_size(int64_t k, int64_t n);
+int64_t ml_k_packed_scratch_size(int64_t m, int64_t k);
+/* Lays b (K,N) out in buf (ml_k_pack_size(K, N) floats, any alignment). */
+void ml_k_pack(ml_k_packed_t *p, float *buf, const float *b, int64_t rsb, int64_t csb,
+               int64_t k, int64_t n);
+/* c (M,N) = a (M,K) @ b + beta * c on the calling thread; c and a have unit column stride.
+ * Each element of c is the same bits however the rows are split among calls. */
+void ml_k_gemm_packed(float *c, int64_t rsc, const float *a, int64_t rsa, const ml_k_packed_t *p,
+                      int64_t m, float beta, float *scratch);
 /* The same product by three plain loops: a test oracle, never used on a hot path. */
 void ml_k_gemm_ref(float *c, int64_t rsc, int64_t csc, const float *a, int64_t rsa,
                    int64_t csa, const float *b, int64_t rsb, int64_t csb, int64_t m, int64_t n,
                    int64_t k, float alpha, float beta);
 
 /* GEMM accounting, for benchmarks: ml_k_gemm_count(1) zeroes the counters and starts counting
- * every ml_k_gemm / ml_k_gemm1 call (its 2*M*N*K FLOPs and its time; calls made at once from
+ * every ml_k_gemm / ml_k_gemm1 / ml_k_gemm_packed call (its 2*M*N*K FLOPs and its time; calls made at once from
  * several threads add their times), ml_k_gemm_count(0) stops; ml_k_gemm_counted reads them. */
 void ml_k_gemm_count(int on);
 void ml_k_gemm_counted(int64_t *calls, double *flops, double *seconds);

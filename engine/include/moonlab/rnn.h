@@ -35,11 +35,14 @@
  * loop): T·B·D_l (input, time-major) + T·B·G·H (gate activations) + T·B·G·H (gate gradients) +
  * (T+1)·B·H (hidden states) [+ (T+1)·B·H cell states for LSTM, + T·B·H recurrent candidate term
  * and T·B·G·H hidden-side gradients for GRU], plus T·B·D_l for the input gradient (neither of
- * the two T·B·D_l blocks for the first layer with ids input, which keeps 2·T·B ids instead). */
+ * the two T·B·D_l blocks for the first layer with ids input, which keeps 2·T·B ids instead),
+ * plus 2·G·H·H for W_hh laid out for the per-step products; and once per stack, B·G·H for
+ * each thread's rows of a per-step product. */
 #ifndef MOONLAB_RNN_H
 #define MOONLAB_RNN_H
 
 #include <stdint.h>
+#include "moonlab/kernels.h"
 #include "moonlab/rng.h"
 #include "moonlab/tensor.h"
 
@@ -58,8 +61,11 @@ typedef struct ml_rnn_layer {
     ml_tensor_t c;                 /* LSTM: (T+1, B, H) cell states */
     ml_tensor_t dx;                /* (T, B, D_l) input gradient (time-major) */
     ml_tensor_t mask;              /* (T, B, D_l) dropout mask on this layer's input (l > 0) */
-    ml_tensor_t w_hht;             /* (H, G·H) W_hhᵀ, copied at each forward: the per-step
-                                      product reads it row by row, BLIS's faster layout */
+    ml_tensor_t wpack;             /* W_hhᵀ (H, G·H) and W_hh (G·H, H) laid out for the
+                                      micro-kernel (ml_k_pack) at each forward and backward:
+                                      the per-step products read them without a copy per step */
+    ml_k_packed_t w_fwd, w_bwd;
+    ml_tensor_t bias;              /* (G·H) the biases the gate maths add at each step */
 } ml_rnn_layer_t;
 
 #define ML_RNN_MAX_LAYERS 8
@@ -90,6 +96,10 @@ typedef struct ml_rnn {
     ml_tensor_t dh_next;           /* scratch (B, H) */
     ml_tensor_t dc_next;           /* scratch (B, H), LSTM */
     ml_tensor_t tmp;               /* scratch (B, G·H) */
+    ml_tensor_t rows;              /* scratch: each thread's rows of a per-step product, laid
+                                      out for the micro-kernel (rows_per floats a thread) */
+    int64_t rows_per;
+    int rows_threads;              /* threads rows has room for */
     ml_tensor_t h0, c0;            /* (L, B, H) initial states, when set (else zeros) */
     int has_h0, has_c0;
     ml_tensor_t hn, cn;            /* (L, B, H) final states of the last forward */
