@@ -297,8 +297,20 @@ void ml_k_pack(ml_k_packed_t *p, float *buf, const float *b, int64_t rsb, int64_
     /* panel j: for each of the K rows of b, the MR columns j*MR.. (zeros past N) */
     const int64_t mr = uk.mr;
     float *dst = aligned(buf);
-    for (int64_t j0 = 0; j0 < n; j0 += mr, dst += k * mr)
-        for (int64_t i = 0; i < mr; i++) {
+    for (int64_t j0 = 0; j0 < n; j0 += mr, dst += k * mr) {
+        const int64_t cols = n - j0 < mr ? n - j0 : mr;
+        if (csb == 1) { /* b's rows are contiguous: copy MR of them at a time, in order */
+            for (int64_t q = 0; q < k; q++) {
+                float *restrict d = dst + q * mr;
+                const float *restrict src = b + q * rsb + j0;
+                for (int64_t i = 0; i < cols; i++)
+                    d[i] = src[i];
+                for (int64_t i = cols; i < mr; i++)
+                    d[i] = 0.0f;
+            }
+            continue;
+        }
+        for (int64_t i = 0; i < mr; i++) { /* else read along b's columns */
             float *restrict d = dst + i;
             if (j0 + i >= n) {
                 for (int64_t q = 0; q < k; q++)
@@ -309,6 +321,7 @@ void ml_k_pack(ml_k_packed_t *p, float *buf, const float *b, int64_t rsb, int64_
             for (int64_t q = 0; q < k; q++)
                 d[q * mr] = src[q * rsb];
         }
+    }
     p->panels = aligned(buf);
 }
 

@@ -1,6 +1,7 @@
 #include "moonlab/rnn.h"
 
 #include <math.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -107,10 +108,9 @@ void ml_rnn_free(ml_rnn_t *r)
         for (int k = 0; k < 11; k++)
             ml_tensor_free(ts[k]);
     }
-    ml_tensor_t *ts[15] = {&r->y,  &r->dx, &r->dh, &r->dh_next, &r->dc_next, &r->tmp, &r->seq,
-                           &r->h0, &r->c0, &r->hn, &r->cn,      &r->dh0,     &r->dc0, &r->dseq,
-                           &r->rows};
-    for (int k = 0; k < 15; k++)
+    ml_tensor_t *ts[14] = {&r->y,  &r->dx, &r->dh, &r->dh_next, &r->dc_next, &r->tmp, &r->rows,
+                           &r->h0, &r->c0, &r->hn, &r->cn,      &r->dh0,     &r->dc0, &r->dseq};
+    for (int k = 0; k < 14; k++)
         ml_tensor_free(ts[k]);
     free(r->tok);
     free(r->len);
@@ -161,7 +161,7 @@ static int ensure_buffers(ml_rnn_t *r, int64_t T, int64_t B)
     if (!rc)
         rc = ensure3(&r->dh, T, B, H) || ensure2(&r->dh_next, B, H) ||
              ensure2(&r->dc_next, B, H) || ensure2(&r->tmp, B, GH) ||
-             ensure3(&r->seq, T, B, DH) || ensure3(&r->dseq, T, B, DH);
+             ensure3(&r->dseq, T, B, DH);
     if (!rc) {
         const int nt = ml_k_get_threads();
         r->rows_per = ml_k_packed_scratch_size(B, GH > H ? GH : H);
@@ -357,23 +357,41 @@ static float *thread_rows(ml_rnn_t *r)
     return r->rows.data + omp_get_thread_num() * (r->rows_per + 1);
 }
 
-/* A layer's outputs at one of its steps, rows b0..b1, into r->seq (T, B, dirs*H): the forward
- * direction's h_{t+1} goes to step t; the backward direction's (its input reversed within each
- * sequence) to step n_b-1-t; steps past a sequence's end get zeros. Written by the thread that
- * computed the rows, so no pass over the whole output follows the time loop. */
+/* A layer's outputs at one of its steps, rows b0..b1, straight to where they are read: below
+ * the top, the next layer's input x (T, B, dirs*H); at the top, the stack's output y, (B, T,
+ * dirs*H) or with last_only (B, dirs*H) at each sequence's last step. The forward direction's
+ * h_{t+1} is step t's; the backward direction's (its input reversed within each sequence) is
+ * step n_b-1-t's; steps past a sequence's end get zeros. Written by the thread that computed
+ * the rows, so no pass over the whole output follows the time loop. */
 static void output_rows(const steps_t *s, const float *hc, int64_t t, int64_t b0, int64_t b1)
 {
     const ml_rnn_t *r = s->r;
     const int64_t H = r->hidden, B = s->B, T = s->T, DH = r->dirs * H;
-    const int d = s->l % r->dirs;
+    const int d = s->l % r->dirs, layer = s->l / r->dirs;
     const int64_t *len = r->has_len ? r->len : NULL;
-    for (int64_t b = b0; b < b1; b++) {
-        const int64_t n = steps_of(len, b, T);
-        float *dst = r->seq.data + d * H;
-        if (t < n)
-            memcpy(dst + ((d ? n - 1 - t : t) * B + b) * DH, hc + b * H, (size_t)H * sizeof(float));
-        else
-            memset(dst + (t * B + b) * DH, 0, (size_t)H * sizeof(float));
+    const size_t row = (size_t)H * sizeof(float);
+    if (layer + 1 < r->nlayers) { /* time-major, the next layer's input */
+        float *dst = r->layers[(ptrdiff_t)(layer + 1) * r->dirs].x.data + d * H;
+        for (int64_t b = b0; b < b1; b++) {
+            const int64_t n = steps_of(len, b, T);
+            if (t < n)
+                memcpy(dst + ((d ? n - 1 - t : t) * B + b) * DH, hc + b * H, row);
+            else
+                memset(dst + (t * B + b) * DH, 0, row);
+        }
+    } else if (r->last_only) { /* the step at each sequence's end: t = n-1, reversed t = 0 */
+        for (int64_t b = b0; b < b1; b++)
+            if (t == (d ? 0 : steps_of(len, b, T) - 1))
+                memcpy(r->y.data + b * DH + d * H, hc + b * H, row);
+    } else { /* batch-first */
+        float *dst = r->y.data + d * H;
+        for (int64_t b = b0; b < b1; b++) {
+            const int64_t n = steps_of(len, b, T);
+            if (t < n)
+                memcpy(dst + (b * T + (d ? n - 1 - t : t)) * DH, hc + b * H, row);
+            else
+                memset(dst + (b * T + t) * DH, 0, row);
+        }
     }
 }
 
@@ -602,18 +620,14 @@ int ml_rnn_forward(ml_rnn_t *r, const ml_tensor_t *x, const int64_t *lengths,
     for (int l = 0; l < r->nlayers; l++) {
         const int first = l * dirs; /* the layer's forward sub-layer */
         ml_rnn_layer_t *F = &r->layers[first];
-        if (l > 0) { /* the layer below's outputs, through dropout when training */
-            int64_t n = T * B * DH;
-            if (r->dropped) {
-                float keep = 1.0f - r->dropout, scale = 1.0f / keep;
-                float *mask = F->mask.data;
-                for (int64_t k = 0; k < n; k++)
-                    mask[k] = ml_rng_float(r->rng) < keep ? scale : 0.0f;
-                for (int64_t k = 0; k < n; k++)
-                    F->x.data[k] = r->seq.data[k] * mask[k];
-            } else {
-                memcpy(F->x.data, r->seq.data, (size_t)n * sizeof(float));
-            }
+        if (l > 0 && r->dropped) { /* the layer below's outputs (in F->x), through dropout */
+            const int64_t n = T * B * DH;
+            float keep = 1.0f - r->dropout, scale = 1.0f / keep;
+            float *mask = F->mask.data;
+            for (int64_t k = 0; k < n; k++)
+                mask[k] = ml_rng_float(r->rng) < keep ? scale : 0.0f;
+            for (int64_t k = 0; k < n; k++)
+                F->x.data[k] *= mask[k];
         }
         /* the backward direction reads the same input in reverse time (ids: already done) */
         if (dirs == 2 && !(r->ids && l == 0))
@@ -626,21 +640,8 @@ int ml_rnn_forward(ml_rnn_t *r, const ml_tensor_t *x, const int64_t *lengths,
             if (r->cell == ML_CELL_LSTM)
                 memcpy(r->cn.data + k * B * H, L->c.data + T * B * H, (size_t)(B * H) * sizeof(float));
         }
-        /* r->seq now holds the layer's outputs: [forward h_t, backward h_t] at step t, written
-         * by the time loops (output_rows) */
-    }
-    if (r->last_only) {
-        if (!len)
-            memcpy(r->y.data, r->seq.data + (T - 1) * B * DH, (size_t)(B * DH) * sizeof(float));
-        else
-            for (int64_t b = 0; b < B; b++)
-                memcpy(r->y.data + b * DH, r->seq.data + ((len[b] - 1) * B + b) * DH,
-                       (size_t)DH * sizeof(float));
-    } else {
-        for (int64_t b = 0; b < B; b++)
-            for (int64_t t = 0; t < T; t++)
-                memcpy(r->y.data + (b * T + t) * DH, r->seq.data + (t * B + b) * DH,
-                       (size_t)DH * sizeof(float));
+        /* the layer's outputs, [forward h_t, backward h_t] at step t, are now in the next
+         * layer's x or in y (output_rows) */
     }
     if (r->carry) { /* the next forward starts here: values only, so BPTT stops at its start */
         rc = copy_state(r, &r->h0, &r->has_h0, &r->hn, "carried h");

@@ -90,7 +90,6 @@ typedef struct ml_rnn {
     ml_rnn_layer_t layers[2 * ML_RNN_MAX_LAYERS];
     ml_tensor_t y;                 /* output, batch-first */
     ml_tensor_t dx;                /* input gradient, batch-first (B, T, D) */
-    ml_tensor_t seq;               /* scratch (T, B, dirs·H): a layer's outputs, both directions */
     ml_tensor_t dseq;              /* scratch (T, B, dirs·H): their gradient */
     ml_tensor_t dh;                /* scratch (T, B, H): one direction's output gradient */
     ml_tensor_t dh_next;           /* scratch (B, H) */
