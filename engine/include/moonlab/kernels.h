@@ -42,8 +42,9 @@ void ml_k_gemm_ref(float *c, int64_t rsc, int64_t csc, const float *a, int64_t r
                    int64_t k, float alpha, float beta);
 
 /* GEMM accounting, for benchmarks: ml_k_gemm_count(1) zeroes the counters and starts counting
- * every ml_k_gemm / ml_k_gemm1 / ml_k_gemm_packed call (its 2*M*N*K FLOPs and its time; calls made at once from
- * several threads add their times), ml_k_gemm_count(0) stops; ml_k_gemm_counted reads them. */
+ * every ml_k_gemm / ml_k_gemm1 / ml_k_gemm_packed call (its 2*M*N*K FLOPs and its time; calls
+ * made at once from several threads add their times), ml_k_gemm_count(0) stops;
+ * ml_k_gemm_counted reads them. */
 void ml_k_gemm_count(int on);
 void ml_k_gemm_counted(int64_t *calls, double *flops, double *seconds);
 
