@@ -103,9 +103,9 @@ void ml_rnn_free(ml_rnn_t *r)
 {
     for (int l = 0; l < 2 * ML_RNN_MAX_LAYERS; l++) {
         ml_rnn_layer_t *L = &r->layers[l];
-        ml_tensor_t *ts[11] = {&L->x, &L->gates, &L->dgates, &L->dgates_h, &L->hn,   &L->h,
-                               &L->c, &L->dx,    &L->mask,   &L->wpack,    &L->bias};
-        for (int k = 0; k < 11; k++)
+        ml_tensor_t *ts[10] = {&L->x,  &L->gates, &L->dgates, &L->dgates_h, &L->hn,
+                               &L->h,  &L->c,     &L->dx,     &L->mask,     &L->wpack};
+        for (int k = 0; k < 10; k++)
             ml_tensor_free(ts[k]);
     }
     ml_tensor_t *ts[14] = {&r->y,  &r->dx, &r->dh, &r->dh_next, &r->dc_next, &r->tmp, &r->rows,
@@ -149,7 +149,7 @@ static int ensure_buffers(ml_rnn_t *r, int64_t T, int64_t B)
         const int dense = !(r->ids && k < r->dirs); /* ids input keeps no (T,B,D) blocks */
         rc = (dense && ensure3(&L->x, T, B, L->in)) || ensure3(&L->gates, T, B, GH) ||
              ensure3(&L->dgates, T, B, GH) || ensure3(&L->h, T + 1, B, H) ||
-             ensure2(&L->wpack, 2, pack_half(H, GH)) || ensure2(&L->bias, 1, GH) ||
+             ensure2(&L->wpack, 2, pack_half(H, GH)) ||
              (dense && ensure3(&L->dx, T, B, L->in));
         if (!rc && r->cell == ML_CELL_LSTM)
             rc = ensure3(&L->c, T + 1, B, H);
@@ -188,40 +188,40 @@ static int ensure_buffers(ml_rnn_t *r, int64_t T, int64_t B)
     return ML_OK;
 }
 
-/* Gate math of one sequence at one step, in place: pre-activations in, activations out. Kept
+/* Gate math of one sequence at one step: the input projection (in place) and the recurrent
+ * term in, biases added in the order they always were, activations out in place. Kept
  * in functions of their own, with restrict arguments, so that each loop vectorizes. */
-static void lstm_cell(float *restrict gi, float *restrict gf, float *restrict gg,
-                      float *restrict go, const float *restrict bias, const float *restrict cp,
-                      float *restrict cc, float *restrict h, int64_t H)
+static void lstm_cell(float *restrict g, const float *restrict hw, const float *restrict b_ih,
+                      const float *restrict b_hh, const float *restrict cp, float *restrict cc,
+                      float *restrict h, int64_t H)
 {
-    const float *restrict bi = bias, *restrict bf = bias + H, *restrict bg = bias + 2 * H,
-                          *restrict bo = bias + 3 * H;
+    /* pre-activation ((x W_ihᵀ + b_ih) + b_hh) + h W_hhᵀ, summed in that order */
+#define PRE(k) (g[(k) * H + j] + b_ih[(k) * H + j] + b_hh[(k) * H + j] + hw[(k) * H + j])
     for (int64_t j = 0; j < H; j++) {
-        float i = ml_vsigmoidf(gi[j] + bi[j]), f = ml_vsigmoidf(gf[j] + bf[j]);
-        float g = ml_vtanhf(gg[j] + bg[j]), o = ml_vsigmoidf(go[j] + bo[j]);
-        gi[j] = i;
-        gf[j] = f;
-        gg[j] = g;
-        go[j] = o;
-        cc[j] = f * cp[j] + i * g;
+        float i = ml_vsigmoidf(PRE(0)), f = ml_vsigmoidf(PRE(1));
+        float gc = ml_vtanhf(PRE(2)), o = ml_vsigmoidf(PRE(3));
+        g[j] = i;
+        g[H + j] = f;
+        g[2 * H + j] = gc;
+        g[3 * H + j] = o;
+        cc[j] = f * cp[j] + i * gc;
         h[j] = o * ml_vtanhf(cc[j]);
     }
+#undef PRE
 }
 
-/* GRU: hr, hz, hn are H_{t-1} W_hᵀ without biases; bias holds b_ir + b_hr, b_iz + b_hz, b_in;
- * the candidate's hidden term (with b_hn) is kept in hn_out for the backward pass. */
+/* GRU: hw holds H_{t-1} W_hᵀ for r, z and the candidate, without biases; the candidate's hidden
+ * term (with b_hn) is kept in hn_out for the backward pass. */
 static void gru_cell(float *restrict gr, float *restrict gz, float *restrict gn,
-                     const float *restrict hr, const float *restrict hz,
-                     const float *restrict hnw, const float *restrict bias,
-                     const float *restrict b_hn, float *restrict hn_out,
+                     const float *restrict hw, const float *restrict b_ih,
+                     const float *restrict b_hh, float *restrict hn_out,
                      const float *restrict hp, float *restrict h, int64_t H)
 {
-    const float *restrict br = bias, *restrict bz = bias + H, *restrict bn = bias + 2 * H;
     for (int64_t j = 0; j < H; j++) {
-        float r = ml_vsigmoidf(gr[j] + hr[j] + br[j]);
-        float z = ml_vsigmoidf(gz[j] + hz[j] + bz[j]);
-        float hn = hnw[j] + b_hn[j];
-        float n = ml_vtanhf(gn[j] + bn[j] + r * hn);
+        float r = ml_vsigmoidf(gr[j] + b_ih[j] + b_hh[j] + hw[j]);
+        float z = ml_vsigmoidf(gz[j] + b_ih[H + j] + b_hh[H + j] + hw[H + j]);
+        float hn = hw[2 * H + j] + b_hh[2 * H + j];
+        float n = ml_vtanhf(gn[j] + b_ih[2 * H + j] + r * hn);
         hn_out[j] = hn;
         gr[j] = r;
         gz[j] = z;
@@ -406,18 +406,17 @@ static void forward_rows(const steps_t *s, int64_t b0, int64_t b1)
     const int64_t *len = r->has_len ? r->len : NULL;
     float *gates = L->gates.data, *h = L->h.data, *c = L->c.data, *tmp = r->tmp.data + b0 * GH;
     float *rows = thread_rows(r);
-    const float *restrict bias = L->bias.data;
+    const float *restrict b_ih = L->b_ih, *restrict b_hh = L->b_hh;
     for (int64_t t = 0; t < T; t++) {
         float *restrict g = gates + t * B * GH;
         const float *restrict hp = h + t * B * H;
         float *restrict hc = h + (t + 1) * B * H;
-        if (cell != ML_CELL_GRU) /* all gates' recurrent terms in one product */
-            ml_k_gemm_packed(g + b0 * GH, GH, hp + b0 * H, H, &L->w_fwd, nb, 1.0f, rows);
-        else
-            ml_k_gemm_packed(tmp, GH, hp + b0 * H, H, &L->w_fwd, nb, 0.0f, rows);
+        /* all gates' recurrent terms in one product, beside the input projection in g: the
+         * gate maths add the two and the biases in one pass */
+        ml_k_gemm_packed(tmp, GH, hp + b0 * H, H, &L->w_fwd, nb, 0.0f, rows);
         for (int64_t b = b0; b < b1; b++) {
             float *restrict gb = g + b * GH;
-            const float *restrict hpb = hp + b * H;
+            const float *restrict hpb = hp + b * H, *restrict th = tmp + (b - b0) * GH;
             float *restrict hcb = hc + b * H;
             if (len && t >= len[b]) { /* padded: the states carry over */
                 memcpy(hcb, hpb, (size_t)H * sizeof *hcb);
@@ -429,24 +428,22 @@ static void forward_rows(const steps_t *s, int64_t b0, int64_t b1)
             switch (cell) {
             case ML_CELL_RNN_TANH:
                 for (int64_t j = 0; j < H; j++)
-                    hcb[j] = gb[j] = ml_vtanhf(gb[j] + bias[j]);
+                    hcb[j] = gb[j] = ml_vtanhf(gb[j] + b_ih[j] + b_hh[j] + th[j]);
                 break;
             case ML_CELL_RNN_RELU:
                 for (int64_t j = 0; j < H; j++) {
-                    const float v = gb[j] + bias[j];
+                    const float v = gb[j] + b_ih[j] + b_hh[j] + th[j];
                     hcb[j] = gb[j] = v > 0.0f ? v : 0.0f;
                 }
                 break;
             case ML_CELL_LSTM:
-                lstm_cell(gb, gb + H, gb + 2 * H, gb + 3 * H, bias, c + t * B * H + b * H,
-                          c + (t + 1) * B * H + b * H, hcb, H);
+                lstm_cell(gb, th, b_ih, b_hh, c + t * B * H + b * H, c + (t + 1) * B * H + b * H,
+                          hcb, H);
                 break;
-            default: { /* GRU */
-                const float *th = tmp + (b - b0) * GH;
-                gru_cell(gb, gb + H, gb + 2 * H, th, th + H, th + 2 * H, bias, L->b_hh + 2 * H,
-                         L->hn.data + t * B * H + b * H, hpb, hcb, H);
+            default: /* GRU */
+                gru_cell(gb, gb + H, gb + 2 * H, th, b_ih, b_hh, L->hn.data + t * B * H + b * H,
+                         hpb, hcb, H);
                 break;
-            }
             }
         }
         /* the stack's output at step t (see output_rows) */
@@ -467,11 +464,6 @@ static void layer_forward(ml_rnn_t *r, int l, int64_t T, int64_t B)
         ml_k_gemm(L->gates.data, GH, 1, L->x.data, D, 1, L->w_ih, 1, D, T * B, GH, D, 1.0f,
                   0.0f);
     ml_k_pack(&L->w_fwd, L->wpack.data, L->w_hh, 1, H, H, GH); /* W_hhᵀ (H, GH) */
-    /* the biases each step adds in the gate maths: b_ih + b_hh, except that GRU's candidate
-     * takes b_hn inside r ⊙ (…) */
-    const int64_t hh_bias = r->cell == ML_CELL_GRU ? 2 * H : GH;
-    for (int64_t j = 0; j < GH; j++)
-        L->bias.data[j] = j < hh_bias ? L->b_ih[j] + L->b_hh[j] : L->b_ih[j];
     initial_state(L->h.data, &r->h0, r->has_h0, r->learn_state ? r->h0p : NULL, l, B, H);
     if (r->cell == ML_CELL_LSTM)
         initial_state(L->c.data, &r->c0, r->has_c0, r->learn_state ? r->c0p : NULL, l, B, H);

@@ -242,11 +242,10 @@ static void test_packed(void)
 
 /* Rows split among calls at any points (as threads split a batch) give the same bits as one
  * call over all rows. */
-static void test_packed_split(void)
+static void test_packed_split_case(int64_t m, int64_t n, int64_t k)
 {
     ml_rng_t r;
     ml_rng_seed(&r, 11);
-    const int64_t m = 100, n = 512, k = 128;
     float *a = malloc((size_t)(m * k) * sizeof(float));
     float *b = malloc((size_t)(k * n) * sizeof(float));
     float *c0 = malloc((size_t)(m * n) * sizeof(float));
@@ -262,16 +261,18 @@ static void test_packed_split(void)
     ml_k_packed_t p;
     ml_k_pack(&p, buf, b, n, 1, k, n);
     ml_k_gemm_packed(c1, n, a, k, &p, m, 1.0f, scratch);
-    static const int64_t cuts[] = {0, 1, 7, 50, 61, 100};
+    const int64_t cuts[] = {0, 1, 7, m / 2, m / 2 + 11, m};
     for (size_t i = 0; i + 1 < sizeof cuts / sizeof *cuts; i++)
         ml_k_gemm_packed(c2 + cuts[i] * n, n, a + cuts[i] * k, k, &p, cuts[i + 1] - cuts[i], 1.0f,
                          scratch);
     CHECK_MSG(memcmp(c1, c2, (size_t)(m * n) * sizeof(float)) == 0,
-              "rows split among calls give different bits");
-    /* and the same bits as BLIS's own packed product (k within one k-block) */
+              "m=%lld n=%lld k=%lld: rows split among calls give different bits", (long long)m,
+              (long long)n, (long long)k);
+    /* and the same bits as BLIS's own packed product: the same k-blocks, the same order */
     ml_k_gemm1(c0, n, 1, a, k, 1, b, n, 1, m, n, k, 1.0f, 1.0f);
     CHECK_MSG(memcmp(c0, c1, (size_t)(m * n) * sizeof(float)) == 0,
-              "the packed product differs from ml_k_gemm1 in the bits");
+              "m=%lld n=%lld k=%lld: the packed product differs from ml_k_gemm1 in the bits",
+              (long long)m, (long long)n, (long long)k);
     free(a);
     free(b);
     free(c0);
@@ -279,6 +280,15 @@ static void test_packed_split(void)
     free(c2);
     free(buf);
     free(scratch);
+}
+
+/* The recurrent layers' two per-step shapes (forward k = H, backward k = 4H), and k past two
+ * of BLIS's k-blocks. */
+static void test_packed_split(void)
+{
+    test_packed_split_case(100, 512, 128);
+    test_packed_split_case(100, 128, 512);
+    test_packed_split_case(37, 45, 1000);
 }
 
 /* k = 0: the product is empty, so C = beta * C (and beta = 0 clears NaN garbage). */

@@ -65,7 +65,6 @@ typedef struct ml_rnn_layer {
                                       micro-kernel (ml_k_pack) at each forward and backward:
                                       the per-step products read them without a copy per step */
     ml_k_packed_t w_fwd, w_bwd;
-    ml_tensor_t bias;              /* (G·H) the biases the gate maths add at each step */
 } ml_rnn_layer_t;
 
 #define ML_RNN_MAX_LAYERS 8
