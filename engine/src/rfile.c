@@ -224,13 +224,13 @@ static ml_rfile_t *new_rfile(const char *name)
     return f;
 }
 
-/* Opens f->name (or, with image, the image) through a file access list set up by the caller. */
-static int open_with(ml_rfile_t *f, hid_t fapl)
+/* Opens f through fapl under the name HDF5 is given (f->name stays the one messages use). */
+static int open_with(ml_rfile_t *f, hid_t fapl, const char *h5name)
 {
     /* Strong close: closing the file closes whatever a failed read left open in it. */
     if (H5Pset_fclose_degree(fapl, H5F_CLOSE_STRONG) < 0)
         return hfail(f, NULL, "cannot open");
-    f->file = H5Fopen(f->name, H5F_ACC_RDONLY, fapl);
+    f->file = H5Fopen(h5name, H5F_ACC_RDONLY, fapl);
     if (f->file < 0)
         return hfail(f, NULL, "cannot open as HDF5");
     return ML_OK;
@@ -285,7 +285,7 @@ int ml_rfile_open(ml_rfile_t **out, const char *path)
         rc = hfail(f, NULL, "cannot open");
 #endif
     if (rc == ML_OK)
-        rc = open_with(f, fapl);
+        rc = open_with(f, fapl, f->name);
     ml__h5_close(&fapl, H5Pclose);
     if (rc) {
         ml_rfile_close(f);
@@ -326,14 +326,15 @@ int ml_rfile_open_image(ml_rfile_t **out, const void *image, size_t size, const 
         ml_rfile_close(f);
         return rc;
     }
-    /* The core (memory) driver without a backing store: HDF5 copies the image and never looks
-     * at the disk, whatever the name is. */
+    /* The core (memory) driver without a backing store: HDF5 copies the image. It still
+     * refuses a name that exists on disk ("file already exists"), so it is given one that
+     * cannot: procfs allows no new entries. */
     hid_t fapl = H5Pcreate(H5P_FILE_ACCESS);
     if (fapl < 0 || H5Pset_fapl_core(fapl, 1 << 16, 0) < 0 ||
         H5Pset_file_image(fapl, (void *)image, size) < 0) /* HDF5's prototype is not const */
         rc = hfail(f, NULL, "cannot open the image");
     if (rc == ML_OK)
-        rc = open_with(f, fapl);
+        rc = open_with(f, fapl, "/proc/self/moonlab-file-image");
     ml__h5_close(&fapl, H5Pclose);
     if (rc) {
         ml_rfile_close(f);

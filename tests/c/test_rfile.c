@@ -212,6 +212,15 @@ static void test_round_trip(void)
         check_run_file(f);
         ml_rfile_close(f);
     }
+    /* named after a file that exists (the one it was read from): still the image */
+    img = slurp(path, &n);
+    CHECK(img != NULL && ml_rfile_open_image(&f, img, n, path) == ML_OK);
+    free(img);
+    if (f) {
+        CHECK(strcmp(ml_rfile_name(f), path) == 0);
+        check_run_file(f);
+        ml_rfile_close(f);
+    }
     ml_rfile_close(NULL);
 }
 

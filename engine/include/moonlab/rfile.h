@@ -63,7 +63,8 @@ typedef struct ml_rtable {
  * bytes before HDF5 reads them (an image is kept as a copy for the same reason). */
 int ml_rfile_open(ml_rfile_t **out, const char *path);
 /* The same from an in-memory file image of size bytes (copied; the caller keeps image); name
- * is what messages call the file. */
+ * is what messages call the file, and nothing on disk is looked at, even when a file has that
+ * name. */
 int ml_rfile_open_image(ml_rfile_t **out, const void *image, size_t size, const char *name);
 /* Close the file and free f; a no-op on NULL. */
 void ml_rfile_close(ml_rfile_t *f);
