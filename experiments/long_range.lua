@@ -14,8 +14,8 @@
 -- by running the model from h_t (model:set_state) over the remaining steps and reading
 -- model:state_grad after the backward pass; for the RNN it falls geometrically with the distance
 -- (vanishing gradients), so the first marker's value never reaches the weights. Each trial keeps
--- both curves (params grad_norm_init and grad_norm_trained: entry d is the norm at distance d)
--- and prints them at a few distances.
+-- both curves (params grad_norm_init and grad_norm_trained, indexed by distance: entry d is
+-- the norm at distance d) and prints them at a few distances.
 --
 -- MSE here is the plain mean squared error; moonlab's squared loss (with its 1/2) is half of it.
 --   moonlab run experiments/long_range.lua -j 2
@@ -99,8 +99,8 @@ ml.study {
       end,
     }
     local g1 = gradient_by_distance(model, probe.x, probe.y)
-    tr.run:param("grad_norm_init", g0)
-    tr.run:param("grad_norm_trained", g1)
+    tr.run:param("grad_norm_init", g0, { index = "distance" })
+    tr.run:param("grad_norm_trained", g1, { index = "distance" })
     local test_mse = mse(model, test)
     local ratio, ratio0 = g1[p.t] / g1[1], g0[p.t] / g0[1]
     print(string.format("%s, T = %d, clip %s: test MSE %.4f (baseline %.4f); gradient at distance %d / at distance 1: %.3g at init, %.3g trained",

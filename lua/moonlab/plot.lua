@@ -617,6 +617,7 @@ end
 -- (a per-layer or per-step history), else nil (the row number).
 local INDEX_COLUMNS = { "epoch", "step", "iteration", "layer", "distance", "t", "entry" }
 local function index_column(h)
+  if h.index then return h.index end
   for _, name in ipairs(INDEX_COLUMNS) do
     if h.cols[name] and h.types[name] ~= "string" then return name end
   end
@@ -634,11 +635,14 @@ local function curves_data(d)
     local h = t.history
     local tr, va
     if d.vector then
-      -- a recorded vector: entry i against i
-      local v = t.attrs.status == "done" and d.f:trial_vector(t.id, d.vector)
+      -- a recorded vector: entry i against i, the axis named by its index attribute
+      local v, index
+      if t.attrs.status == "done" then v, index = d.f:trial_vector(t.id, d.vector) end
       if v then
-        h = { n = #v, cols = { entry = {}, [d.vector] = v }, types = { entry = "int", [d.vector] = "float" } }
-        for i = 1, #v do h.cols.entry[i] = i end
+        local ix = index ~= d.vector and index or "entry"
+        h = { n = #v, index = ix, cols = { [ix] = {}, [d.vector] = v },
+          types = { [ix] = "int", [d.vector] = "float" } }
+        for i = 1, #v do h.cols[ix][i] = i end
         tr = d.vector
       end
     elseif h then

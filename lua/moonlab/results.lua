@@ -21,7 +21,7 @@ function results.run(name)
   local r = results.runs[name]
   if not r then
     r = setmetatable({ name = name, rows = {}, metric_values = {}, metric_order = {},
-      params = {}, param_order = {}, attrs = {}, splits = {}, split_order = {} }, Run)
+      params = {}, param_order = {}, param_index = {}, attrs = {}, splits = {}, split_order = {} }, Run)
     results.runs[name] = r
     results.order[#results.order + 1] = name
   end
@@ -69,12 +69,21 @@ function Run:metrics(t)
   return self
 end
 
---- run:param(name, tensor): a copy of the tensor, saved as a float32 dataset.
-function Run:param(name, t)
+--- run:param(name, tensor [, {index = "distance"}]): a copy of the tensor, saved as a float32
+--- dataset; `index` names what a vector's entries count (its attribute "index", which moonlab
+--- plot uses for the x axis).
+function Run:param(name, t, opts)
   check_name(name, "run:param", 2)
   if not core.tensor.is_tensor(t) then error("run:param: '" .. name .. "' is not a tensor", 2) end
+  if opts ~= nil and type(opts) ~= "table" then error("run:param: options are {index = name}", 2) end
+  for k in pairs(opts or {}) do
+    if k ~= "index" then error("run:param: unknown option '" .. tostring(k) .. "'", 2) end
+  end
+  local index = opts and opts.index
+  if index ~= nil then check_name(index, "run:param: index", 2) end
   if self.params[name] == nil then self.param_order[#self.param_order + 1] = name end
   self.params[name] = t:clone()
+  self.param_index[name] = index
   return self
 end
 
@@ -186,7 +195,10 @@ function results.write_runs(w)
     end
     if #r.param_order > 0 then
       w:group(g .. "/params")
-      for _, p in ipairs(r.param_order) do w:tensor(g .. "/params/" .. p, r.params[p]) end
+      for _, p in ipairs(r.param_order) do
+        w:tensor(g .. "/params/" .. p, r.params[p])
+        if r.param_index[p] then w:attr(g .. "/params/" .. p, "index", r.param_index[p]) end
+      end
     end
     if #r.split_order > 0 then
       w:group(g .. "/splits")

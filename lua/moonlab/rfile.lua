@@ -262,16 +262,18 @@ function Reader:trials()
   return out
 end
 
---- reader:trial_vector(id, name) -> list of numbers, or nil when trial `id` has no
---- one-dimensional dataset `name` among its parameters (/study/trials/<id>/params/<name>: what a
---- trial's `run:param(name, tensor)` recorded, e.g. a gradient norm per distance).
+--- reader:trial_vector(id, name) -> list of numbers and what its entries count (the
+--- dataset's "index" attribute, or nil), or nil when trial `id` has no one-dimensional dataset
+--- `name` among its parameters (/study/trials/<id>/params/<name>: what a trial's
+--- `run:param(name, tensor [, {index =}])` recorded, e.g. a gradient norm per distance).
 function Reader:trial_vector(id, name)
   if name:find("/", 1, true) or name == "" or name == "." or name == ".." then return nil end
   local path = "/study/trials/" .. id .. "/params/" .. name
   if self:kind(path) ~= "dataset" then return nil end
   local t = must(self.r:tensor(path))
   if t:dim() ~= 1 then return nil end
-  return t:totable()
+  local index = self:attrs_of(path).index
+  return t:totable(), type(index) == "string" and index ~= "" and index or nil
 end
 
 -- ---- formatting shared by show and plot ----

@@ -36,6 +36,25 @@ describe("moonlab.results", function()
     assert.has_error(function() r:log { epoch = 1, bad = {} } end,
       "run:log: column 'bad' is a table; expected a number, string or boolean")
     assert.has_error(function() r:param("w", 3) end, "run:param: 'w' is not a tensor")
+    assert.has_error(function() r:param("w", ml.tensor.zeros(2), { axis = "d" }) end,
+      "run:param: unknown option 'axis'")
+    assert.has_error(function() r:param("w", ml.tensor.zeros(2), { index = "a/b" }) end,
+      "run:param: index: name must be a non-empty string without '/', got a/b")
+    assert.has_error(function() r:param("w", ml.tensor.zeros(2), "distance") end,
+      "run:param: options are {index = name}")
+  end)
+
+  it("writes a parameter's index as its attribute, only when given", function()
+    local d = h.tmpdir()
+    local w = assert(ml.core.results.create(d .. "/r.h5"))
+    results.run("r"):param("g", ml.tensor.from { 1, 0.5 }, { index = "distance" })
+      :param("w", ml.tensor.zeros(2))
+    results.write_runs(w)
+    assert.is_true(w:commit())
+    local f = assert(require("moonlab.rfile").open(d .. "/r.h5"))
+    assert.are.equal("distance", f:attrs_of("/runs/r/params/g").index)
+    assert.is_nil(f:attrs_of("/runs/r/params/w").index)
+    f:close()
   end)
 
   it("copies parameters when recorded", function()

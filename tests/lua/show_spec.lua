@@ -434,7 +434,8 @@ do
         local ratio = factor[init] ^ (act == "tanh" and 20 or 30)
         t.metrics = { ratio = ratio, log10_ratio_abs = math.abs(math.log(ratio, 10)) }
         for l = 1, 5 do t.history[l] = { layer = l, gradient_norm = factor[init] ^ (5 - l) } end
-        t.vectors = { grad_by_distance = { 1, 0.5, 0.25, 0.125 } }
+        t.vectors = { grad_by_distance = { 1, 0.5, 0.25, 0.125 }, norm_by_distance = { 2, 1, 0.5 } }
+        t.vector_index = { norm_by_distance = "distance" }
       end
       trials[#trials + 1] = t
     end
@@ -508,10 +509,14 @@ describe("moonlab plot's layout", function()
     assert.truthy(script:find("set key outside", 1, true))
   end)
 
-  it("draws a vector each trial recorded against its entry", function()
+  it("draws a vector each trial recorded against its entry, or what its index attribute names", function()
     local script = script_of(sweep_path, "--metric", "grad_by_distance")
     assert.truthy(script:find("set title 'grad_by_distance against entry", 1, true))
     assert.truthy(script:find("set xlabel 'entry'", 1, true))
+    -- recorded with run:param(name, t, {index = "distance"}): the axis takes that name
+    script = script_of(sweep_path, "--metric", "norm_by_distance")
+    assert.truthy(script:find("set title 'norm_by_distance against distance", 1, true))
+    assert.truthy(script:find("set xlabel 'distance'", 1, true))
     local ok, e = pcall(script_of, sweep_path, "--metric", "grad_by_distance", "--kind", "folds")
     assert.is_false(ok)
     assert.truthy(e.message:find("--kind folds: grad_by_distance is a vector each trial recorded, not a metric of the study", 1, true), e.message)

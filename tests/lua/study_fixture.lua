@@ -6,7 +6,8 @@
 --
 --   fixture.write(path, spec)       spec = {study =, params = {names}, trials = {...},
 --                                   select_metric =, select_goal =, final = {...}, folds =};
---                                   a trial's `vectors = {name = {numbers}}` go to its params
+--                                   a trial's `vectors = {name = {numbers}}` go to its params,
+--                                   `vector_index = {name = "distance"}` their index attribute
 --   fixture.capacity(opts)          a real K-fold capacity study (polynomial degree), trained
 --                                   with moonlab: returns a spec for write
 local core = require "moonlab.core"
@@ -191,8 +192,10 @@ function M.write(path, spec)
       if t.metrics and next(t.metrics) then
         w:table(g .. "/metrics", 1, results.columns_of({ t.metrics }))
       end
-      for name, v in pairs(t.vectors or {}) do -- what run:param(name, tensor) records
+      for name, v in pairs(t.vectors or {}) do -- what run:param(name, tensor [, {index =}]) records
         w:tensor(g .. "/params/" .. name, core.tensor.from(v))
+        local index = (t.vector_index or {})[name]
+        if index then w:attr(g .. "/params/" .. name, "index", index) end
       end
     end
   end

@@ -193,26 +193,17 @@ describe("a study", function()
       or (os.time() * 1000 + core.pid()) % 1000000007
     print(string.format("kill -9 test: seed %d (MOONLAB_KILL_SEED=%d replays its moments)", seed, seed))
     local run = "run study.lua -j 2 --set epochs=600"
-    -- an uninterrupted run: what every metric must be, and how long the study takes; and how
-    -- long a run takes to start and end (one epoch per trial)
+    -- an uninterrupted run: what every metric must be, and how long a trial takes
     local whole = setup()
     local t0 = core.clock()
     local code, out, err = h.moonlab(run, whole)
-    local span = core.clock() - t0
+    local trial_time = (core.clock() - t0) / 10 -- 20 trials on 2 workers
     assert.are.equal(0, code, out .. err)
-    local quick = setup()
-    t0 = core.clock()
-    assert.are.equal(0, (h.moonlab("run study.lua -j 2 --set epochs=1", quick)))
-    local start = core.clock() - t0
-    span = math.max(span - start, 0.1)
-    -- 5 moments spread over the first 75% of the study's work; kill k comes that much work
-    -- after kill k - 1, plus half a start (the quick run's time is more than a start: it runs
-    -- and collects 20 short trials). Each resume starts again and loses the trials in flight,
-    -- so the study does not reach its end this way.
+    -- Kill k comes after 0, 1 or 2 more trials have finished (counted as the runner commits
+    -- them), plus a random part of a trial's time: moments tied to the study's progress, not
+    -- to a clock measured beside other jobs, so a kill never comes after the study's end.
+    -- Each resume starts again and loses the trials in flight.
     local rng = core.rng.new(seed)
-    local moments = {}
-    for k = 1, 5 do moments[k] = span * (0.05 + 0.7 * rng:float()) end
-    table.sort(moments)
     local d = setup()
     local trials = d .. "/results/toy/trials/"
     local function done()
@@ -226,16 +217,20 @@ describe("a study", function()
       end
       return n
     end
-    local before, why = 0, string.format("seed %d, study %.2f s + %.2f s to start", seed, span, start)
+    local before, why = 0, string.format("seed %d, %.2f s a trial", seed, trial_time)
     for k = 1, 5 do
-      local delay = start / 2 + moments[k] - (moments[k - 1] or 0)
+      local target = before + rng:integer(3) - 1
+      local delay = 0.4 * trial_time * rng:float()
       -- the runner leads its own process group, which its workers share: one SIGKILL to the
-      -- group ends them all at once
-      os.execute(string.format(NO_PRELOAD .. "cd '%s' && (setsid '%s' %s >run%d.out 2>&1 & p=$!; "
-        .. "sleep %.3f; kill -9 -$p; echo $? >kill.rc; wait $p) 2>/dev/null", d, h.bin, run, k, delay))
+      -- group ends them all at once. The shell waits for `target` committed trial files (at
+      -- most a minute: a runner that died early must not hang the test).
+      os.execute(string.format(NO_PRELOAD .. "cd '%s' && (setsid '%s' %s >run%d.out 2>&1 & p=$!; i=0; "
+        .. "while [ \"$(ls results/toy/trials 2>/dev/null | grep -c '^[0-9a-f]*\\.h5$')\" -lt %d ] "
+        .. "&& [ $i -lt 3000 ]; do sleep 0.02; i=$((i + 1)); done; sleep %.3f; kill -9 -$p; "
+        .. "echo $? >kill.rc; wait $p) 2>/dev/null", d, h.bin, run, k, target, delay))
       assert.are.equal("0", io.open(d .. "/kill.rc"):read("l"), "the runner was gone before kill " .. k)
       local now = done()
-      why = why .. string.format("; kill %d after %.2f s: %d done", k, delay, now)
+      why = why .. string.format("; kill %d after %d done + %.2f s: %d done", k, target, delay, now)
       assert.is_true(now < 20, "the study had finished before kill " .. k .. " (" .. why .. ")")
       assert.is_true(now >= before, why)
       local text = io.open(string.format("%s/run%d.out", d, k)):read("a")
