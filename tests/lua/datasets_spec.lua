@@ -305,8 +305,8 @@ print("{train=%s, test=%s}" % tuple(out))
     local t0 = os.clock()
     local train = data.fashion_mnist {}
     local test = data.fashion_mnist { split = "test", layout = "image", scale = false }
-    local cpu = os.clock() - t0
-    assert(cpu < 5, "loading Fashion-MNIST took " .. cpu .. " s of CPU")
+    -- reported, not asserted: a time depends on the machine (bench/ is where speed is judged)
+    print(string.format("\nFashion-MNIST, both splits: %.3f s of CPU", os.clock() - t0))
     assert.are.same({ 60000, 784 }, train.x:shape())
     assert.are.same({ 10000, 28, 28 }, test.x:shape())
     assert.are.same({ 60000, 28, 28 }, { want.train.n, want.train.dims[2], want.train.dims[3] })
