@@ -1,5 +1,6 @@
 #include "lcommon.h"
 
+#include <malloc.h>
 #include <stdarg.h>
 #include <string.h>
 
@@ -70,8 +71,41 @@ ml_tensor_t *ml__opt_tensor(lua_State *L, int idx, const char *fname)
     return u ? &u->t : NULL;
 }
 
+/* Tensor data is malloc'd, out of the collector's sight: a loop making big temporaries (one
+ * (65536, 256) one-hot block after another) grew by gigabytes before Lua's own small heap grew
+ * enough to start a cycle. So before each new tensor, the process's malloc'd bytes in use are
+ * compared with what was in use after the last collection: once they have doubled (by 64 MB
+ * at least; the collector's default pause of 200 %, for memory it cannot see), a full
+ * collection frees the dead tensors. A stopped collector (collectgarbage("stop")) is left
+ * stopped. */
+#if defined(__SANITIZE_ADDRESS__)
+/* AddressSanitizer's allocator replaces malloc's arenas: ask it instead (libasan's interface) */
+size_t __sanitizer_get_current_allocated_bytes(void);
+static size_t malloced(void)
+{
+    return __sanitizer_get_current_allocated_bytes();
+}
+#else
+static size_t malloced(void)
+{
+    struct mallinfo2 mi = mallinfo2();
+    return mi.uordblks + mi.hblkhd; /* small blocks, and big ones mmap'd on their own */
+}
+#endif
+
+static void collect_if_grown(lua_State *L)
+{
+    static size_t after; /* in use after the last collection */
+    const size_t least = (size_t)64 << 20;
+    if (malloced() < after + (after > least ? after : least) || !lua_gc(L, LUA_GCISRUNNING))
+        return;
+    lua_gc(L, LUA_GCCOLLECT);
+    after = malloced();
+}
+
 static ml_ltensor_t *new_ltensor(lua_State *L)
 {
+    collect_if_grown(L);
     ml_ltensor_t *u = lua_newuserdatauv(L, sizeof *u, 1);
     u->closed = 0;
     u->t = (ml_tensor_t){0};
