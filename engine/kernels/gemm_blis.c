@@ -287,6 +287,24 @@ int64_t ml_k_packed_scratch_size(int64_t m, int64_t k)
     return (m + uk.nr - 1) / uk.nr * row_panel(k) + ALIGN_FLOATS;
 }
 
+/* One panel: lines 0..n-1 of src (line i at src + i*cs, its element q at q*rs) spread over
+ * dst (K, w): dst[q*w + i]; lines n..w-1 are zeros (the tile's edge). */
+static void copy_panel(float *restrict dst, const float *restrict src, int64_t rs, int64_t cs,
+                       int64_t k, int64_t w, int64_t n)
+{
+    for (int64_t i = 0; i < w; i++) {
+        float *restrict d = dst + i;
+        if (i >= n) {
+            for (int64_t q = 0; q < k; q++)
+                d[q * w] = 0.0f;
+            continue;
+        }
+        const float *restrict line = src + i * cs;
+        for (int64_t q = 0; q < k; q++)
+            d[q * w] = line[q * rs];
+    }
+}
+
 void ml_k_pack(ml_k_packed_t *p, float *buf, const float *b, int64_t rsb, int64_t csb,
                int64_t k, int64_t n)
 {
@@ -310,17 +328,7 @@ void ml_k_pack(ml_k_packed_t *p, float *buf, const float *b, int64_t rsb, int64_
             }
             continue;
         }
-        for (int64_t i = 0; i < mr; i++) { /* else read along b's columns */
-            float *restrict d = dst + i;
-            if (j0 + i >= n) {
-                for (int64_t q = 0; q < k; q++)
-                    d[q * mr] = 0.0f;
-                continue;
-            }
-            const float *restrict src = b + (j0 + i) * csb;
-            for (int64_t q = 0; q < k; q++)
-                d[q * mr] = src[q * rsb];
-        }
+        copy_panel(dst, b + j0 * csb, rsb, csb, k, mr, cols); /* else along b's columns */
     }
     p->panels = aligned(buf);
 }
@@ -343,17 +351,7 @@ static void gemm_packed_body(float *c, int64_t rsc, const float *a, int64_t rsa,
     bli_auxinfo_set_is_b(1, &aux);
     for (int64_t r0 = 0; r0 < m; r0 += nr, pa += ps) {
         const int64_t rows = m - r0 < nr ? m - r0 : nr;
-        for (int64_t i = 0; i < nr; i++) { /* row r0+i of a, spread at stride NR */
-            float *restrict d = pa + i;
-            if (i >= rows) {
-                for (int64_t q = 0; q < k; q++)
-                    d[q * nr] = 0.0f;
-                continue;
-            }
-            const float *restrict src = a + (r0 + i) * rsa;
-            for (int64_t q = 0; q < k; q++)
-                d[q * nr] = src[q];
-        }
+        copy_panel(pa, a + r0 * rsa, 1, rsa, k, nr, rows); /* rows r0.. of a, spread at stride NR */
         for (int64_t k0 = 0; k0 < k; k0 += kc) {
             const int64_t kb = k - k0 < kc ? k - k0 : kc;
             float bk = k0 == 0 ? beta : 1.0f;

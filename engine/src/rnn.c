@@ -164,8 +164,8 @@ static int ensure_buffers(ml_rnn_t *r, int64_t T, int64_t B)
              ensure3(&r->dseq, T, B, DH);
     if (!rc) {
         const int nt = ml_k_get_threads();
-        r->rows_per = ml_k_packed_scratch_size(B, GH > H ? GH : H);
-        rc = ensure2(&r->rows, nt, r->rows_per + 1);
+        r->rows_per = ml_k_packed_scratch_size(B, GH > H ? GH : H) + 1; /* never 0 */
+        rc = ensure2(&r->rows, nt, r->rows_per);
         r->rows_threads = rc ? 0 : nt;
     }
     if (!rc)
@@ -354,7 +354,7 @@ static void over_rows(void (*fn)(const steps_t *, int64_t, int64_t), const steps
 /* The calling thread's scratch for per-step products (over_rows runs at most rows_threads). */
 static float *thread_rows(ml_rnn_t *r)
 {
-    return r->rows.data + omp_get_thread_num() * (r->rows_per + 1);
+    return r->rows.data + omp_get_thread_num() * r->rows_per;
 }
 
 /* A layer's outputs at one of its steps, rows b0..b1, straight to where they are read: below

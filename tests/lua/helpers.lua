@@ -17,6 +17,14 @@ function M.write(path, text)
   f:close()
 end
 
+-- The bytes of a file.
+function M.read(path)
+  local f = assert(io.open(path, "rb"))
+  local s = f:read("a")
+  f:close()
+  return s
+end
+
 function M.exists(path)
   local f = io.open(path, "r")
   if f then f:close() return true end

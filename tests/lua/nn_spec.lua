@@ -1,4 +1,5 @@
 local ml = require "moonlab"
+local helpers = require "helpers"
 local nn, optim, data, T = ml.nn, ml.optim, ml.data, ml.tensor
 
 local function regression(n, seed)
@@ -100,15 +101,7 @@ describe("moonlab.nn", function()
     -- after step 4 of its 5 (the epoch's end is saved after on_epoch); a copy taken then plays
     -- a fit killed there, and a new fit from that copy ends as the uninterrupted one.
     local ds = regression(40, 9)
-    local dir = os.tmpname()
-    os.remove(dir)
-    assert(ml.core.mkdir(dir))
-    local function read(path)
-      local f = assert(io.open(path, "rb"))
-      local b = f:read("a")
-      f:close()
-      return b
-    end
+    local dir = helpers.tmpdir()
     local function fit(ck, on_epoch)
       local m = nn.sequential({ nn.linear(3, 8), nn.relu(), nn.dropout(0.3), nn.linear(1) }, { seed = 4 })
       local h = m:fit { data = ds, loss = "mse", optim = optim.adam { lr = 0.01 }, batch = 8,
@@ -121,12 +114,10 @@ describe("moonlab.nn", function()
     end
     local saved
     local whole = fit({ path = dir .. "/a", seconds = 0 }, function(row)
-      if row.epoch == 1 then saved = read(dir .. "/a-1.h5") end
+      if row.epoch == 1 then saved = helpers.read(dir .. "/a-1.h5") end
     end)
     assert.are.same(fit(nil), whole) -- saving does not change the numbers
-    local f = assert(io.open(dir .. "/b-1.h5", "wb"))
-    f:write(saved)
-    f:close()
+    helpers.write(dir .. "/b-1.h5", saved)
     local r = assert(ml.core.rfile.open(dir .. "/b-1.h5"))
     local a = r:attrs("/")
     r:close()

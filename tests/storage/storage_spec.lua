@@ -73,13 +73,6 @@ local function close_gate() os.remove(gate) end
 
 local function sleep_ms(ms) core.proc.poll({}, ms) end
 
-local function slurp(path)
-  local f = assert(io.open(path, "rb"))
-  local s = f:read("a")
-  f:close()
-  return s
-end
-
 -- Names of the trial files (<id>.h5) in a study directory.
 local function trial_files(dir)
   local out = {}
@@ -201,7 +194,7 @@ describe("a study on storage that fails mid-run", function()
     assert.are.same({}, leftovers(out_dir))
 
     -- moonlab collect on the full disk: one error, and the study file stays as it was
-    local before = slurp(out_dir .. "/toy.h5")
+    local before = h.read(out_dir .. "/toy.h5")
     os.execute(NO_PRELOAD .. "dd if=/dev/zero of='" .. out_dir .. "/filler' bs=4k 2>/dev/null")
     code, out, err = h.moonlab("collect out/toy.h5", d)
     assert.are.equal(1, code, out .. err)
@@ -209,7 +202,7 @@ describe("a study on storage that fails mid-run", function()
     assert.truthy(err:find("'out/toy.h5': No space left on device", 1, true), err)
     assert.truthy(err:find("run the same command again", 1, true), err)
     assert.falsy(err:find("HDF5", 1, true) or err:find("errno", 1, true), err)
-    assert.are.equal(before, slurp(out_dir .. "/toy.h5"))
+    assert.are.equal(before, h.read(out_dir .. "/toy.h5"))
     assert.are.same({}, leftovers(out_dir))
   end)
 
@@ -252,7 +245,7 @@ describe("a study on storage that fails mid-run", function()
     local f = assert(io.open(d .. "/run.rc"))
     local code = f:read("n")
     f:close()
-    local out, err = slurp(d .. "/run.out"), slurp(d .. "/run.err")
+    local out, err = h.read(d .. "/run.out"), h.read(d .. "/run.err")
     assert.are.equal(1, code, out .. err)
     assert_one_storage_error(out, err, "Read%-only file system", BEFORE_GATE)
     local kept = trial_files(rw .. "/toy")
