@@ -1,5 +1,6 @@
 /* The one place that talks to BLIS. Transposes arrive as strides; BLIS takes general
- * row/column strides directly, so no operand is ever copied here. */
+ * row/column strides directly. Large products run BLIS's packed algorithm on its micro-kernel
+ * with moonlab's own packing and loop order (gemm_own), bit for bit what BLIS computes. */
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -9,6 +10,9 @@
 #include <time.h>
 
 #include <blis.h>
+#ifdef __SSE2__
+#include <xmmintrin.h>
+#endif
 #include <omp.h>
 
 #include "moonlab/kernels.h"
@@ -23,7 +27,7 @@
 static struct {
     sgemm_ukr_ft ukr;
     cntx_t *cntx;
-    int64_t mr, nr, kc;
+    int64_t mr, nr, kc, kc_max;
 } uk;
 
 static void find_ukernel(void)
@@ -34,8 +38,9 @@ static void find_ukernel(void)
     uk.mr = bli_cntx_get_blksz_def_dt(BLIS_FLOAT, BLIS_MR, cx);
     uk.nr = bli_cntx_get_blksz_def_dt(BLIS_FLOAT, BLIS_NR, cx);
     uk.kc = bli_cntx_get_blksz_def_dt(BLIS_FLOAT, BLIS_KC, cx);
+    uk.kc_max = bli_cntx_get_blksz_max_dt(BLIS_FLOAT, BLIS_KC, cx);
     /* packed panels must be exactly MR (NR) wide, as BLIS's own packing makes them */
-    if (uk.mr < 1 || uk.nr < 1 || uk.kc < 1 ||
+    if (uk.mr < 1 || uk.nr < 1 || uk.kc < 1 || uk.kc_max < uk.kc ||
         bli_cntx_get_blksz_max_dt(BLIS_FLOAT, BLIS_MR, cx) != uk.mr ||
         bli_cntx_get_blksz_max_dt(BLIS_FLOAT, BLIS_NR, cx) != uk.nr)
         return;
@@ -126,19 +131,24 @@ static void count(long long ns, int64_t m, int64_t n, int64_t k)
 
 static void gemm_body(float *c, int64_t rsc, int64_t csc, const float *a, int64_t rsa,
                       int64_t csa, const float *b, int64_t rsb, int64_t csb, int64_t m,
-                      int64_t n, int64_t k, float alpha, float beta, rntm_t *rntm);
+                      int64_t n, int64_t k, float alpha, float beta, rntm_t *rntm, int own);
+static int gemm_own(float *c, int64_t rsc, int64_t csc, const float *a, int64_t rsa, int64_t csa,
+                    const float *b, int64_t rsb, int64_t csb, int64_t m, int64_t n, int64_t k,
+                    float beta);
 
-/* The product on the given BLIS runtime (NULL: the global thread count), counted when on. */
+/* The product on the given BLIS runtime (NULL: the global thread count), counted when on;
+ * own: BLIS's packed algorithm may run as gemm_own (the runtime then has one thread, its
+ * small-product path off). */
 static void gemm(float *c, int64_t rsc, int64_t csc, const float *a, int64_t rsa, int64_t csa,
                  const float *b, int64_t rsb, int64_t csb, int64_t m, int64_t n, int64_t k,
-                 float alpha, float beta, rntm_t *rntm)
+                 float alpha, float beta, rntm_t *rntm, int own)
 {
     if (!atomic_load_explicit(&counting, memory_order_relaxed)) {
-        gemm_body(c, rsc, csc, a, rsa, csa, b, rsb, csb, m, n, k, alpha, beta, rntm);
+        gemm_body(c, rsc, csc, a, rsa, csa, b, rsb, csb, m, n, k, alpha, beta, rntm, own);
         return;
     }
     long long t0 = now_ns();
-    gemm_body(c, rsc, csc, a, rsa, csa, b, rsb, csb, m, n, k, alpha, beta, rntm);
+    gemm_body(c, rsc, csc, a, rsa, csa, b, rsb, csb, m, n, k, alpha, beta, rntm, own);
     count(now_ns() - t0, m, n, k);
 }
 
@@ -161,7 +171,7 @@ void ml_k_gemm_counted(int64_t *calls, double *flops, double *seconds)
 
 static void gemm_body(float *c, int64_t rsc, int64_t csc, const float *a, int64_t rsa, int64_t csa,
                  const float *b, int64_t rsb, int64_t csb, int64_t m, int64_t n, int64_t k,
-                 float alpha, float beta, rntm_t *rntm)
+                 float alpha, float beta, rntm_t *rntm, int own)
 {
     if (m <= 0 || n <= 0)
         return;
@@ -178,6 +188,10 @@ static void gemm_body(float *c, int64_t rsc, int64_t csc, const float *a, int64_
             }
         return;
     }
+    /* BLIS folds an alpha other than 1 into its packing of one factor: those stay BLIS's */
+    if (own && alpha == 1.0f &&
+        gemm_own(c, rsc, csc, a, rsa, csa, b, rsb, csb, m, n, k, beta) == 0)
+        return;
     tidy_strides(m, n, &rsc, &csc);
     tidy_strides(m, k, &rsa, &csa);
     tidy_strides(k, n, &rsb, &csb);
@@ -218,7 +232,7 @@ void ml_k_gemm(float *c, int64_t rsc, int64_t csc, const float *a, int64_t rsa, 
 {
     rntm_t r;
     if (m * n * k < THREADED_GEMM) {
-        gemm(c, rsc, csc, a, rsa, csa, b, rsb, csb, m, n, k, alpha, beta, one_thread(&r, 0));
+        gemm(c, rsc, csc, a, rsa, csa, b, rsb, csb, m, n, k, alpha, beta, one_thread(&r, 0), 0);
         return;
     }
     const int by_rows = m >= n;
@@ -227,7 +241,7 @@ void ml_k_gemm(float *c, int64_t rsc, int64_t csc, const float *a, int64_t rsa, 
     if (nt > len / MIN_BLOCK)
         nt = len / MIN_BLOCK;
     if (nt <= 1) {
-        gemm(c, rsc, csc, a, rsa, csa, b, rsb, csb, m, n, k, alpha, beta, one_thread(&r, 1));
+        gemm(c, rsc, csc, a, rsa, csa, b, rsb, csb, m, n, k, alpha, beta, one_thread(&r, 1), 1);
         return;
     }
     _Pragma("omp parallel num_threads((int)nt)")
@@ -237,10 +251,10 @@ void ml_k_gemm(float *c, int64_t rsc, int64_t csc, const float *a, int64_t rsa, 
         rntm_t rt;
         if (by_rows)
             gemm(c + lo * rsc, rsc, csc, a + lo * rsa, rsa, csa, b, rsb, csb, hi - lo, n, k,
-                 alpha, beta, one_thread(&rt, 1));
+                 alpha, beta, one_thread(&rt, 1), 1);
         else
             gemm(c + lo * csc, rsc, csc, a, rsa, csa, b + lo * csb, rsb, csb, m, hi - lo, k,
-                 alpha, beta, one_thread(&rt, 1));
+                 alpha, beta, one_thread(&rt, 1), 1);
     }
 }
 
@@ -249,7 +263,15 @@ void ml_k_gemm1(float *c, int64_t rsc, int64_t csc, const float *a, int64_t rsa,
                 float alpha, float beta)
 {
     rntm_t r;
-    gemm(c, rsc, csc, a, rsa, csa, b, rsb, csb, m, n, k, alpha, beta, one_thread(&r, 1));
+    gemm(c, rsc, csc, a, rsa, csa, b, rsb, csb, m, n, k, alpha, beta, one_thread(&r, 1), 1);
+}
+
+void ml_k_gemm_blis(float *c, int64_t rsc, int64_t csc, const float *a, int64_t rsa, int64_t csa,
+                    const float *b, int64_t rsb, int64_t csb, int64_t m, int64_t n, int64_t k,
+                    float alpha, float beta)
+{
+    rntm_t r;
+    gemm(c, rsc, csc, a, rsa, csa, b, rsb, csb, m, n, k, alpha, beta, one_thread(&r, 1), 0);
 }
 
 /* Panels start on 64-byte boundaries, as BLIS's own do. */
@@ -263,6 +285,13 @@ static int64_t round_up(int64_t x, int64_t to)
 static float *aligned(float *buf)
 {
     return buf + ((64 - (uintptr_t)buf % 64) % 64) / sizeof *buf;
+}
+
+/* The k-block starting at k0 of a sum over k, as BLIS cuts it: KC elements, or all that is
+ * left when that is at most KC's maximum. */
+static int64_t k_block(int64_t k0, int64_t k)
+{
+    return k - k0 <= uk.kc_max ? k - k0 : uk.kc;
 }
 
 int64_t ml_k_pack_size(int64_t k, int64_t n)
@@ -288,20 +317,71 @@ int64_t ml_k_packed_scratch_size(int64_t m, int64_t k)
 }
 
 /* One panel: lines 0..n-1 of src (line i at src + i*cs, its element q at q*rs) spread over
- * dst (K, w): dst[q*w + i]; lines n..w-1 are zeros (the tile's edge). */
+ * dst (K, w): dst[q*w + i]; lines n..w-1 are zeros (the tile's edge). Contiguous lines of a
+ * full panel go four by four through 4x4 transposes, four floats a load and a store. */
 static void copy_panel(float *restrict dst, const float *restrict src, int64_t rs, int64_t cs,
                        int64_t k, int64_t w, int64_t n)
 {
+    int64_t q0 = 0;
+#ifdef __SSE2__
+    if (rs == 1 && n == w && w % 4 == 0) {
+        for (; q0 + 4 <= k; q0 += 4)
+            for (int64_t i = 0; i < w; i += 4) {
+                const float *l = src + i * cs + q0;
+                __m128 r0 = _mm_loadu_ps(l), r1 = _mm_loadu_ps(l + cs);
+                __m128 r2 = _mm_loadu_ps(l + 2 * cs), r3 = _mm_loadu_ps(l + 3 * cs);
+                _MM_TRANSPOSE4_PS(r0, r1, r2, r3);
+                float *d = dst + q0 * w + i;
+                _mm_storeu_ps(d, r0);
+                _mm_storeu_ps(d + w, r1);
+                _mm_storeu_ps(d + 2 * w, r2);
+                _mm_storeu_ps(d + 3 * w, r3);
+            }
+    }
+#endif
     for (int64_t i = 0; i < w; i++) {
         float *restrict d = dst + i;
         if (i >= n) {
-            for (int64_t q = 0; q < k; q++)
+            for (int64_t q = q0; q < k; q++)
                 d[q * w] = 0.0f;
             continue;
         }
         const float *restrict line = src + i * cs;
-        for (int64_t q = 0; q < k; q++)
+        for (int64_t q = q0; q < k; q++)
             d[q * w] = line[q * rs];
+    }
+}
+
+/* The micro-kernel's layout of src (K, N) (element (q, i) at q*sk + i*sn) in dst: panel j holds,
+ * for each of the K rows, the w columns j*w.. (zeros past N), one panel after another. A unit
+ * sn reads src row by row, in memory order, each row's floats going out w to a panel; else
+ * each column is read along its own stride. */
+#if defined(__GNUC__) && !defined(__clang__)
+/* the pieces are 12 to 32 floats: a memcpy call for each (GCC's rewrite of the loop) costs
+ * more than the copy */
+__attribute__((optimize("no-tree-loop-distribute-patterns")))
+#endif
+static void pack_panels(float *restrict dst, const float *restrict src, int64_t sk, int64_t sn,
+                        int64_t k, int64_t n, int64_t w)
+{
+    if (sn != 1) {
+        for (int64_t j0 = 0; j0 < n; j0 += w, dst += k * w)
+            copy_panel(dst, src + j0 * sn, sk, sn, k, w, n - j0 < w ? n - j0 : w);
+        return;
+    }
+    const int64_t full = n / w, rest = n % w;
+    for (int64_t q = 0; q < k; q++) {
+        const float *restrict row = src + q * sk;
+        float *restrict d = dst + q * w;
+        for (int64_t j = 0; j < full; j++, row += w, d += k * w)
+            for (int64_t i = 0; i < w; i++)
+                d[i] = row[i];
+        if (rest) {
+            for (int64_t i = 0; i < rest; i++)
+                d[i] = row[i];
+            for (int64_t i = rest; i < w; i++)
+                d[i] = 0.0f;
+        }
     }
 }
 
@@ -313,24 +393,17 @@ void ml_k_pack(ml_k_packed_t *p, float *buf, const float *b, int64_t rsb, int64_
     if (!uk.ukr || !buf || k <= 0 || n <= 0)
         return;
     /* panel j: for each of the K rows of b, the MR columns j*MR.. (zeros past N) */
-    const int64_t mr = uk.mr;
-    float *dst = aligned(buf);
-    for (int64_t j0 = 0; j0 < n; j0 += mr, dst += k * mr) {
-        const int64_t cols = n - j0 < mr ? n - j0 : mr;
-        if (csb == 1) { /* b's rows are contiguous: copy MR of them at a time, in order */
-            for (int64_t q = 0; q < k; q++) {
-                float *restrict d = dst + q * mr;
-                const float *restrict src = b + q * rsb + j0;
-                for (int64_t i = 0; i < cols; i++)
-                    d[i] = src[i];
-                for (int64_t i = cols; i < mr; i++)
-                    d[i] = 0.0f;
-            }
-            continue;
-        }
-        copy_panel(dst, b + j0 * csb, rsb, csb, k, mr, cols); /* else along b's columns */
-    }
+    pack_panels(aligned(buf), b, rsb, csb, k, n, uk.mr);
     p->panels = aligned(buf);
+}
+
+static void ukr_aux(auxinfo_t *aux)
+{
+    memset(aux, 0, sizeof *aux);
+    bli_auxinfo_set_schema_a(BLIS_PACKED_ROW_PANELS, aux);
+    bli_auxinfo_set_schema_b(BLIS_PACKED_COL_PANELS, aux);
+    bli_auxinfo_set_is_a(1, aux);
+    bli_auxinfo_set_is_b(1, aux);
 }
 
 /* The product as C^T = b^T a^T, whose tiles the kernel stores by columns: b's panels are the
@@ -339,21 +412,17 @@ void ml_k_pack(ml_k_packed_t *p, float *buf, const float *b, int64_t rsb, int64_
 static void gemm_packed_body(float *c, int64_t rsc, const float *a, int64_t rsa,
                              const ml_k_packed_t *p, int64_t m, float beta, float *scratch)
 {
-    const int64_t mr = uk.mr, nr = uk.nr, k = p->k, n = p->n, kc = uk.kc;
+    const int64_t mr = uk.mr, nr = uk.nr, k = p->k, n = p->n;
     float *pa = aligned(scratch);
     const int64_t ps = row_panel(k);
     float one = 1.0f;
     auxinfo_t aux;
-    memset(&aux, 0, sizeof aux);
-    bli_auxinfo_set_schema_a(BLIS_PACKED_ROW_PANELS, &aux);
-    bli_auxinfo_set_schema_b(BLIS_PACKED_COL_PANELS, &aux);
-    bli_auxinfo_set_is_a(1, &aux);
-    bli_auxinfo_set_is_b(1, &aux);
+    ukr_aux(&aux);
     for (int64_t r0 = 0; r0 < m; r0 += nr, pa += ps) {
         const int64_t rows = m - r0 < nr ? m - r0 : nr;
-        copy_panel(pa, a + r0 * rsa, 1, rsa, k, nr, rows); /* rows r0.. of a, spread at stride NR */
-        for (int64_t k0 = 0; k0 < k; k0 += kc) {
-            const int64_t kb = k - k0 < kc ? k - k0 : kc;
+        pack_panels(pa, a + r0 * rsa, 1, rsa, k, rows, nr); /* rows r0.. of a, at stride NR */
+        for (int64_t k0 = 0, kb; k0 < k; k0 += kb) {
+            kb = k_block(k0, k);
             float bk = k0 == 0 ? beta : 1.0f;
             for (int64_t j0 = 0; j0 < n; j0 += mr) {
                 const int64_t cols = n - j0 < mr ? n - j0 : mr;
@@ -365,6 +434,78 @@ static void gemm_packed_body(float *c, int64_t rsc, const float *a, int64_t rsa,
             }
         }
     }
+}
+
+/* Floats of b's block that gemm_own keeps laid out at once (in the level-2 cache), and of a's. */
+#define OWN_B_FLOATS (64 * 1024)
+#define OWN_A_FLOATS (384 * 1024)
+
+/* BLIS's packed algorithm on the calling thread with alpha 1, on the same micro-kernel with the
+ * same k-blocks, so every element comes out the same bits as from bli_sgemm; only the packing
+ * and the blocking are moonlab's. For each k-block, a block of b's columns (its MR side) is
+ * laid out, then blocks of a's rows (its NR side), each read in memory order; every tile of the
+ * two blocks follows. BLIS reads a's rows (here the long side) NR at a time at a stride: on the
+ * recurrent layers' weight gradients (K = T*B) it ran at 64 to 72 GFLOP/s. Returns 0, or -1
+ * with nothing written when it cannot run (no usable micro-kernel, no memory). */
+static int gemm_own(float *c, int64_t rsc, int64_t csc, const float *a, int64_t rsa, int64_t csa,
+                    const float *b, int64_t rsb, int64_t csb, int64_t m, int64_t n, int64_t k,
+                    float beta)
+{
+    if (!uk.ukr)
+        return -1;
+    if (rsc == 1 && csc != 1) { /* c stored by columns: compute c^T = b^T a^T, stored by rows */
+        const float *t = a;
+        a = b;
+        b = t;
+        int64_t s = rsa;
+        rsa = csb;
+        csb = s;
+        s = csa;
+        csa = rsb;
+        rsb = s;
+        s = m;
+        m = n;
+        n = s;
+        rsc = csc;
+        csc = 1;
+    }
+    const int64_t mr = uk.mr, nr = uk.nr, kb_most = k < uk.kc_max ? k : uk.kc_max;
+    int64_t nc = OWN_B_FLOATS / kb_most / mr * mr, mc = OWN_A_FLOATS / kb_most / nr * nr;
+    nc = nc < mr ? mr : nc > round_up(n, mr) ? round_up(n, mr) : nc;
+    mc = mc < nr ? nr : mc > round_up(m, nr) ? round_up(m, nr) : mc;
+    float *buf = malloc((size_t)((nc + mc) * kb_most + 2 * ALIGN_FLOATS) * sizeof(float));
+    if (!buf)
+        return -1;
+    float *pb = aligned(buf), *pa = aligned(pb + nc * kb_most);
+    float one = 1.0f;
+    auxinfo_t aux;
+    ukr_aux(&aux);
+    for (int64_t j0 = 0; j0 < n; j0 += nc) {
+        const int64_t ncb = n - j0 < nc ? n - j0 : nc;
+        for (int64_t k0 = 0, kb; k0 < k; k0 += kb) {
+            kb = k_block(k0, k);
+            pack_panels(pb, b + k0 * rsb + j0 * csb, rsb, csb, kb, ncb, mr);
+            const float bk = k0 == 0 ? beta : 1.0f;
+            for (int64_t i0 = 0; i0 < m; i0 += mc) {
+                const int64_t mcb = m - i0 < mc ? m - i0 : mc;
+                pack_panels(pa, a + i0 * rsa + k0 * csa, csa, rsa, kb, mcb, nr);
+                for (int64_t r = 0; r < mcb; r += nr) {
+                    const int64_t rows = mcb - r < nr ? mcb - r : nr;
+                    float *pr = pa + r * kb;
+                    bli_auxinfo_set_next_b(r + nr < mcb ? pr + nr * kb : pa, &aux);
+                    for (int64_t j = 0; j < ncb; j += mr) {
+                        const int64_t cols = ncb - j < mr ? ncb - j : mr;
+                        bli_auxinfo_set_next_a(pb + (j + mr < ncb ? j + mr : 0) * kb, &aux);
+                        uk.ukr((dim_t)cols, (dim_t)rows, (dim_t)kb, &one, pb + j * kb, pr,
+                               &bk, c + (i0 + r) * rsc + (j0 + j) * csc, (inc_t)csc,
+                               (inc_t)rsc, &aux, uk.cntx);
+                    }
+                }
+            }
+        }
+    }
+    free(buf);
+    return 0;
 }
 
 void ml_k_gemm_packed(float *c, int64_t rsc, const float *a, int64_t rsa, const ml_k_packed_t *p,

@@ -269,9 +269,9 @@ static void test_packed_split_case(int64_t m, int64_t n, int64_t k)
               "m=%lld n=%lld k=%lld: rows split among calls give different bits", (long long)m,
               (long long)n, (long long)k);
     /* and the same bits as BLIS's own packed product: the same k-blocks, the same order */
-    ml_k_gemm1(c0, n, 1, a, k, 1, b, n, 1, m, n, k, 1.0f, 1.0f);
+    ml_k_gemm_blis(c0, n, 1, a, k, 1, b, n, 1, m, n, k, 1.0f, 1.0f);
     CHECK_MSG(memcmp(c0, c1, (size_t)(m * n) * sizeof(float)) == 0,
-              "m=%lld n=%lld k=%lld: the packed product differs from ml_k_gemm1 in the bits",
+              "m=%lld n=%lld k=%lld: the packed product differs from bli_sgemm in the bits",
               (long long)m, (long long)n, (long long)k);
     free(a);
     free(b);
@@ -289,6 +289,77 @@ static void test_packed_split(void)
     test_packed_split_case(100, 512, 128);
     test_packed_split_case(100, 128, 512);
     test_packed_split_case(37, 45, 1000);
+    test_packed_split_case(29, 40, 850); /* a last k-block of 466: taken whole */
+}
+
+/* ml_k_gemm1 (moonlab's driver of BLIS's micro-kernel, where it runs) against bli_sgemm itself:
+ * the same bits for every layout of a, b and c, over edge tiles and over k-blocks cut both
+ * ways (KC is 384 here, and a last block up to 480 is taken whole), for beta 0 over NaN, 1 and
+ * other values; alpha 1, the only value it takes. */
+static void own_case(int64_t m, int64_t n, int64_t k, int ta, int tb, int tc, float beta,
+                     ml_rng_t *r)
+{
+    mat_t a, b, c1, c2;
+    mat_make(&a, m, k, ta, 3);
+    mat_make(&b, k, n, tb, 5);
+    mat_make(&c1, m, n, tc, 4);
+    mat_make(&c2, m, n, tc, 4);
+    mat_fill_random(&a, r);
+    mat_fill_random(&b, r);
+    mat_fill_random(&c1, r);
+    if (beta == 0.0f)
+        for (int64_t i = 0; i < m; i++)
+            for (int64_t j = 0; j < n; j++)
+                *mat_at(&c1, i, j) = NAN;
+    memcpy(c2.buf, c1.buf, (size_t)c1.len * sizeof(float));
+    ml_k_gemm1(c1.p, c1.rs, c1.cs, a.p, a.rs, a.cs, b.p, b.rs, b.cs, m, n, k, 1.0f, beta);
+    ml_k_gemm_blis(c2.p, c2.rs, c2.cs, a.p, a.rs, a.cs, b.p, b.rs, b.cs, m, n, k, 1.0f, beta);
+    CHECK_MSG(memcmp(c1.buf, c2.buf, (size_t)c1.len * sizeof(float)) == 0,
+              "m=%lld n=%lld k=%lld ta=%d tb=%d tc=%d beta=%g: ml_k_gemm1 differs from "
+              "bli_sgemm in the bits (or wrote outside c)",
+              (long long)m, (long long)n, (long long)k, ta, tb, tc, beta);
+    CHECK_MSG(mat_outside_untouched(&c1), "m=%lld n=%lld k=%lld ta=%d tb=%d tc=%d: wrote outside c",
+              (long long)m, (long long)n, (long long)k, ta, tb, tc);
+    mat_free(&a);
+    mat_free(&b);
+    mat_free(&c1);
+    mat_free(&c2);
+}
+
+static void test_own_same_bits(void)
+{
+    ml_rng_t r;
+    ml_rng_seed(&r, 20261208);
+    static const int64_t dims[][3] = {
+        {1, 1, 1},     {2, 70, 9},     {45, 1, 33},   {13, 31, 384}, {33, 12, 385},
+        {12, 97, 400}, {50, 40, 480},  {31, 33, 481}, {37, 45, 777}, {20, 65, 850},
+        {64, 28, 1000}, {512, 28, 2800}, {512, 128, 2800}, {2800, 128, 512},
+    };
+    static const float betas[] = {0.0f, 1.0f, -0.5f};
+    for (size_t d = 0; d < sizeof dims / sizeof *dims; d++) {
+        int big = dims[d][0] * dims[d][1] * dims[d][2] > 10000000;
+        for (int t = 0; t < 8; t++)
+            for (size_t s = 0; s < sizeof betas / sizeof *betas; s++) {
+                if (big && (s == 2 || (t != 2 && t != 0))) /* the layouts the layers use */
+                    continue;
+                own_case(dims[d][0], dims[d][1], dims[d][2], t & 1, (t >> 1) & 1, (t >> 2) & 1,
+                         betas[s], &r);
+            }
+    }
+    /* c with neither stride 1 (every other column of a wider matrix) */
+    const int64_t m = 40, n = 50, k = 500;
+    float *a = malloc((size_t)(m * k) * sizeof(float)), *b = malloc((size_t)(k * n) * sizeof(float));
+    float *c1 = calloc((size_t)(m * 2 * n), sizeof(float)), *c2 = calloc((size_t)(m * 2 * n), sizeof(float));
+    ml_rng_uniform(&r, a, m * k, -1.0f, 1.0f);
+    ml_rng_uniform(&r, b, k * n, -1.0f, 1.0f);
+    ml_k_gemm1(c1, 2 * n, 2, a, k, 1, b, n, 1, m, n, k, 1.0f, 0.0f);
+    ml_k_gemm_blis(c2, 2 * n, 2, a, k, 1, b, n, 1, m, n, k, 1.0f, 0.0f);
+    CHECK_MSG(memcmp(c1, c2, (size_t)(m * 2 * n) * sizeof(float)) == 0,
+              "c with column stride 2: ml_k_gemm1 differs from bli_sgemm");
+    free(a);
+    free(b);
+    free(c1);
+    free(c2);
 }
 
 /* k = 0: the product is empty, so C = beta * C (and beta = 0 clears NaN garbage). */
@@ -371,5 +442,6 @@ int main(void)
     test_threads();
     test_packed();
     test_packed_split();
+    test_own_same_bits();
     return check_report("test_gemm");
 }

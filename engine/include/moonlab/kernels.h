@@ -11,10 +11,17 @@ void ml_k_gemm(float *c, int64_t rsc, int64_t csc, const float *a, int64_t rsa, 
                float alpha, float beta);
 /* The same product on one thread, for callers that already run on several (each thread its
  * own rows): always BLIS's packed algorithm, so an element's bits do not depend on how the
- * rows are split among calls (nor on the thread count). */
+ * rows are split among calls (nor on the thread count). Where BLIS's micro-kernel stores
+ * tiles by columns and alpha is 1, moonlab drives that kernel itself with BLIS's k-blocks
+ * (faster on long sums such as weight gradients over T*B rows): the same bits as BLIS. */
 void ml_k_gemm1(float *c, int64_t rsc, int64_t csc, const float *a, int64_t rsa, int64_t csa,
                 const float *b, int64_t rsb, int64_t csb, int64_t m, int64_t n, int64_t k,
                 float alpha, float beta);
+/* The same product by bli_sgemm itself (packed, one thread): what ml_k_gemm1 must equal bit
+ * for bit, for tests and benchmarks. */
+void ml_k_gemm_blis(float *c, int64_t rsc, int64_t csc, const float *a, int64_t rsa, int64_t csa,
+                    const float *b, int64_t rsb, int64_t csb, int64_t m, int64_t n, int64_t k,
+                    float alpha, float beta);
 /* A right-hand factor b (K,N) laid out once for many one-thread products with different
  * left-hand rows: a recurrent layer's weights over its time steps. BLIS's micro-kernel then
  * runs on it directly, where ml_k_gemm1 would copy b into BLIS's layout at every call. The
