@@ -485,7 +485,7 @@ static int gemm_own(float *c, int64_t rsc, int64_t csc, const float *a, int64_t 
         for (int64_t k0 = 0, kb; k0 < k; k0 += kb) {
             kb = k_block(k0, k);
             pack_panels(pb, b + k0 * rsb + j0 * csb, rsb, csb, kb, ncb, mr);
-            const float bk = k0 == 0 ? beta : 1.0f;
+            float bk = k0 == 0 ? beta : 1.0f;
             for (int64_t i0 = 0; i0 < m; i0 += mc) {
                 const int64_t mcb = m - i0 < mc ? m - i0 : mc;
                 pack_panels(pa, a + i0 * rsa + k0 * csa, csa, rsa, kb, mcb, nr);
