@@ -152,7 +152,7 @@ static int ensure_buffers(ml_rnn_t *r, int64_t T, int64_t B)
              ensure2(&L->wpack, 2, pack_half(H, GH)) ||
              (dense && ensure3(&L->dx, T, B, L->in));
         if (!rc && r->cell == ML_CELL_LSTM)
-            rc = ensure3(&L->c, T + 1, B, H);
+            rc = ensure3(&L->c, T + 1, B, H) || ensure3(&L->hn, T, B, H);
         if (!rc && r->cell == ML_CELL_GRU)
             rc = ensure3(&L->hn, T, B, H) || ensure3(&L->dgates_h, T, B, GH);
         if (!rc && k >= r->dirs && k % r->dirs == 0 && r->dropout > 0.0f)
@@ -193,7 +193,7 @@ static int ensure_buffers(ml_rnn_t *r, int64_t T, int64_t B)
  * in functions of their own, with restrict arguments, so that each loop vectorizes. */
 static void lstm_cell(float *restrict g, const float *restrict hw, const float *restrict b_ih,
                       const float *restrict b_hh, const float *restrict cp, float *restrict cc,
-                      float *restrict h, int64_t H)
+                      float *restrict tc, float *restrict h, int64_t H)
 {
     /* pre-activation ((x W_ihᵀ + b_ih) + b_hh) + h W_hhᵀ, summed in that order */
 #define PRE(k) (g[(k) * H + j] + b_ih[(k) * H + j] + b_hh[(k) * H + j] + hw[(k) * H + j])
@@ -205,7 +205,8 @@ static void lstm_cell(float *restrict g, const float *restrict hw, const float *
         g[2 * H + j] = gc;
         g[3 * H + j] = o;
         cc[j] = f * cp[j] + i * gc;
-        h[j] = o * ml_vtanhf(cc[j]);
+        tc[j] = ml_vtanhf(cc[j]);
+        h[j] = o * tc[j];
     }
 #undef PRE
 }
@@ -231,17 +232,17 @@ static void gru_cell(float *restrict gr, float *restrict gz, float *restrict gn,
 }
 
 /* The LSTM's step backward for one sequence: from d = dL/dh_t and dc (dL/dc_t from the step
- * after, replaced by dL/dc_{t-1}), the pre-activation gradients of the four gates. tanh(c_t)
- * is recomputed rather than kept: one more exp per unit against a (T, B, H) buffer. */
+ * after, replaced by dL/dc_{t-1}), the pre-activation gradients of the four gates; tcs holds
+ * tanh(c_t), kept by the forward pass. */
 static void lstm_cell_backward(float *restrict di, float *restrict df, float *restrict dg,
                                float *restrict d_o, float *restrict dc, const float *restrict gi,
                                const float *restrict gf, const float *restrict gg,
                                const float *restrict go, const float *restrict cp,
-                               const float *restrict cc, const float *restrict d, int64_t H)
+                               const float *restrict tcs, const float *restrict d, int64_t H)
 {
     for (int64_t j = 0; j < H; j++) {
         float i = gi[j], f = gf[j], g = gg[j], o = go[j];
-        float tc = ml_vtanhf(cc[j]);
+        float tc = tcs[j];
         float dcj = d[j] * o * (1.0f - tc * tc) + dc[j];
         di[j] = dcj * g * i * (1.0f - i);
         df[j] = dcj * cp[j] * f * (1.0f - f);
@@ -438,7 +439,7 @@ static void forward_rows(const steps_t *s, int64_t b0, int64_t b1)
                 break;
             case ML_CELL_LSTM:
                 lstm_cell(gb, th, b_ih, b_hh, c + t * B * H + b * H, c + (t + 1) * B * H + b * H,
-                          hcb, H);
+                          L->hn.data + t * B * H + b * H, hcb, H);
                 break;
             default: /* GRU */
                 gru_cell(gb, gb + H, gb + 2 * H, th, b_ih, b_hh, L->hn.data + t * B * H + b * H,
@@ -691,7 +692,7 @@ static void backward_rows(const steps_t *s, int64_t b0, int64_t b1)
             case ML_CELL_LSTM:
                 lstm_cell_backward(dgb, dgb + H, dgb + 2 * H, dgb + 3 * H, dc_next + b * H, gb,
                                    gb + H, gb + 2 * H, gb + 3 * H, L->c.data + t * B * H + b * H,
-                                   L->c.data + (t + 1) * B * H + b * H, d, H);
+                                   L->hn.data + t * B * H + b * H, d, H);
                 break;
             default: { /* GRU */
                 float *restrict dghb = L->dgates_h.data + t * B * GH + b * GH;

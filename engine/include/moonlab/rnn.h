@@ -56,7 +56,7 @@ typedef struct ml_rnn_layer {
     ml_tensor_t gates;             /* (T, B, G·H) gate activations */
     ml_tensor_t dgates;            /* (T, B, G·H) gradients of the gate pre-activations */
     ml_tensor_t dgates_h;          /* GRU: (T, B, 3H) hidden-side pre-activation gradients */
-    ml_tensor_t hn;                /* GRU: (T, B, H) H_{t-1} W_hnᵀ + b_hn */
+    ml_tensor_t hn;                /* GRU: (T, B, H) H_{t-1} W_hnᵀ + b_hn; LSTM: tanh(C_t) */
     ml_tensor_t h;                 /* (T+1, B, H) hidden states, h[0] = initial */
     ml_tensor_t c;                 /* LSTM: (T+1, B, H) cell states */
     ml_tensor_t dx;                /* (T, B, D_l) input gradient (time-major) */
