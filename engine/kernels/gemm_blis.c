@@ -10,7 +10,9 @@
 #include <time.h>
 
 #include <blis.h>
-#ifdef __SSE2__
+#if defined(__AVX512F__)
+#include <immintrin.h>
+#elif defined(__SSE2__)
 #include <xmmintrin.h>
 #endif
 #include <omp.h>
@@ -28,6 +30,7 @@ static struct {
     sgemm_ukr_ft ukr;
     cntx_t *cntx;
     int64_t mr, nr, kc, kc_max;
+    int edge; /* edge_tile may stand in for ukr on tiles of fewer than NR rows */
 } uk;
 
 static void find_ukernel(void)
@@ -46,6 +49,9 @@ static void find_ukernel(void)
         return;
     uk.cntx = cx;
     uk.ukr = (sgemm_ukr_ft)bli_cntx_get_l3_nat_ukr_dt(BLIS_FLOAT, BLIS_GEMM_UKR, cx);
+#if defined(__AVX512F__)
+    uk.edge = uk.mr == 32 && bli_arch_query_id() == BLIS_ARCH_SKX;
+#endif
 }
 
 static void choose_kernels(void)
@@ -317,19 +323,22 @@ int64_t ml_k_packed_scratch_size(int64_t m, int64_t k)
 }
 
 /* One panel: lines 0..n-1 of src (line i at src + i*cs, its element q at q*rs) spread over
- * dst (K, w): dst[q*w + i]; lines n..w-1 are zeros (the tile's edge). Contiguous lines of a
- * full panel go four by four through 4x4 transposes, four floats a load and a store. */
+ * dst (K, w): dst[q*w + i]; lines n..w-1 are zeros (the tile's edge). Contiguous lines go
+ * four by four through 4x4 transposes, four floats a load and a store. */
 static void copy_panel(float *restrict dst, const float *restrict src, int64_t rs, int64_t cs,
                        int64_t k, int64_t w, int64_t n)
 {
     int64_t q0 = 0;
 #ifdef __SSE2__
-    if (rs == 1 && n == w && w % 4 == 0) {
+    if (rs == 1 && w % 4 == 0) {
         for (; q0 + 4 <= k; q0 += 4)
             for (int64_t i = 0; i < w; i += 4) {
                 const float *l = src + i * cs + q0;
-                __m128 r0 = _mm_loadu_ps(l), r1 = _mm_loadu_ps(l + cs);
-                __m128 r2 = _mm_loadu_ps(l + 2 * cs), r3 = _mm_loadu_ps(l + 3 * cs);
+                const __m128 z = _mm_setzero_ps();
+                __m128 r0 = i < n ? _mm_loadu_ps(l) : z;
+                __m128 r1 = i + 1 < n ? _mm_loadu_ps(l + cs) : z;
+                __m128 r2 = i + 2 < n ? _mm_loadu_ps(l + 2 * cs) : z;
+                __m128 r3 = i + 3 < n ? _mm_loadu_ps(l + 3 * cs) : z;
                 _MM_TRANSPOSE4_PS(r0, r1, r2, r3);
                 float *d = dst + q0 * w + i;
                 _mm_storeu_ps(d, r0);
@@ -406,6 +415,74 @@ static void ukr_aux(auxinfo_t *aux)
     bli_auxinfo_set_is_b(1, aux);
 }
 
+#if defined(__AVX512F__)
+/* Rows (1 to 4, a constant once inlined) of one tile: the tile's rows of a (packed, NR apart)
+ * against a panel of 32 columns of b. Each element is one chain of fused multiply-adds over
+ * k in order from zero, then stored (beta 0) or added to c (beta 1): what BLIS's Skylake-X
+ * kernel computes, one accumulator per element, so the same bits. */
+static inline __attribute__((always_inline)) void edge_rows(int rows, int64_t cols, int64_t k,
+                                                            const float *pb, const float *pa,
+                                                            int64_t nr, float beta, float *c,
+                                                            int64_t rsc)
+{
+    __m512 acc[4][2];
+    for (int r = 0; r < rows; r++)
+        acc[r][0] = acc[r][1] = _mm512_setzero_ps();
+    for (int64_t q = 0; q < k; q++) {
+        __m512 b0 = _mm512_loadu_ps(pb + q * 32), b1 = _mm512_loadu_ps(pb + q * 32 + 16);
+        /* in registers: folded into each multiply-add they would be loaded once per row */
+        __asm__("" : "+v"(b0), "+v"(b1));
+        _mm_prefetch((const char *)(pb + q * 32 + 256), _MM_HINT_T0);
+        _mm_prefetch((const char *)(pb + q * 32 + 272), _MM_HINT_T0);
+        for (int r = 0; r < rows; r++) {
+            const __m512 a = _mm512_set1_ps(pa[q * nr + r]);
+            acc[r][0] = _mm512_fmadd_ps(a, b0, acc[r][0]);
+            acc[r][1] = _mm512_fmadd_ps(a, b1, acc[r][1]);
+        }
+    }
+    const __mmask16 m0 = cols >= 16 ? 0xFFFF : (__mmask16)((1u << cols) - 1u);
+    const __mmask16 m1 = cols >= 32 ? 0xFFFF : cols > 16 ? (__mmask16)((1u << (cols - 16)) - 1u) : 0;
+    for (int r = 0; r < rows; r++) {
+        float *cr = c + r * rsc;
+        if (beta != 0.0f) {
+            acc[r][0] = _mm512_add_ps(_mm512_maskz_loadu_ps(m0, cr), acc[r][0]);
+            acc[r][1] = _mm512_add_ps(_mm512_maskz_loadu_ps(m1, cr + 16), acc[r][1]);
+        }
+        _mm512_mask_storeu_ps(cr, m0, acc[r][0]);
+        _mm512_mask_storeu_ps(cr + 16, m1, acc[r][1]);
+    }
+}
+
+/* A tile of fewer than NR rows, four rows at a time: BLIS's kernel computes a whole NR-row
+ * tile for it (the batch of 100 in a recurrent step leaves 4 rows of 12 in its last tile). */
+static void edge_tile(int64_t rows, int64_t cols, int64_t k, const float *pb, const float *pa,
+                      float beta, float *c, int64_t rsc)
+{
+    for (int64_t r = 0; r < rows; r += 4)
+        switch (rows - r < 4 ? rows - r : 4) {
+        case 1: edge_rows(1, cols, k, pb, pa + r, uk.nr, beta, c + r * rsc, rsc); break;
+        case 2: edge_rows(2, cols, k, pb, pa + r, uk.nr, beta, c + r * rsc, rsc); break;
+        case 3: edge_rows(3, cols, k, pb, pa + r, uk.nr, beta, c + r * rsc, rsc); break;
+        default: edge_rows(4, cols, k, pb, pa + r, uk.nr, beta, c + r * rsc, rsc); break;
+        }
+}
+#endif
+
+/* One tile of c (rsc apart, unit column stride): cols <= MR columns from the panel pb of b,
+ * rows <= NR rows from the panel pa of a, over kb of the sum. */
+static inline void tile(int64_t cols, int64_t rows, int64_t kb, float *pb, float *pa, float *beta,
+                        float *c, int64_t rsc, auxinfo_t *aux)
+{
+#if defined(__AVX512F__)
+    if (uk.edge && rows < uk.nr && (*beta == 0.0f || *beta == 1.0f)) {
+        edge_tile(rows, cols, kb, pb, pa, *beta, c, rsc);
+        return;
+    }
+#endif
+    float one = 1.0f;
+    uk.ukr((dim_t)cols, (dim_t)rows, (dim_t)kb, &one, pb, pa, beta, c, 1, (inc_t)rsc, aux, uk.cntx);
+}
+
 /* The product as C^T = b^T a^T, whose tiles the kernel stores by columns: b's panels are the
  * kernel's MR side, panels of NR rows of a (copied into scratch) its NR side. Each element is
  * one sequence of fused multiply-adds over k in BLIS's k-blocks, whichever tile holds it. */
@@ -415,7 +492,6 @@ static void gemm_packed_body(float *c, int64_t rsc, const float *a, int64_t rsa,
     const int64_t mr = uk.mr, nr = uk.nr, k = p->k, n = p->n;
     float *pa = aligned(scratch);
     const int64_t ps = row_panel(k);
-    float one = 1.0f;
     auxinfo_t aux;
     ukr_aux(&aux);
     for (int64_t r0 = 0; r0 < m; r0 += nr, pa += ps) {
@@ -429,8 +505,7 @@ static void gemm_packed_body(float *c, int64_t rsc, const float *a, int64_t rsa,
                 float *panel = p->panels + j0 * k + k0 * mr;
                 bli_auxinfo_set_next_a(j0 + mr < n ? panel + mr * k : p->panels + k0 * mr, &aux);
                 bli_auxinfo_set_next_b(pa + k0 * nr, &aux);
-                uk.ukr((dim_t)cols, (dim_t)rows, (dim_t)kb, &one, panel, pa + k0 * nr, &bk,
-                       c + r0 * rsc + j0, 1, (inc_t)rsc, &aux, uk.cntx);
+                tile(cols, rows, kb, panel, pa + k0 * nr, &bk, c + r0 * rsc + j0, rsc, &aux);
             }
         }
     }
@@ -496,9 +571,12 @@ static int gemm_own(float *c, int64_t rsc, int64_t csc, const float *a, int64_t 
                     for (int64_t j = 0; j < ncb; j += mr) {
                         const int64_t cols = ncb - j < mr ? ncb - j : mr;
                         bli_auxinfo_set_next_a(pb + (j + mr < ncb ? j + mr : 0) * kb, &aux);
-                        uk.ukr((dim_t)cols, (dim_t)rows, (dim_t)kb, &one, pb + j * kb, pr,
-                               &bk, c + (i0 + r) * rsc + (j0 + j) * csc, (inc_t)csc,
-                               (inc_t)rsc, &aux, uk.cntx);
+                        float *cij = c + (i0 + r) * rsc + (j0 + j) * csc;
+                        if (csc == 1)
+                            tile(cols, rows, kb, pb + j * kb, pr, &bk, cij, rsc, &aux);
+                        else
+                            uk.ukr((dim_t)cols, (dim_t)rows, (dim_t)kb, &one, pb + j * kb, pr,
+                                   &bk, cij, (inc_t)csc, (inc_t)rsc, &aux, uk.cntx);
                     }
                 }
             }
