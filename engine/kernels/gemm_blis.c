@@ -363,15 +363,15 @@ static void copy_panel(float *restrict dst, const float *restrict src, int64_t r
 
 /* The micro-kernel's layout of src (K, N) (element (q, i) at q*sk + i*sn) in dst: panel j holds,
  * for each of the K rows, the w columns j*w.. (zeros past N), one panel after another. A unit
- * sn reads src row by row, in memory order, each row's floats going out w to a panel; else
- * each column is read along its own stride. */
+ * sn reads src row by row, in memory order, each row's floats going out w to a panel, and
+ * adds each row to sums (N) when given; else each column is read along its own stride. */
 #if defined(__GNUC__) && !defined(__clang__)
 /* the pieces are 12 to 32 floats: a memcpy call for each (GCC's rewrite of the loop) costs
  * more than the copy */
 __attribute__((optimize("no-tree-loop-distribute-patterns")))
 #endif
-static void pack_panels(float *restrict dst, const float *restrict src, int64_t sk, int64_t sn,
-                        int64_t k, int64_t n, int64_t w)
+static void pack_panels_sum(float *restrict dst, const float *restrict src, int64_t sk,
+                            int64_t sn, int64_t k, int64_t n, int64_t w, float *restrict sums)
 {
     if (sn != 1) {
         for (int64_t j0 = 0; j0 < n; j0 += w, dst += k * w)
@@ -391,7 +391,18 @@ static void pack_panels(float *restrict dst, const float *restrict src, int64_t 
             for (int64_t i = rest; i < w; i++)
                 d[i] = 0.0f;
         }
+        if (sums) {
+            row = src + q * sk;
+            for (int64_t i = 0; i < n; i++)
+                sums[i] += row[i];
+        }
     }
+}
+
+static void pack_panels(float *restrict dst, const float *restrict src, int64_t sk, int64_t sn,
+                        int64_t k, int64_t n, int64_t w)
+{
+    pack_panels_sum(dst, src, sk, sn, k, n, w, NULL);
 }
 
 void ml_k_pack(ml_k_packed_t *p, float *buf, const float *b, int64_t rsb, int64_t csb,
@@ -511,79 +522,158 @@ static void gemm_packed_body(float *c, int64_t rsc, const float *a, int64_t rsa,
     }
 }
 
-/* Floats of b's block that gemm_own keeps laid out at once (in the level-2 cache), and of a's. */
+/* Floats of b's block that own_groups keeps laid out at once (in the level-2 cache), and of a's. */
 #define OWN_B_FLOATS (64 * 1024)
 #define OWN_A_FLOATS (384 * 1024)
 
+/* One product of own_groups: c (M, N) += a @ b, c with any strides. */
+typedef struct {
+    float *c;
+    int64_t rsc, csc;
+    const float *b;
+    int64_t rsb, csb, n;
+} group_t;
+
 /* BLIS's packed algorithm on the calling thread with alpha 1, on the same micro-kernel with the
  * same k-blocks, so every element comes out the same bits as from bli_sgemm; only the packing
- * and the blocking are moonlab's. For each k-block, a block of b's columns (its MR side) is
- * laid out, then blocks of a's rows (its NR side), each read in memory order; every tile of the
- * two blocks follows. BLIS reads a's rows (here the long side) NR at a time at a stride: on the
- * recurrent layers' weight gradients (K = T*B) it ran at 64 to 72 GFLOP/s. Returns 0, or -1
- * with nothing written when it cannot run (no usable micro-kernel, no memory). */
+ * and the blocking are moonlab's. For each k-block, a block of a's rows (the kernel's NR side)
+ * is laid out, read in memory order; then for each product a block of b's columns (its MR
+ * side), and every tile of the two. BLIS reads a's rows (here the long side) NR at a time at a
+ * stride: on the recurrent layers' weight gradients (K = T*B) it ran at 64 to 72 GFLOP/s. The
+ * products share a's layout (a layer's two weight gradients); with sums (and a's rows, the
+ * k side, contiguous: rsa 1) a's column sums over its rows in order are added to it on the way
+ * (ml_k_sum_rows's bits). Returns 0, or -1 with nothing written when it cannot run (no usable
+ * micro-kernel, no memory). */
+/* Blocks of own_groups for m rows of a, k, and products of at most n_most columns. */
+static void own_blocks(int64_t m, int64_t k, int64_t n_most, int64_t *mc, int64_t *nc)
+{
+    const int64_t mr = uk.mr, nr = uk.nr, kb_most = k < uk.kc_max ? k : uk.kc_max;
+    *nc = OWN_B_FLOATS / kb_most / mr * mr;
+    *mc = OWN_A_FLOATS / kb_most / nr * nr;
+    *nc = *nc < mr ? mr : *nc > round_up(n_most, mr) ? round_up(n_most, mr) : *nc;
+    *mc = *mc < nr ? nr : *mc > round_up(m, nr) ? round_up(m, nr) : *mc;
+}
+
+/* Floats of scratch own_groups needs for those sizes. */
+static int64_t own_scratch(int64_t m, int64_t k, int64_t n_most)
+{
+    int64_t mc, nc;
+    own_blocks(m, k, n_most, &mc, &nc);
+    return (nc + mc) * (k < uk.kc_max ? k : uk.kc_max) + 2 * ALIGN_FLOATS;
+}
+
+static void own_groups(const float *a, int64_t rsa, int64_t csa, int64_t m, int64_t k,
+                       const group_t *g, int ng, float beta, float *sums, float *scratch)
+{
+    const int64_t mr = uk.mr, nr = uk.nr, kb_most = k < uk.kc_max ? k : uk.kc_max;
+    int64_t n_most = 0, mc, nc;
+    for (int i = 0; i < ng; i++)
+        n_most = g[i].n > n_most ? g[i].n : n_most;
+    own_blocks(m, k, n_most, &mc, &nc);
+    float *pb = aligned(scratch), *pa = aligned(pb + nc * kb_most);
+    float one = 1.0f;
+    auxinfo_t aux;
+    ukr_aux(&aux);
+    for (int64_t k0 = 0, kb; k0 < k; k0 += kb) {
+        kb = k_block(k0, k);
+        float bk = k0 == 0 ? beta : 1.0f;
+        for (int64_t i0 = 0; i0 < m; i0 += mc) {
+            const int64_t mcb = m - i0 < mc ? m - i0 : mc;
+            pack_panels_sum(pa, a + i0 * rsa + k0 * csa, csa, rsa, kb, mcb, nr,
+                            sums ? sums + i0 : NULL);
+            for (int q = 0; q < ng; q++) {
+                const group_t *p = &g[q];
+                for (int64_t j0 = 0; j0 < p->n; j0 += nc) {
+                    const int64_t ncb = p->n - j0 < nc ? p->n - j0 : nc;
+                    pack_panels(pb, p->b + k0 * p->rsb + j0 * p->csb, p->rsb, p->csb, kb, ncb, mr);
+                    for (int64_t r = 0; r < mcb; r += nr) {
+                        const int64_t rows = mcb - r < nr ? mcb - r : nr;
+                        float *pr = pa + r * kb;
+                        bli_auxinfo_set_next_b(r + nr < mcb ? pr + nr * kb : pa, &aux);
+                        for (int64_t j = 0; j < ncb; j += mr) {
+                            const int64_t cols = ncb - j < mr ? ncb - j : mr;
+                            float *cij = p->c + (i0 + r) * p->rsc + (j0 + j) * p->csc;
+                            bli_auxinfo_set_next_a(pb + (j + mr < ncb ? j + mr : 0) * kb, &aux);
+                            if (p->csc == 1)
+                                tile(cols, rows, kb, pb + j * kb, pr, &bk, cij, p->rsc, &aux);
+                            else
+                                uk.ukr((dim_t)cols, (dim_t)rows, (dim_t)kb, &one, pb + j * kb,
+                                       pr, &bk, cij, (inc_t)p->csc, (inc_t)p->rsc, &aux,
+                                       uk.cntx);
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/* One product on own_groups (c stored by columns: as c^T = b^T a^T, stored by rows). Returns 0,
+ * or -1 with nothing written when it cannot run (no usable micro-kernel, no memory). */
 static int gemm_own(float *c, int64_t rsc, int64_t csc, const float *a, int64_t rsa, int64_t csa,
                     const float *b, int64_t rsb, int64_t csb, int64_t m, int64_t n, int64_t k,
                     float beta)
 {
     if (!uk.ukr)
         return -1;
-    if (rsc == 1 && csc != 1) { /* c stored by columns: compute c^T = b^T a^T, stored by rows */
-        const float *t = a;
+    group_t g = {.c = c, .rsc = rsc, .csc = csc, .b = b, .rsb = rsb, .csb = csb, .n = n};
+    if (rsc == 1 && csc != 1) {
+        g = (group_t){.c = c, .rsc = csc, .csc = 1, .b = a, .rsb = csa, .csb = rsa, .n = m};
         a = b;
-        b = t;
-        int64_t s = rsa;
         rsa = csb;
-        csb = s;
-        s = csa;
         csa = rsb;
-        rsb = s;
-        s = m;
         m = n;
-        n = s;
-        rsc = csc;
-        csc = 1;
     }
-    const int64_t mr = uk.mr, nr = uk.nr, kb_most = k < uk.kc_max ? k : uk.kc_max;
-    int64_t nc = OWN_B_FLOATS / kb_most / mr * mr, mc = OWN_A_FLOATS / kb_most / nr * nr;
-    nc = nc < mr ? mr : nc > round_up(n, mr) ? round_up(n, mr) : nc;
-    mc = mc < nr ? nr : mc > round_up(m, nr) ? round_up(m, nr) : mc;
-    float *buf = malloc((size_t)((nc + mc) * kb_most + 2 * ALIGN_FLOATS) * sizeof(float));
-    if (!buf)
+    float *scratch = malloc((size_t)own_scratch(m, k, g.n) * sizeof(float));
+    if (!scratch)
         return -1;
-    float *pb = aligned(buf), *pa = aligned(pb + nc * kb_most);
-    float one = 1.0f;
-    auxinfo_t aux;
-    ukr_aux(&aux);
-    for (int64_t j0 = 0; j0 < n; j0 += nc) {
-        const int64_t ncb = n - j0 < nc ? n - j0 : nc;
-        for (int64_t k0 = 0, kb; k0 < k; k0 += kb) {
-            kb = k_block(k0, k);
-            pack_panels(pb, b + k0 * rsb + j0 * csb, rsb, csb, kb, ncb, mr);
-            float bk = k0 == 0 ? beta : 1.0f;
-            for (int64_t i0 = 0; i0 < m; i0 += mc) {
-                const int64_t mcb = m - i0 < mc ? m - i0 : mc;
-                pack_panels(pa, a + i0 * rsa + k0 * csa, csa, rsa, kb, mcb, nr);
-                for (int64_t r = 0; r < mcb; r += nr) {
-                    const int64_t rows = mcb - r < nr ? mcb - r : nr;
-                    float *pr = pa + r * kb;
-                    bli_auxinfo_set_next_b(r + nr < mcb ? pr + nr * kb : pa, &aux);
-                    for (int64_t j = 0; j < ncb; j += mr) {
-                        const int64_t cols = ncb - j < mr ? ncb - j : mr;
-                        bli_auxinfo_set_next_a(pb + (j + mr < ncb ? j + mr : 0) * kb, &aux);
-                        float *cij = c + (i0 + r) * rsc + (j0 + j) * csc;
-                        if (csc == 1)
-                            tile(cols, rows, kb, pb + j * kb, pr, &bk, cij, rsc, &aux);
-                        else
-                            uk.ukr((dim_t)cols, (dim_t)rows, (dim_t)kb, &one, pb + j * kb, pr,
-                                   &bk, cij, (inc_t)csc, (inc_t)rsc, &aux, uk.cntx);
-                    }
-                }
-            }
-        }
-    }
-    free(buf);
+    own_groups(a, rsa, csa, m, k, &g, 1, beta, NULL, scratch);
+    free(scratch);
     return 0;
+}
+
+void ml_k_gemm_at(const float *a, int64_t lda, int64_t k, int64_t m, const ml_k_group_t *g,
+                  int ng, float beta, float *sums)
+{
+    BLIS_READY();
+    int fused = uk.ukr != NULL && ng >= 1 && ng <= 4 && m > 0 && k > 0;
+    int64_t n_most = 0;
+    for (int i = 0; fused && i < ng; i++) {
+        fused = g[i].n > 0 && m * g[i].n * k >= THREADED_GEMM;
+        n_most = g[i].n > n_most ? g[i].n : n_most;
+    }
+    /* threads split a's columns (the products' rows), as ml_k_gemm splits rows */
+    int64_t nt = ml_k_get_threads();
+    nt = nt > m / MIN_BLOCK ? m / MIN_BLOCK : nt;
+    nt = nt < 1 ? 1 : nt > 64 ? 64 : nt;
+    float *scratch[64] = {NULL};
+    for (int64_t t = 0; fused && t < nt; t++)
+        fused = (scratch[t] = malloc((size_t)own_scratch(m, k, n_most) * sizeof(float))) != NULL;
+    if (fused) {
+        const long long t0 = atomic_load_explicit(&counting, memory_order_relaxed) ? now_ns() : 0;
+        _Pragma("omp parallel num_threads((int)nt)")
+        {
+            const int64_t t = omp_get_thread_num(), T = omp_get_num_threads();
+            const int64_t lo = m * t / T, hi = m * (t + 1) / T;
+            group_t gs[4];
+            for (int i = 0; i < ng; i++)
+                gs[i] = (group_t){.c = g[i].c + lo * g[i].ldc, .rsc = g[i].ldc, .csc = 1,
+                                  .b = g[i].b, .rsb = g[i].ldb, .csb = 1, .n = g[i].n};
+            own_groups(a + lo, 1, lda, hi - lo, k, gs, ng, beta, sums ? sums + lo : NULL,
+                       scratch[t]);
+        }
+        if (t0)
+            for (int i = 0; i < ng; i++)
+                count(i == 0 ? now_ns() - t0 : 0, m, g[i].n, k);
+    }
+    for (int64_t t = 0; t < nt; t++)
+        free(scratch[t]);
+    if (fused)
+        return;
+    for (int i = 0; i < ng; i++)
+        ml_k_gemm(g[i].c, g[i].ldc, 1, a, 1, lda, g[i].b, g[i].ldb, 1, m, g[i].n, k, 1.0f, beta);
+    if (sums)
+        ml_k_sum_rows(sums, a, lda, k, m);
 }
 
 void ml_k_gemm_packed(float *c, int64_t rsc, const float *a, int64_t rsa, const ml_k_packed_t *p,

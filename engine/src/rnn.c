@@ -747,8 +747,14 @@ static void layer_backward(ml_rnn_t *r, int l, const float *dh, const float *dhn
     if (cell == ML_CELL_LSTM)
         memcpy(r->dc0.data + l * B * H, dc_next, (size_t)(B * H) * sizeof(float));
     const float beta = overwrite ? 0.0f : 1.0f;
-    /* weight gradients over all steps: dW_ih = dGᵀ X, dW_hh = dG_hᵀ H_prev */
-    if (r->ids && l < r->dirs) { /* X one-hot: each row's gradient lands in column id */
+    /* weight gradients over all steps, dW_ih = dGᵀ X and dW_hh = dG_hᵀ H_prev, and the biases'
+     * (the column sums of dG and dG_h), dG read once where dG_h is dG */
+    if (overwrite) {
+        memset(L->db_ih, 0, (size_t)GH * sizeof(float));
+        memset(L->db_hh, 0, (size_t)GH * sizeof(float));
+    }
+    const int onehot = r->ids && l < r->dirs;
+    if (onehot) { /* X one-hot: each row's gradient lands in column id */
         if (overwrite)
             memset(L->dw_ih, 0, (size_t)(GH * D) * sizeof(float));
         const int64_t *tok = r->tok + l * T * B;
@@ -760,20 +766,24 @@ static void layer_backward(ml_rnn_t *r, int l, const float *dh, const float *dhn
             for (int64_t j = 0; j < GH; j++)
                 w[j * D] += dgr[j];
         }
+    }
+    const ml_k_group_t gi = {.c = L->dw_ih, .ldc = D, .b = L->x.data, .ldb = D, .n = D};
+    const ml_k_group_t gh = {.c = L->dw_hh, .ldc = H, .b = L->h.data, .ldb = H, .n = H};
+    if (dgh_all == L->dgates.data) {
+        const ml_k_group_t both[2] = {gi, gh};
+        ml_k_gemm_at(L->dgates.data, GH, T * B, GH, onehot ? both + 1 : both, onehot ? 1 : 2,
+                     beta, L->db_ih);
+        if (overwrite) /* the same sum: b_ih and b_hh enter alike */
+            memcpy(L->db_hh, L->db_ih, (size_t)GH * sizeof(float));
+        else
+            ml_k_sum_rows(L->db_hh, dgh_all, GH, T * B, GH);
     } else {
-        ml_k_gemm(L->dw_ih, D, 1, L->dgates.data, 1, GH, L->x.data, D, 1, GH, D, T * B, 1.0f,
-                  beta);
+        if (onehot)
+            ml_k_sum_rows(L->db_ih, L->dgates.data, GH, T * B, GH);
+        else
+            ml_k_gemm_at(L->dgates.data, GH, T * B, GH, &gi, 1, beta, L->db_ih);
+        ml_k_gemm_at(dgh_all, GH, T * B, GH, &gh, 1, beta, L->db_hh);
     }
-    ml_k_gemm(L->dw_hh, H, 1, dgh_all, 1, GH, L->h.data, H, 1, GH, H, T * B, 1.0f, beta);
-    if (overwrite) {
-        memset(L->db_ih, 0, (size_t)GH * sizeof(float));
-        memset(L->db_hh, 0, (size_t)GH * sizeof(float));
-    }
-    ml_k_sum_rows(L->db_ih, L->dgates.data, GH, T * B, GH);
-    if (overwrite && dgh_all == L->dgates.data) /* the same sum: b_ih and b_hh enter alike */
-        memcpy(L->db_hh, L->db_ih, (size_t)GH * sizeof(float));
-    else
-        ml_k_sum_rows(L->db_hh, dgh_all, GH, T * B, GH);
     if (need_dx)
         ml_k_gemm(L->dx.data, D, 1, L->dgates.data, GH, 1, L->w_ih, D, 1, T * B, D, GH, 1.0f,
                   0.0f);

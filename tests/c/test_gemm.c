@@ -362,6 +362,71 @@ static void test_own_same_bits(void)
     free(c2);
 }
 
+/* ml_k_gemm_at (a layer's weight and bias gradients in one pass over a) against ml_k_gemm and
+ * ml_k_sum_rows one by one: the same bits, for one and two products, beta 0 and 1, on 1 and 2
+ * threads, and products small enough to take ml_k_gemm's small-product path. */
+static void at_case(int64_t k, int64_t m, int64_t n1, int64_t n2, float beta, int threads)
+{
+    ml_rng_t r;
+    ml_rng_seed(&r, (uint64_t)(k * 131 + m * 7 + n1 + n2));
+    const int64_t lda = m + 3, ld1 = n1 + 1, ld2 = n2 + 2;
+    float *a = malloc((size_t)(k * lda) * sizeof(float));
+    float *b1 = malloc((size_t)(k * ld1) * sizeof(float)), *b2 = malloc((size_t)(k * ld2) * sizeof(float));
+    float *c1 = malloc((size_t)(m * n1) * sizeof(float)), *c2 = malloc((size_t)(m * n2) * sizeof(float));
+    float *d1 = malloc((size_t)(m * n1) * sizeof(float)), *d2 = malloc((size_t)(m * n2) * sizeof(float));
+    float *s1 = malloc((size_t)m * sizeof(float)), *s2 = malloc((size_t)m * sizeof(float));
+    ml_rng_uniform(&r, a, k * lda, -1.0f, 1.0f);
+    ml_rng_uniform(&r, b1, k * ld1, -1.0f, 1.0f);
+    ml_rng_uniform(&r, b2, k * ld2, -1.0f, 1.0f);
+    ml_rng_uniform(&r, c1, m * n1, -1.0f, 1.0f);
+    ml_rng_uniform(&r, c2, m * n2, -1.0f, 1.0f);
+    ml_rng_uniform(&r, s1, m, -1.0f, 1.0f);
+    memcpy(d1, c1, (size_t)(m * n1) * sizeof(float));
+    memcpy(d2, c2, (size_t)(m * n2) * sizeof(float));
+    memcpy(s2, s1, (size_t)m * sizeof(float));
+    const int before = ml_k_get_threads();
+    ml_k_set_threads(threads);
+    const ml_k_group_t g[2] = {{.c = c1, .ldc = n1, .b = b1, .ldb = ld1, .n = n1},
+                               {.c = c2, .ldc = n2, .b = b2, .ldb = ld2, .n = n2}};
+    ml_k_gemm_at(a, lda, k, m, g, n2 ? 2 : 1, beta, s1);
+    ml_k_set_threads(1);
+    ml_k_gemm(d1, n1, 1, a, 1, lda, b1, ld1, 1, m, n1, k, 1.0f, beta);
+    if (n2)
+        ml_k_gemm(d2, n2, 1, a, 1, lda, b2, ld2, 1, m, n2, k, 1.0f, beta);
+    ml_k_sum_rows(s2, a, lda, k, m);
+    ml_k_set_threads(before);
+    CHECK_MSG(memcmp(c1, d1, (size_t)(m * n1) * sizeof(float)) == 0 &&
+                  memcmp(c2, d2, (size_t)(m * n2) * sizeof(float)) == 0,
+              "k=%lld m=%lld n=%lld,%lld beta=%g threads=%d: ml_k_gemm_at's products differ "
+              "from ml_k_gemm's", (long long)k, (long long)m, (long long)n1, (long long)n2, beta,
+              threads);
+    CHECK_MSG(memcmp(s1, s2, (size_t)m * sizeof(float)) == 0,
+              "k=%lld m=%lld beta=%g threads=%d: ml_k_gemm_at's sums differ from ml_k_sum_rows'",
+              (long long)k, (long long)m, beta, threads);
+    free(a);
+    free(b1);
+    free(b2);
+    free(c1);
+    free(c2);
+    free(d1);
+    free(d2);
+    free(s1);
+    free(s2);
+}
+
+static void test_gemm_at(void)
+{
+    for (int threads = 1; threads <= 2; threads++)
+        for (int bi = 0; bi < 2; bi++) {
+            const float beta = bi ? 1.0f : 0.0f;
+            at_case(2800, 512, 28, 128, beta, threads); /* an LSTM's first layer, batch 100 */
+            at_case(2800, 512, 128, 128, beta, threads);
+            at_case(1000, 100, 45, 0, beta, threads);   /* one product, odd sizes */
+            at_case(850, 37, 300, 70, beta, threads);   /* k-blocks 384 and 466 */
+            at_case(64, 40, 20, 30, beta, threads);     /* small: ml_k_gemm's own path */
+        }
+}
+
 /* k = 0: the product is empty, so C = beta * C (and beta = 0 clears NaN garbage). */
 static void test_k_zero(void)
 {
@@ -443,5 +508,6 @@ int main(void)
     test_packed();
     test_packed_split();
     test_own_same_bits();
+    test_gemm_at();
     return check_report("test_gemm");
 }

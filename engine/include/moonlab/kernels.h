@@ -43,6 +43,20 @@ void ml_k_pack(ml_k_packed_t *p, float *buf, const float *b, int64_t rsb, int64_
  * Each element of c is the same bits however the rows are split among calls. */
 void ml_k_gemm_packed(float *c, int64_t rsc, const float *a, int64_t rsa, const ml_k_packed_t *p,
                       int64_t m, float beta, float *scratch);
+/* A product of ml_k_gemm_at: c (M, N) row-major with row stride ldc, b (K, N) with row stride ldb. */
+typedef struct {
+    float *c;
+    int64_t ldc;
+    const float *b;
+    int64_t ldb, n;
+} ml_k_group_t;
+/* A layer's weight gradients over all its rows: for each of the ng (at most 4) groups,
+ * c = aᵀ @ b + beta * c, where a (K, M) holds the K rows' output gradients (row stride lda);
+ * and when sums is not NULL, sums (M) += a's column sums (the bias gradient). Each result is
+ * the same bits as from ml_k_gemm and ml_k_sum_rows; a is laid out once for all the products
+ * and summed on the way. */
+void ml_k_gemm_at(const float *a, int64_t lda, int64_t k, int64_t m, const ml_k_group_t *g,
+                  int ng, float beta, float *sums);
 /* The same product by three plain loops: a test oracle, never used on a hot path. */
 void ml_k_gemm_ref(float *c, int64_t rsc, int64_t csc, const float *a, int64_t rsa,
                    int64_t csa, const float *b, int64_t rsb, int64_t csb, int64_t m, int64_t n,
