@@ -321,11 +321,13 @@ static void gather_columns(float *gates, const float *w_ih, const int64_t *tok, 
  * for waking a thread, nor for waiting on one that another job keeps off its core. */
 #define WORK_PER_THREAD (1 << 20)
 
-/* What a block of rows needs: the layer, the sizes, and (backward) the gradients coming in. */
+/* What a block of rows needs: the layer, the sizes, (forward) whether the initial hidden state
+ * is zeros, and (backward) the gradients coming in. */
 typedef struct {
     ml_rnn_t *r;
     int l;
     int64_t T, B;
+    int zero_h0;
     const float *dh;
 } steps_t;
 
@@ -414,7 +416,10 @@ static void forward_rows(const steps_t *s, int64_t b0, int64_t b1)
         float *restrict hc = h + (t + 1) * B * H;
         /* all gates' recurrent terms in one product, beside the input projection in g: the
          * gate maths add the two and the biases in one pass */
-        ml_k_gemm_packed(tmp, GH, hp + b0 * H, H, &L->w_fwd, nb, 0.0f, rows);
+        if (t == 0 && s->zero_h0) /* a product of zeros: +0 in every element, as from BLIS */
+            memset(tmp, 0, (size_t)(nb * GH) * sizeof *tmp);
+        else
+            ml_k_gemm_packed(tmp, GH, hp + b0 * H, H, &L->w_fwd, nb, 0.0f, rows);
         for (int64_t b = b0; b < b1; b++) {
             float *restrict gb = g + b * GH;
             const float *restrict hpb = hp + b * H, *restrict th = tmp + (b - b0) * GH;
@@ -468,7 +473,7 @@ static void layer_forward(ml_rnn_t *r, int l, int64_t T, int64_t B)
     initial_state(L->h.data, &r->h0, r->has_h0, r->learn_state ? r->h0p : NULL, l, B, H);
     if (r->cell == ML_CELL_LSTM)
         initial_state(L->c.data, &r->c0, r->has_c0, r->learn_state ? r->c0p : NULL, l, B, H);
-    const steps_t s = {.r = r, .l = l, .T = T, .B = B};
+    const steps_t s = {.r = r, .l = l, .T = T, .B = B, .zero_h0 = !r->has_h0 && !r->learn_state};
     over_rows(forward_rows, &s);
 }
 
