@@ -484,12 +484,12 @@ static void edge_tile(int64_t rows, int64_t cols, int64_t k, const float *pb, co
 static inline void tile(int64_t cols, int64_t rows, int64_t kb, float *pb, float *pa, float *beta,
                         float *c, int64_t rsc, auxinfo_t *aux)
 {
+    if (uk.edge && rows < uk.nr && (*beta == 0.0f || *beta == 1.0f)) { /* set with AVX-512 only */
 #if defined(__AVX512F__)
-    if (uk.edge && rows < uk.nr && (*beta == 0.0f || *beta == 1.0f)) {
         edge_tile(rows, cols, kb, pb, pa, *beta, c, rsc);
         return;
-    }
 #endif
+    }
     float one = 1.0f;
     uk.ukr((dim_t)cols, (dim_t)rows, (dim_t)kb, &one, pb, pa, beta, c, 1, (inc_t)rsc, aux, uk.cntx);
 }
@@ -523,8 +523,8 @@ static void gemm_packed_body(float *c, int64_t rsc, const float *a, int64_t rsa,
 }
 
 /* Floats of b's block that own_groups keeps laid out at once (in the level-2 cache), and of a's. */
-#define OWN_B_FLOATS (64 * 1024)
-#define OWN_A_FLOATS (384 * 1024)
+#define OWN_B_FLOATS ((int64_t)64 * 1024)
+#define OWN_A_FLOATS ((int64_t)384 * 1024)
 
 /* One product of own_groups: c (M, N) += a @ b, c with any strides. */
 typedef struct {
@@ -559,7 +559,7 @@ static int64_t own_scratch(int64_t m, int64_t k, int64_t n_most)
 {
     int64_t mc, nc;
     own_blocks(m, k, n_most, &mc, &nc);
-    return (nc + mc) * (k < uk.kc_max ? k : uk.kc_max) + 2 * ALIGN_FLOATS;
+    return (nc + mc) * (k < uk.kc_max ? k : uk.kc_max) + (int64_t)2 * ALIGN_FLOATS;
 }
 
 static void own_groups(const float *a, int64_t rsa, int64_t csa, int64_t m, int64_t k,
