@@ -382,9 +382,17 @@ static void pack_panels_sum(float *restrict dst, const float *restrict src, int6
     for (int64_t q = 0; q < k; q++) {
         const float *restrict row = src + q * sk;
         float *restrict d = dst + q * w;
-        for (int64_t j = 0; j < full; j++, row += w, d += k * w)
-            for (int64_t i = 0; i < w; i++)
-                d[i] = row[i];
+        /* the kernel's two widths as fixed-size copies: a few vector moves each */
+        if (w == 12)
+            for (int64_t j = 0; j < full; j++, row += w, d += k * w)
+                memcpy(d, row, 12 * sizeof(float));
+        else if (w == 32)
+            for (int64_t j = 0; j < full; j++, row += w, d += k * w)
+                memcpy(d, row, 32 * sizeof(float));
+        else
+            for (int64_t j = 0; j < full; j++, row += w, d += k * w)
+                for (int64_t i = 0; i < w; i++)
+                    d[i] = row[i];
         if (rest) {
             for (int64_t i = 0; i < rest; i++)
                 d[i] = row[i];
