@@ -712,7 +712,15 @@ ml.study {
       local code, out, err = h.moonlab("run study.lua", d)
       assert.are.equal(0, code, out .. err)
       local whole = metrics(d .. "/results/" .. case.name .. ".h5")
-      local ck, log, resumed = kill_and_resume(case.script, case.name)
+      -- a kill that falls in the moment between an epoch's closing checkpoint (step 0 of the
+      -- next) and the next one inside it resumes at an epoch's start: also bit-identical, but
+      -- not the case under test, so the kill is made again (each time in a fresh directory)
+      local ck, log, resumed
+      for _ = 1, 5 do
+        ck, log, resumed = kill_and_resume(case.script, case.name)
+        assert.are.same(whole, resumed)
+        if ck.attrs.step > 0 then break end
+      end
       local a = ck.attrs
       assert.truthy(a.step > 0 and a.step < case.steps,
         string.format("the checkpoint is at step %d of an epoch of %d", a.step, case.steps))
