@@ -533,6 +533,8 @@ static void gemm_packed_body(float *c, int64_t rsc, const float *a, int64_t rsa,
 /* Floats of b's block that own_groups keeps laid out at once (in the level-2 cache), and of a's. */
 #define OWN_B_FLOATS ((int64_t)64 * 1024)
 #define OWN_A_FLOATS ((int64_t)384 * 1024)
+/* Floats of the layout ml_k_gemm_at's threads share at most (16 MB). */
+#define OWN_SHARED_FLOATS ((int64_t)4 * 1024 * 1024)
 
 /* One product of own_groups: c (M, N) += a @ b, c with any strides. */
 typedef struct {
@@ -640,25 +642,100 @@ static int gemm_own(float *c, int64_t rsc, int64_t csc, const float *a, int64_t 
     return 0;
 }
 
+/* ml_k_gemm_at on nt threads sharing one layout of each k-block: the threads lay out a share
+ * of a's panels (summing their columns) and of b's, wait for each other, then compute a share
+ * of the tiles of every product. Split by rows of the products instead, every thread would lay
+ * out all of b: with a layer's few gate rows (the RNN's 128) that doubles the copying. The
+ * layouts alternate between two buffers, so one wait per k-block suffices: a thread past the
+ * wait of block i has finished its tiles of block i-1, the last readers of the buffer block
+ * i+1 goes into. pas[] hold a's panels (m rounded up to NR, by the k-block), pbs[] all of the
+ * products' b panels. Each tile of c belongs to one thread, and its k-blocks come in order. */
+static void gemm_at_shared(const float *a, int64_t lda, int64_t k, int64_t m,
+                           const ml_k_group_t *g, int ng, float beta, float *sums,
+                           float *const pas[2], float *const pbs[2], int64_t nt)
+{
+    const int64_t mr = uk.mr, nr = uk.nr, np = (m + nr - 1) / nr;
+    int64_t first[5] = {0}; /* the b panels of group i are first[i] .. first[i+1]-1 */
+    for (int i = 0; i < ng; i++)
+        first[i + 1] = first[i] + (g[i].n + mr - 1) / mr;
+    const int64_t nq = first[ng];
+    _Pragma("omp parallel num_threads((int)nt)")
+    {
+        const int64_t t = omp_get_thread_num(), T = omp_get_num_threads();
+        const int64_t p0 = np * t / T, p1 = np * (t + 1) / T, q0 = nq * t / T, q1 = nq * (t + 1) / T;
+        const int64_t w0 = np * nq * t / T, w1 = np * nq * (t + 1) / T;
+        auxinfo_t aux;
+        ukr_aux(&aux);
+        for (int64_t k0 = 0, kb, blk = 0; k0 < k; k0 += kb, blk++) {
+            kb = k_block(k0, k);
+            float bk = k0 == 0 ? beta : 1.0f;
+            float *pa = pas[blk & 1], *pb = pbs[blk & 1];
+            if (p1 > p0) {
+                const int64_t r0 = p0 * nr, rows = (p1 * nr < m ? p1 * nr : m) - r0;
+                pack_panels_sum(pa + r0 * kb, a + r0 + k0 * lda, lda, 1, kb, rows, nr,
+                                sums ? sums + r0 : NULL);
+            }
+            for (int64_t q = q0; q < q1; q++) {
+                int i = 0;
+                while (q >= first[i + 1])
+                    i++;
+                const int64_t j0 = (q - first[i]) * mr, cols = g[i].n - j0 < mr ? g[i].n - j0 : mr;
+                pack_panels(pb + q * mr * kb, g[i].b + k0 * g[i].ldb + j0, g[i].ldb, 1, kb, cols, mr);
+            }
+            _Pragma("omp barrier")
+            for (int64_t w = w0; w < w1; w++) {
+                const int64_t p = w / nq, q = w % nq, r0 = p * nr;
+                const int64_t rows = m - r0 < nr ? m - r0 : nr;
+                int i = 0;
+                while (q >= first[i + 1])
+                    i++;
+                const int64_t j0 = (q - first[i]) * mr, cols = g[i].n - j0 < mr ? g[i].n - j0 : mr;
+                bli_auxinfo_set_next_a(pb + (q + 1 < nq ? q + 1 : 0) * mr * kb, &aux);
+                bli_auxinfo_set_next_b(pa + r0 * kb, &aux);
+                tile(cols, rows, kb, pb + q * mr * kb, pa + r0 * kb, &bk,
+                     g[i].c + r0 * g[i].ldc + j0, g[i].ldc, &aux);
+            }
+        }
+    }
+}
+
 void ml_k_gemm_at(const float *a, int64_t lda, int64_t k, int64_t m, const ml_k_group_t *g,
                   int ng, float beta, float *sums)
 {
     BLIS_READY();
     int fused = uk.ukr != NULL && ng >= 1 && ng <= 4 && m > 0 && k > 0;
-    int64_t n_most = 0;
+    int64_t n_most = 0, n_panels = 0;
     for (int i = 0; fused && i < ng; i++) {
         fused = g[i].n > 0 && m * g[i].n * k >= THREADED_GEMM;
         n_most = g[i].n > n_most ? g[i].n : n_most;
+        n_panels += (g[i].n + uk.mr - 1) / uk.mr;
     }
-    /* threads split a's columns (the products' rows), as ml_k_gemm splits rows */
+    /* threads split the products' rows (a's columns), as ml_k_gemm splits rows */
     int64_t nt = ml_k_get_threads();
     nt = nt > m / MIN_BLOCK ? m / MIN_BLOCK : nt;
     nt = nt < 1 ? 1 : nt > 64 ? 64 : nt;
+    const long long t0 = atomic_load_explicit(&counting, memory_order_relaxed) ? now_ns() : 0;
+    const int64_t kbm = k < uk.kc_max ? k : uk.kc_max;
+    const int64_t sa = round_up(m, uk.nr) * kbm, sb = n_panels * uk.mr * kbm;
+    if (fused && nt > 1 && 2 * (sa + sb) <= OWN_SHARED_FLOATS) {
+        float *buf = malloc((size_t)(2 * (sa + sb) + (int64_t)4 * ALIGN_FLOATS) * sizeof(float));
+        if (buf) {
+            float *pas[2], *pbs[2];
+            pas[0] = aligned(buf);
+            pas[1] = aligned(pas[0] + sa);
+            pbs[0] = aligned(pas[1] + sa);
+            pbs[1] = aligned(pbs[0] + sb);
+            gemm_at_shared(a, lda, k, m, g, ng, beta, sums, pas, pbs, nt);
+            free(buf);
+            fused = 2;
+        }
+    }
     float *scratch[64] = {NULL};
-    for (int64_t t = 0; fused && t < nt; t++)
-        fused = (scratch[t] = malloc((size_t)own_scratch(m, k, n_most) * sizeof(float))) != NULL;
-    if (fused) {
-        const long long t0 = atomic_load_explicit(&counting, memory_order_relaxed) ? now_ns() : 0;
+    if (fused == 1) {
+        for (int64_t t = 0; fused && t < nt; t++)
+            fused = (scratch[t] = malloc((size_t)own_scratch(m, k, n_most) * sizeof(float))) != NULL;
+    }
+    if (fused == 1) {
         _Pragma("omp parallel num_threads((int)nt)")
         {
             const int64_t t = omp_get_thread_num(), T = omp_get_num_threads();
@@ -670,14 +747,15 @@ void ml_k_gemm_at(const float *a, int64_t lda, int64_t k, int64_t m, const ml_k_
             own_groups(a + lo, 1, lda, hi - lo, k, gs, ng, beta, sums ? sums + lo : NULL,
                        scratch[t]);
         }
-        if (t0)
-            for (int i = 0; i < ng; i++)
-                count(i == 0 ? now_ns() - t0 : 0, m, g[i].n, k);
     }
     for (int64_t t = 0; t < nt; t++)
         free(scratch[t]);
-    if (fused)
+    if (fused) {
+        if (t0)
+            for (int i = 0; i < ng; i++)
+                count(i == 0 ? now_ns() - t0 : 0, m, g[i].n, k);
         return;
+    }
     for (int i = 0; i < ng; i++)
         ml_k_gemm(g[i].c, g[i].ldc, 1, a, 1, lda, g[i].b, g[i].ldb, 1, m, g[i].n, k, 1.0f, beta);
     if (sums)
