@@ -451,8 +451,6 @@ static inline __attribute__((always_inline)) void edge_rows(int rows, int64_t co
         __m512 b0 = _mm512_loadu_ps(pb + q * 32), b1 = _mm512_loadu_ps(pb + q * 32 + 16);
         /* in registers: folded into each multiply-add they would be loaded once per row */
         __asm__("" : "+v"(b0), "+v"(b1));
-        _mm_prefetch((const char *)(pb + q * 32 + 256), _MM_HINT_T0);
-        _mm_prefetch((const char *)(pb + q * 32 + 272), _MM_HINT_T0);
         for (int r = 0; r < rows; r++) {
             const __m512 a = _mm512_set1_ps(pa[q * nr + r]);
             acc[r][0] = _mm512_fmadd_ps(a, b0, acc[r][0]);
@@ -544,16 +542,6 @@ typedef struct {
     int64_t rsb, csb, n;
 } group_t;
 
-/* BLIS's packed algorithm on the calling thread with alpha 1, on the same micro-kernel with the
- * same k-blocks, so every element comes out the same bits as from bli_sgemm; only the packing
- * and the blocking are moonlab's. For each k-block, a block of a's rows (the kernel's NR side)
- * is laid out, read in memory order; then for each product a block of b's columns (its MR
- * side), and every tile of the two. BLIS reads a's rows (here the long side) NR at a time at a
- * stride: on the recurrent layers' weight gradients (K = T*B) it ran at 64 to 72 GFLOP/s. The
- * products share a's layout (a layer's two weight gradients); with sums (and a's rows, the
- * k side, contiguous: rsa 1) a's column sums over its rows in order are added to it on the way
- * (ml_k_sum_rows's bits). Returns 0, or -1 with nothing written when it cannot run (no usable
- * micro-kernel, no memory). */
 /* Blocks of own_groups for m rows of a, k, and products of at most n_most columns. */
 static void own_blocks(int64_t m, int64_t k, int64_t n_most, int64_t *mc, int64_t *nc)
 {
@@ -572,6 +560,15 @@ static int64_t own_scratch(int64_t m, int64_t k, int64_t n_most)
     return (nc + mc) * (k < uk.kc_max ? k : uk.kc_max) + (int64_t)2 * ALIGN_FLOATS;
 }
 
+/* BLIS's packed algorithm on the calling thread with alpha 1, on the same micro-kernel with the
+ * same k-blocks, so every element comes out the same bits as from bli_sgemm; only the packing
+ * and the blocking are moonlab's. For each k-block, a block of a's rows (the kernel's NR side)
+ * is laid out, read in memory order; then for each product a block of b's columns (its MR
+ * side), and every tile of the two. BLIS reads a's rows (here the long side) NR at a time at a
+ * stride: on the recurrent layers' weight gradients (K = T*B) it ran at 64 to 72 GFLOP/s. The
+ * products share a's layout (a layer's two weight gradients); with sums (and a's rows, the
+ * k side, contiguous: rsa 1) a's column sums over its rows in order are added to it on the way
+ * (ml_k_sum_rows's bits). scratch: own_scratch floats. */
 static void own_groups(const float *a, int64_t rsa, int64_t csa, int64_t m, int64_t k,
                        const group_t *g, int ng, float beta, float *sums, float *scratch)
 {
@@ -650,6 +647,18 @@ static int gemm_own(float *c, int64_t rsc, int64_t csc, const float *a, int64_t 
  * wait of block i has finished its tiles of block i-1, the last readers of the buffer block
  * i+1 goes into. pas[] hold a's panels (m rounded up to NR, by the k-block), pbs[] all of the
  * products' b panels. Each tile of c belongs to one thread, and its k-blocks come in order. */
+/* Global b panel q of gemm_at_shared: its product *i, first column *j0 and width *cols. */
+static void b_panel(const int64_t *first, const ml_k_group_t *g, int64_t q, int *i, int64_t *j0,
+                    int64_t *cols)
+{
+    int p = 0;
+    while (q >= first[p + 1])
+        p++;
+    *i = p;
+    *j0 = (q - first[p]) * uk.mr;
+    *cols = g[p].n - *j0 < uk.mr ? g[p].n - *j0 : uk.mr;
+}
+
 static void gemm_at_shared(const float *a, int64_t lda, int64_t k, int64_t m,
                            const ml_k_group_t *g, int ng, float beta, float *sums,
                            float *const pas[2], float *const pbs[2], int64_t nt)
@@ -676,20 +685,18 @@ static void gemm_at_shared(const float *a, int64_t lda, int64_t k, int64_t m,
                                 sums ? sums + r0 : NULL);
             }
             for (int64_t q = q0; q < q1; q++) {
-                int i = 0;
-                while (q >= first[i + 1])
-                    i++;
-                const int64_t j0 = (q - first[i]) * mr, cols = g[i].n - j0 < mr ? g[i].n - j0 : mr;
+                int i;
+                int64_t j0, cols;
+                b_panel(first, g, q, &i, &j0, &cols);
                 pack_panels(pb + q * mr * kb, g[i].b + k0 * g[i].ldb + j0, g[i].ldb, 1, kb, cols, mr);
             }
             _Pragma("omp barrier")
             for (int64_t w = w0; w < w1; w++) {
                 const int64_t p = w / nq, q = w % nq, r0 = p * nr;
                 const int64_t rows = m - r0 < nr ? m - r0 : nr;
-                int i = 0;
-                while (q >= first[i + 1])
-                    i++;
-                const int64_t j0 = (q - first[i]) * mr, cols = g[i].n - j0 < mr ? g[i].n - j0 : mr;
+                int i;
+                int64_t j0, cols;
+                b_panel(first, g, q, &i, &j0, &cols);
                 bli_auxinfo_set_next_a(pb + (q + 1 < nq ? q + 1 : 0) * mr * kb, &aux);
                 bli_auxinfo_set_next_b(pa + r0 * kb, &aux);
                 tile(cols, rows, kb, pb + q * mr * kb, pa + r0 * kb, &bk,
@@ -710,15 +717,23 @@ void ml_k_gemm_at(const float *a, int64_t lda, int64_t k, int64_t m, const ml_k_
         n_most = g[i].n > n_most ? g[i].n : n_most;
         n_panels += (g[i].n + uk.mr - 1) / uk.mr;
     }
-    /* threads split the products' rows (a's columns), as ml_k_gemm splits rows */
     int64_t nt = ml_k_get_threads();
     nt = nt > m / MIN_BLOCK ? m / MIN_BLOCK : nt;
-    nt = nt < 1 ? 1 : nt > 64 ? 64 : nt;
+    nt = nt < 1 ? 1 : nt;
     const long long t0 = atomic_load_explicit(&counting, memory_order_relaxed) ? now_ns() : 0;
     const int64_t kbm = k < uk.kc_max ? k : uk.kc_max;
-    const int64_t sa = round_up(m, uk.nr) * kbm, sb = n_panels * uk.mr * kbm;
-    if (fused && nt > 1 && 2 * (sa + sb) <= OWN_SHARED_FLOATS) {
-        float *buf = malloc((size_t)(2 * (sa + sb) + (int64_t)4 * ALIGN_FLOATS) * sizeof(float));
+    const int64_t sa = fused ? round_up(m, uk.nr) * kbm : 0, sb = n_panels * uk.mr * kbm;
+    float *buf = NULL;
+    if (fused && nt == 1) { /* blocked: bounded scratch, whatever the sizes */
+        group_t gs[4];
+        for (int i = 0; i < ng; i++)
+            gs[i] = (group_t){.c = g[i].c, .rsc = g[i].ldc, .csc = 1, .b = g[i].b,
+                              .rsb = g[i].ldb, .csb = 1, .n = g[i].n};
+        buf = malloc((size_t)own_scratch(m, k, n_most) * sizeof(float));
+        if (buf)
+            own_groups(a, 1, lda, m, k, gs, ng, beta, sums, buf);
+    } else if (fused && 2 * (sa + sb) <= OWN_SHARED_FLOATS) {
+        buf = malloc((size_t)(2 * (sa + sb) + (int64_t)4 * ALIGN_FLOATS) * sizeof(float));
         if (buf) {
             float *pas[2], *pbs[2];
             pas[0] = aligned(buf);
@@ -726,36 +741,16 @@ void ml_k_gemm_at(const float *a, int64_t lda, int64_t k, int64_t m, const ml_k_
             pbs[0] = aligned(pas[1] + sa);
             pbs[1] = aligned(pbs[0] + sb);
             gemm_at_shared(a, lda, k, m, g, ng, beta, sums, pas, pbs, nt);
-            free(buf);
-            fused = 2;
         }
     }
-    float *scratch[64] = {NULL};
-    if (fused == 1) {
-        for (int64_t t = 0; fused && t < nt; t++)
-            fused = (scratch[t] = malloc((size_t)own_scratch(m, k, n_most) * sizeof(float))) != NULL;
-    }
-    if (fused == 1) {
-        _Pragma("omp parallel num_threads((int)nt)")
-        {
-            const int64_t t = omp_get_thread_num(), T = omp_get_num_threads();
-            const int64_t lo = m * t / T, hi = m * (t + 1) / T;
-            group_t gs[4];
-            for (int i = 0; i < ng; i++)
-                gs[i] = (group_t){.c = g[i].c + lo * g[i].ldc, .rsc = g[i].ldc, .csc = 1,
-                                  .b = g[i].b, .rsb = g[i].ldb, .csb = 1, .n = g[i].n};
-            own_groups(a + lo, 1, lda, hi - lo, k, gs, ng, beta, sums ? sums + lo : NULL,
-                       scratch[t]);
-        }
-    }
-    for (int64_t t = 0; t < nt; t++)
-        free(scratch[t]);
-    if (fused) {
+    if (buf) {
+        free(buf);
         if (t0)
             for (int i = 0; i < ng; i++)
                 count(i == 0 ? now_ns() - t0 : 0, m, g[i].n, k);
         return;
     }
+    /* no micro-kernel, small products, no memory, or a layout too big to share: one by one */
     for (int i = 0; i < ng; i++)
         ml_k_gemm(g[i].c, g[i].ldc, 1, a, 1, lda, g[i].b, g[i].ldb, 1, m, g[i].n, k, 1.0f, beta);
     if (sums)

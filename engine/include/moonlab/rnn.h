@@ -33,8 +33,8 @@
  *
  * Memory (floats, per layer, sized on first use and reused; nothing is allocated in the time
  * loop): T·B·D_l (input, time-major) + T·B·G·H (gate activations) + T·B·G·H (gate gradients) +
- * (T+1)·B·H (hidden states) [+ (T+1)·B·H cell states for LSTM, + T·B·H recurrent candidate term
- * and T·B·G·H hidden-side gradients for GRU], plus T·B·D_l for the input gradient (neither of
+ * (T+1)·B·H (hidden states) [+ (T+1)·B·H cell states and T·B·H tanh(C_t) for LSTM, + T·B·H
+ * recurrent candidate term and T·B·G·H hidden-side gradients for GRU], plus T·B·D_l for the input gradient (neither of
  * the two T·B·D_l blocks for the first layer with ids input, which keeps 2·T·B ids instead),
  * plus 2·G·H·H for W_hh laid out for the per-step products; and once per stack, B·G·H for
  * each thread's rows of a per-step product. */
