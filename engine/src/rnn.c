@@ -103,9 +103,9 @@ void ml_rnn_free(ml_rnn_t *r)
 {
     for (int l = 0; l < 2 * ML_RNN_MAX_LAYERS; l++) {
         ml_rnn_layer_t *L = &r->layers[l];
-        ml_tensor_t *ts[10] = {&L->x,  &L->gates, &L->dgates, &L->dgates_h, &L->hn,
-                               &L->h,  &L->c,     &L->dx,     &L->mask,     &L->wpack};
-        for (int k = 0; k < 10; k++)
+        ml_tensor_t *ts[11] = {&L->x, &L->gates, &L->dgates, &L->dgates_h, &L->hn,   &L->h,
+                               &L->c, &L->dx,    &L->mask,   &L->wpack,    &L->ipack};
+        for (int k = 0; k < 11; k++)
             ml_tensor_free(ts[k]);
     }
     ml_tensor_t *ts[14] = {&r->y,  &r->dx, &r->dh, &r->dh_next, &r->dc_next, &r->tmp, &r->rows,
@@ -131,10 +131,11 @@ static int ensure2(ml_tensor_t *t, int64_t a, int64_t b)
     return ml_tensor_ensure(t, 2, shape);
 }
 
-/* Floats for each of W_hhᵀ and W_hh laid out (wpack's two rows). */
-static int64_t pack_half(int64_t H, int64_t GH)
+/* Floats for each of a weight's transpose (K, GH) and the weight (GH, K) laid out: wpack's and
+ * ipack's two rows. */
+static int64_t pack_half(int64_t K, int64_t GH)
 {
-    const int64_t f = ml_k_pack_size(H, GH), b = ml_k_pack_size(GH, H);
+    const int64_t f = ml_k_pack_size(K, GH), b = ml_k_pack_size(GH, K);
     return (f > b ? f : b) + 1;
 }
 
@@ -144,13 +145,16 @@ static int ensure_buffers(ml_rnn_t *r, int64_t T, int64_t B)
     int64_t H = r->hidden, GH = ml_rnn_gates(r->cell) * H;
     int rc = 0;
     const int64_t S = nsub(r), DH = r->dirs * H;
+    int64_t kmax = GH > H ? GH : H; /* the longest sum of a per-step product */
     for (int k = 0; k < S && !rc; k++) {
         ml_rnn_layer_t *L = &r->layers[k];
         const int dense = !(r->ids && k < r->dirs); /* ids input keeps no (T,B,D) blocks */
         rc = (dense && ensure3(&L->x, T, B, L->in)) || ensure3(&L->gates, T, B, GH) ||
              ensure3(&L->dgates, T, B, GH) || ensure3(&L->h, T + 1, B, H) ||
              ensure2(&L->wpack, 2, pack_half(H, GH)) ||
-             (dense && ensure3(&L->dx, T, B, L->in));
+             (dense && (ensure3(&L->dx, T, B, L->in) || ensure2(&L->ipack, 2, pack_half(L->in, GH))));
+        if (dense && L->in > kmax)
+            kmax = L->in;
         if (!rc && r->cell == ML_CELL_LSTM)
             rc = ensure3(&L->c, T + 1, B, H) || ensure3(&L->hn, T, B, H);
         if (!rc && r->cell == ML_CELL_GRU)
@@ -164,7 +168,7 @@ static int ensure_buffers(ml_rnn_t *r, int64_t T, int64_t B)
              ensure3(&r->dseq, T, B, DH);
     if (!rc) {
         const int nt = ml_k_get_threads();
-        r->rows_per = ml_k_packed_scratch_size(B, GH > H ? GH : H) + 1; /* never 0 */
+        r->rows_per = ml_k_packed_scratch_size(B, kmax) + 1; /* never 0 */
         rc = ensure2(&r->rows, nt, r->rows_per);
         r->rows_threads = rc ? 0 : nt;
     }
@@ -321,14 +325,17 @@ static void gather_columns(float *gates, const float *w_ih, const int64_t *tok, 
  * for waking a thread, nor for waiting on one that another job keeps off its core. */
 #define WORK_PER_THREAD (1 << 20)
 
-/* What a block of rows needs: the layer, the sizes, (forward) whether the initial hidden state
- * is zeros, and (backward) the gradients coming in. */
+/* What a block of rows needs: the layer, the sizes, whether its input is dense (not ids: then
+ * the input products run at each step), (forward) whether the initial hidden state is zeros,
+ * and (backward) the gradients coming in and whether the input's is wanted. */
 typedef struct {
     ml_rnn_t *r;
     int l;
     int64_t T, B;
+    int dense;
     int zero_h0;
     const float *dh;
+    int need_dx;
 } steps_t;
 
 /* fn(s, b0, b1) over blocks of rows [b0, b1) covering 0..B, in parallel when the thread count,
@@ -398,7 +405,10 @@ static void output_rows(const steps_t *s, const float *hc, int64_t t, int64_t b0
     }
 }
 
-/* Rows b0..b1 of one layer through all steps: biases, the recurrent product, the gate maths. */
+/* Rows b0..b1 of one layer through all steps: the input product, biases, the recurrent
+ * product, the gate maths. The input product of a step (x_t W_ihᵀ, into the gates) runs
+ * beside its recurrent product, where their rows are still in cache, and not for all steps
+ * at once: each element is the same sum either way. */
 static void forward_rows(const steps_t *s, int64_t b0, int64_t b1)
 {
     ml_rnn_t *r = s->r;
@@ -414,6 +424,9 @@ static void forward_rows(const steps_t *s, int64_t b0, int64_t b1)
         float *restrict g = gates + t * B * GH;
         const float *restrict hp = h + t * B * H;
         float *restrict hc = h + (t + 1) * B * H;
+        if (s->dense)
+            ml_k_gemm_packed(g + b0 * GH, GH, L->x.data + (t * B + b0) * L->in, L->in, &L->i_fwd,
+                             nb, 0.0f, rows);
         /* all gates' recurrent terms in one product, beside the input projection in g: the
          * gate maths add the two and the biases in one pass */
         if (t == 0 && s->zero_h0) /* a product of zeros: +0 in every element, as from BLIS */
@@ -463,17 +476,19 @@ static void layer_forward(ml_rnn_t *r, int l, int64_t T, int64_t B)
 {
     ml_rnn_layer_t *L = &r->layers[l];
     const int64_t H = r->hidden, GH = ml_rnn_gates(r->cell) * H, D = L->in;
-    /* Input projection of every step at once: (T*B, D) @ W_ihᵀ. */
-    if (r->ids && l < r->dirs)
-        gather_columns(L->gates.data, L->w_ih, r->tok + l * T * B, T * B, GH, D);
+    const int dense = !(r->ids && l < r->dirs);
+    /* ids: the input projection of every step at once is a gather of W_ih's columns; dense
+     * input: at each step (forward_rows) on W_ihᵀ (D, GH) laid out here */
+    if (dense)
+        ml_k_pack(&L->i_fwd, L->ipack.data, L->w_ih, 1, D, D, GH);
     else
-        ml_k_gemm(L->gates.data, GH, 1, L->x.data, D, 1, L->w_ih, 1, D, T * B, GH, D, 1.0f,
-                  0.0f);
+        gather_columns(L->gates.data, L->w_ih, r->tok + l * T * B, T * B, GH, D);
     ml_k_pack(&L->w_fwd, L->wpack.data, L->w_hh, 1, H, H, GH); /* W_hhᵀ (H, GH) */
     initial_state(L->h.data, &r->h0, r->has_h0, r->learn_state ? r->h0p : NULL, l, B, H);
     if (r->cell == ML_CELL_LSTM)
         initial_state(L->c.data, &r->c0, r->has_c0, r->learn_state ? r->c0p : NULL, l, B, H);
-    const steps_t s = {.r = r, .l = l, .T = T, .B = B, .zero_h0 = !r->has_h0 && !r->learn_state};
+    const steps_t s = {.r = r, .l = l, .T = T, .B = B, .dense = dense,
+                       .zero_h0 = !r->has_h0 && !r->learn_state};
     over_rows(forward_rows, &s);
 }
 
@@ -721,6 +736,10 @@ static void backward_rows(const steps_t *s, int64_t b0, int64_t b1)
         for (int64_t b = b0; len && b < b1; b++) /* padded: H_{t+1} = H_t */
             if (t >= len[b])
                 memcpy(dh_next + b * H, dht + b * H, (size_t)H * sizeof(float));
+        /* the input's gradient at this step, dG_t W_ih, while dG_t is in cache */
+        if (s->need_dx)
+            ml_k_gemm_packed(L->dx.data + (t * B + b0) * L->in, L->in, dg + b0 * GH, GH,
+                             &L->i_bwd, nb, 0.0f, rows);
     }
 }
 
@@ -744,7 +763,9 @@ static void layer_backward(ml_rnn_t *r, int l, const float *dh, const float *dhn
         memset(dc_next, 0, (size_t)(B * H) * sizeof(float));
     /* W_hh (GH, H), in the second half of wpack (the first holds W_hhᵀ for the forward) */
     ml_k_pack(&L->w_bwd, L->wpack.data + L->wpack.shape[1], L->w_hh, H, 1, GH, H);
-    const steps_t s = {.r = r, .l = l, .T = T, .B = B, .dh = dh};
+    if (need_dx) /* W_ih (GH, D), likewise in ipack's second half */
+        ml_k_pack(&L->i_bwd, L->ipack.data + L->ipack.shape[1], L->w_ih, D, 1, GH, D);
+    const steps_t s = {.r = r, .l = l, .T = T, .B = B, .dh = dh, .need_dx = need_dx};
     over_rows(backward_rows, &s);
     float *dgh_all = cell == ML_CELL_GRU ? L->dgates_h.data : L->dgates.data;
     /* what flowed out of step 0 is the initial states' gradient */
@@ -789,9 +810,6 @@ static void layer_backward(ml_rnn_t *r, int l, const float *dh, const float *dhn
             ml_k_gemm_at(L->dgates.data, GH, T * B, GH, &gi, 1, beta, L->db_ih);
         ml_k_gemm_at(dgh_all, GH, T * B, GH, &gh, 1, beta, L->db_hh);
     }
-    if (need_dx)
-        ml_k_gemm(L->dx.data, D, 1, L->dgates.data, GH, 1, L->w_ih, D, 1, T * B, D, GH, 1.0f,
-                  0.0f);
 }
 
 /* The learnable initial states' gradients: the sum over the batch of the initial states'. */

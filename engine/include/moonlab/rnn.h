@@ -65,6 +65,9 @@ typedef struct ml_rnn_layer {
                                       micro-kernel (ml_k_pack) at each forward and backward:
                                       the per-step products read them without a copy per step */
     ml_k_packed_t w_fwd, w_bwd;
+    ml_tensor_t ipack;             /* W_ihᵀ (D_l, G·H) and W_ih (G·H, D_l) laid out likewise,
+                                      for the per-step input products (not with ids) */
+    ml_k_packed_t i_fwd, i_bwd;
 } ml_rnn_layer_t;
 
 #define ML_RNN_MAX_LAYERS 8
