@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "moonlab/error.h"
+#include "moonlab/kernels.h"
 #include "moonlab/rng.h"
 
 /* Room for one batch's source rows: never more than an epoch has. */
@@ -94,6 +95,9 @@ void ml_batcher_start(ml_batcher_t *b, int64_t epoch)
 }
 
 /* Copy the rows named by order[0..m) of src into the front of buf (contiguous). */
+/* Floats of a batch below which its rows are copied on one thread. */
+#define GATHER_PAR_MIN (1 << 16)
+
 static int gather(ml_tensor_t *buf, ml_tensor_t *out, const ml_tensor_t *src,
                   const int64_t *order, int64_t m)
 {
@@ -105,12 +109,15 @@ static int gather(ml_tensor_t *buf, ml_tensor_t *out, const ml_tensor_t *src,
         return rc;
     ml_tensor_t row_src, row_dst;
     int64_t per = ml_tensor_numel(src) / (src->shape[0] ? src->shape[0] : 1);
-    int contiguous_rows = ml_tensor_is_contiguous(src);
-    for (int64_t i = 0; i < m; i++) {
-        if (contiguous_rows) {
+    if (ml_tensor_is_contiguous(src)) {
+        /* rows scattered over a large dataset come from memory at its latency: on several
+         * threads, more of them are on their way at once */
+        _Pragma("omp parallel for if (m * per >= GATHER_PAR_MIN) num_threads(ml_k_get_threads())")
+        for (int64_t i = 0; i < m; i++)
             memcpy(buf->data + i * per, src->data + order[i] * src->stride[0],
                    (size_t)per * sizeof(float));
-        } else {
+    } else {
+        for (int64_t i = 0; i < m; i++) {
             ml_tensor_rows(&row_src, src, order[i], 1);
             ml_tensor_rows(&row_dst, buf, i, 1);
             ml_tensor_copy(&row_dst, &row_src);

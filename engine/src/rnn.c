@@ -333,6 +333,7 @@ typedef struct {
     int l;
     int64_t T, B;
     int dense;
+    const ml_tensor_t *in; /* the input, when its rows are still to be loaded (input_rows) */
     int zero_h0;
     const float *dh;
     int need_dx;
@@ -405,6 +406,26 @@ static void output_rows(const steps_t *s, const float *hc, int64_t t, int64_t b0
     }
 }
 
+/* Rows b0..b1 of the input x (B, T, D) at step t into layer 0's time-major x (zeros on padded
+ * steps). */
+static void input_rows(ml_rnn_t *r, const ml_tensor_t *x, int64_t t, int64_t b0, int64_t b1,
+                       int64_t B)
+{
+    const int64_t *len = r->has_len ? r->len : NULL, D = r->in;
+    float *xt = r->layers[0].x.data + t * B * D;
+    for (int64_t b = b0; b < b1; b++) {
+        const float *src = x->data + b * x->stride[0] + t * x->stride[1];
+        float *dst = xt + b * D;
+        if (len && t >= len[b])
+            memset(dst, 0, (size_t)D * sizeof *dst);
+        else if (x->stride[2] == 1)
+            memcpy(dst, src, (size_t)D * sizeof *dst);
+        else
+            for (int64_t d = 0; d < D; d++)
+                dst[d] = src[d * x->stride[2]];
+    }
+}
+
 /* Rows b0..b1 of one layer through all steps: the input product, biases, the recurrent
  * product, the gate maths. The input product of a step (x_t W_ihᵀ, into the gates) runs
  * beside its recurrent product, where their rows are still in cache, and not for all steps
@@ -424,6 +445,8 @@ static void forward_rows(const steps_t *s, int64_t b0, int64_t b1)
         float *restrict g = gates + t * B * GH;
         const float *restrict hp = h + t * B * H;
         float *restrict hc = h + (t + 1) * B * H;
+        if (s->in)
+            input_rows(r, s->in, t, b0, b1, B);
         if (s->dense)
             ml_k_gemm_packed(g + b0 * GH, GH, L->x.data + (t * B + b0) * L->in, L->in, &L->i_fwd,
                              nb, 0.0f, rows);
@@ -472,7 +495,7 @@ static void forward_rows(const steps_t *s, int64_t b0, int64_t b1)
 
 /* One layer over all steps: L->x holds the time-major input (or r->tok the ids), results go to
  * L->h (and L->c). */
-static void layer_forward(ml_rnn_t *r, int l, int64_t T, int64_t B)
+static void layer_forward(ml_rnn_t *r, int l, const ml_tensor_t *in, int64_t T, int64_t B)
 {
     ml_rnn_layer_t *L = &r->layers[l];
     const int64_t H = r->hidden, GH = ml_rnn_gates(r->cell) * H, D = L->in;
@@ -487,7 +510,7 @@ static void layer_forward(ml_rnn_t *r, int l, int64_t T, int64_t B)
     initial_state(L->h.data, &r->h0, r->has_h0, r->learn_state ? r->h0p : NULL, l, B, H);
     if (r->cell == ML_CELL_LSTM)
         initial_state(L->c.data, &r->c0, r->has_c0, r->learn_state ? r->c0p : NULL, l, B, H);
-    const steps_t s = {.r = r, .l = l, .T = T, .B = B, .dense = dense,
+    const steps_t s = {.r = r, .l = l, .T = T, .B = B, .dense = dense, .in = in,
                        .zero_h0 = !r->has_h0 && !r->learn_state};
     over_rows(forward_rows, &s);
 }
@@ -554,8 +577,9 @@ static int check_input(const ml_rnn_t *r, const ml_tensor_t *x, const int64_t *l
     return ML_OK;
 }
 
-/* The input, time-major: rows of layer 0's x (zeros on padded steps), or the ids of both
- * directions (-1 on padded steps). */
+/* The input, time-major: the ids of both directions (-1 on padded steps), or rows of layer 0's
+ * x (zeros on padded steps); with one direction those are left to forward_rows (input_rows),
+ * each thread loading the rows it takes through the steps. */
 static void load_input(ml_rnn_t *r, const ml_tensor_t *x, int64_t T, int64_t B)
 {
     const int64_t *len = r->has_len ? r->len : NULL;
@@ -573,19 +597,8 @@ static void load_input(ml_rnn_t *r, const ml_tensor_t *x, int64_t T, int64_t B)
             }
         return;
     }
-    float *xt = r->layers[0].x.data;
-    for (int64_t t = 0; t < T; t++)
-        for (int64_t b = 0; b < B; b++) {
-            const float *src = x->data + b * x->stride[0] + t * x->stride[1];
-            float *dst = xt + (t * B + b) * r->in;
-            if (len && t >= len[b])
-                memset(dst, 0, (size_t)r->in * sizeof *dst);
-            else if (x->stride[2] == 1)
-                memcpy(dst, src, (size_t)r->in * sizeof *dst);
-            else
-                for (int64_t d = 0; d < r->in; d++)
-                    dst[d] = src[d * x->stride[2]];
-        }
+    for (int64_t t = 0; r->dirs == 2 && t < T; t++)
+        input_rows(r, x, t, 0, B, B);
 }
 
 static int keep_lengths(ml_rnn_t *r, const int64_t *lengths, int64_t B)
@@ -648,7 +661,7 @@ int ml_rnn_forward(ml_rnn_t *r, const ml_tensor_t *x, const int64_t *lengths,
         for (int d = 0; d < dirs; d++) {
             int k = l * dirs + d;
             ml_rnn_layer_t *L = &r->layers[k];
-            layer_forward(r, k, T, B);
+            layer_forward(r, k, k == 0 && dirs == 1 && !r->ids ? x : NULL, T, B);
             memcpy(r->hn.data + k * B * H, L->h.data + T * B * H, (size_t)(B * H) * sizeof(float));
             if (r->cell == ML_CELL_LSTM)
                 memcpy(r->cn.data + k * B * H, L->c.data + T * B * H, (size_t)(B * H) * sizeof(float));
