@@ -335,7 +335,8 @@ typedef struct {
     int dense;
     const ml_tensor_t *in; /* the input, when its rows are still to be loaded (input_rows) */
     int zero_h0;
-    const float *dh;
+    const float *dh;      /* (T, B, H), or with dy_last set, */
+    const float *dy_last; /* (B, H) at each sequence's last step */
     int need_dx;
 } steps_t;
 
@@ -700,9 +701,18 @@ static void backward_rows(const steps_t *s, int64_t b0, int64_t b1)
         const float *restrict g = L->gates.data + t * B * GH;
         float *restrict dg = L->dgates.data + t * B * GH;
         const float *restrict hp = L->h.data + t * B * H;
-        const float *restrict dhin = s->dh + t * B * H;
-        for (int64_t k = b0 * H; k < b1 * H; k++)
-            dht[k] = dhin[k] + dh_next[k];
+        if (s->dy_last) { /* zeros but at the last step: the sums a (T, B, H) of them give */
+            for (int64_t b = b0; b < b1; b++) {
+                const float *restrict dy = s->dy_last + b * H;
+                const int last = t == steps_of(len, b, T) - 1;
+                for (int64_t j = 0; j < H; j++)
+                    dht[b * H + j] = (last ? dy[j] : 0.0f) + dh_next[b * H + j];
+            }
+        } else {
+            const float *restrict dhin = s->dh + t * B * H;
+            for (int64_t k = b0 * H; k < b1 * H; k++)
+                dht[k] = dhin[k] + dh_next[k];
+        }
         for (int64_t b = b0; b < b1; b++) {
             const float *restrict gb = g + b * GH;
             float *restrict dgb = dg + b * GH;
@@ -756,11 +766,13 @@ static void backward_rows(const steps_t *s, int64_t b0, int64_t b1)
     }
 }
 
-/* Gradients of one layer from dh (T, B, H) on its outputs (zero on padded steps) and, if given,
+/* Gradients of one layer from dh (T, B, H) on its outputs (zero on padded steps), or with dh
+ * NULL from dy_last (B, H) on each sequence's last output alone, and, if given,
  * dhn/dcn (B, H) on its final states; writes L->dgates (and dgates_h), parameter gradients, and
  * L->dx when need_dx. */
-static void layer_backward(ml_rnn_t *r, int l, const float *dh, const float *dhn,
-                           const float *dcn, int64_t T, int64_t B, int overwrite, int need_dx)
+static void layer_backward(ml_rnn_t *r, int l, const float *dh, const float *dy_last,
+                           const float *dhn, const float *dcn, int64_t T, int64_t B,
+                           int overwrite, int need_dx)
 {
     ml_rnn_layer_t *L = &r->layers[l];
     const int64_t H = r->hidden, GH = ml_rnn_gates(r->cell) * H, D = L->in;
@@ -778,7 +790,8 @@ static void layer_backward(ml_rnn_t *r, int l, const float *dh, const float *dhn
     ml_k_pack(&L->w_bwd, L->wpack.data + L->wpack.shape[1], L->w_hh, H, 1, GH, H);
     if (need_dx) /* W_ih (GH, D), likewise in ipack's second half */
         ml_k_pack(&L->i_bwd, L->ipack.data + L->ipack.shape[1], L->w_ih, D, 1, GH, D);
-    const steps_t s = {.r = r, .l = l, .T = T, .B = B, .dh = dh, .need_dx = need_dx};
+    const steps_t s = {.r = r, .l = l, .T = T, .B = B, .dh = dh, .dy_last = dy_last,
+                       .need_dx = need_dx};
     over_rows(backward_rows, &s);
     float *dgh_all = cell == ML_CELL_GRU ? L->dgates_h.data : L->dgates.data;
     /* what flowed out of step 0 is the initial states' gradient */
@@ -877,12 +890,14 @@ int ml_rnn_backward_states(ml_rnn_t *r, const ml_tensor_t *dy, const ml_tensor_t
     const int64_t DH = dirs * H;
     const int64_t *len = r->has_len ? r->len : NULL;
     float *dseq = r->dseq.data, *dh = r->dh.data;
-    if (r->last_only) {
+    /* the last step's outputs of one direction go to its top layer as they are (dy_last) */
+    const int sparse = r->last_only && dirs == 1;
+    if (r->last_only && !sparse) {
         memset(dseq, 0, (size_t)(T * B * DH) * sizeof(float));
         for (int64_t bb = 0; bb < B; bb++)
             memcpy(dseq + ((steps_of(len, bb, T) - 1) * B + bb) * DH, dy->data + bb * DH,
                    (size_t)DH * sizeof(float));
-    } else {
+    } else if (!r->last_only) {
         for (int64_t bb = 0; bb < B; bb++)
             for (int64_t t = 0; t < T; t++) {
                 float *dst = dseq + (t * B + bb) * DH;
@@ -909,8 +924,10 @@ int ml_rnn_backward_states(ml_rnn_t *r, const ml_tensor_t *dy, const ml_tensor_t
                                    (size_t)H * sizeof(float));
                     }
             const int k = l * dirs + d;
-            layer_backward(r, k, dirs > 1 ? dh : dseq, dhn ? dhn->data + k * B * H : NULL,
-                           dcn ? dcn->data + k * B * H : NULL, T, B, overwrite, need_dx);
+            const int top = sparse && l == r->nlayers - 1;
+            layer_backward(r, k, top ? NULL : dirs > 1 ? dh : dseq, top ? dy->data : NULL,
+                           dhn ? dhn->data + k * B * H : NULL, dcn ? dcn->data + k * B * H : NULL,
+                           T, B, overwrite, need_dx);
         }
         if (!need_dx)
             continue;

@@ -650,11 +650,12 @@ ml.study {
   end,
 }
 ]]
-  -- truncated BPTT over a stream (a 2-layer LSTM with dropout, states carried across batches)
+  -- truncated BPTT over a stream (a 2-layer LSTM with dropout, states carried across batches);
+  -- long enough (about 1 s) that the kill, 0.2 s after the first checkpoint, comes before its end
   local STREAM = [[
 local ml = require "moonlab"
 -- ids 0..3: a period-4 pattern with one place drawn at random, so the carried state matters
-local n = 40000
+local n = 160000
 local ids, noise = ml.tensor.zeros(n), ml.core.rng.new(3):uniform({ n }, 0, 1)
 for i = 1, n do ids[i] = ({ 0, 1, 0, 2 })[(i - 1) % 4 + 1] + (i % 4 == 0 and noise[i] < 0.3 and 1 or 0) end
 local stream = ml.data.stream(ids, { batch = 8, steps = 5 })
@@ -704,7 +705,7 @@ ml.study {
   for _, case in ipairs {
     { what = "an MLP with dropout, shuffled", script = MLP, name = "ckt", steps = 60000 // 4 },
     { what = "truncated BPTT with carried LSTM states", script = STREAM, name = "ckb",
-      steps = require("moonlab").data.stream(require("moonlab").tensor.zeros(40000), { batch = 8, steps = 5 }).stream.windows,
+      steps = require("moonlab").data.stream(require("moonlab").tensor.zeros(160000), { batch = 8, steps = 5 }).stream.windows,
       carry = true },
   } do
     it("resume inside an epoch from a time checkpoint bit-identically: " .. case.what, function()
