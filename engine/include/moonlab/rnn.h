@@ -17,8 +17,11 @@
  *
  * Layout: input and output are batch-first (B, T, D) and (B, T, H) (or (B, H) for the last step);
  * internally everything is time-major (T, B, ·) so that one step's rows are one contiguous
- * block. The input projection of all steps is one GEMM, each step's recurrent term one fused GEMM
- * over all gates, and the weight gradients two GEMMs over all steps.
+ * block. Each step runs two GEMMs over all gates on weights laid out once per pass, the input
+ * projection X_t W_ihᵀ and the recurrent term H_{t-1} W_hhᵀ, and the backward step two, dG_t W_hh
+ * and the input gradient dG_t W_ih; the weight gradients are two GEMMs over all steps. (One GEMM
+ * for the input projection of all steps gives the same sums: run at each step, the gate rows it
+ * writes are still in cache when the gate math reads them, which measured 3.6 % faster.)
  *
  * Variable lengths: with per-sequence lengths n_b (1 <= n_b <= T), sequence b has steps
  * 0..n_b-1 (PyTorch's pack_padded_sequence). On a padded step the states carry over unchanged,
@@ -36,8 +39,8 @@
  * (T+1)·B·H (hidden states) [+ (T+1)·B·H cell states and T·B·H tanh(C_t) for LSTM, + T·B·H
  * recurrent candidate term and T·B·G·H hidden-side gradients for GRU], plus T·B·D_l for the input gradient (neither of
  * the two T·B·D_l blocks for the first layer with ids input, which keeps 2·T·B ids instead),
- * plus 2·G·H·H for W_hh laid out for the per-step products; and once per stack, B·G·H for
- * each thread's rows of a per-step product. */
+ * plus 2·G·H·H for W_hh and 2·G·H·D_l for W_ih laid out for the per-step products; and once
+ * per stack, B·G·H for each thread's rows of a per-step product. */
 #ifndef MOONLAB_RNN_H
 #define MOONLAB_RNN_H
 
