@@ -639,14 +639,6 @@ static int gemm_own(float *c, int64_t rsc, int64_t csc, const float *a, int64_t 
     return 0;
 }
 
-/* ml_k_gemm_at on nt threads sharing one layout of each k-block: the threads lay out a share
- * of a's panels (summing their columns) and of b's, wait for each other, then compute a share
- * of the tiles of every product. Split by rows of the products instead, every thread would lay
- * out all of b: with a layer's few gate rows (the RNN's 128) that doubles the copying. The
- * layouts alternate between two buffers, so one wait per k-block suffices: a thread past the
- * wait of block i has finished its tiles of block i-1, the last readers of the buffer block
- * i+1 goes into. pas[] hold a's panels (m rounded up to NR, by the k-block), pbs[] all of the
- * products' b panels. Each tile of c belongs to one thread, and its k-blocks come in order. */
 /* Global b panel q of gemm_at_shared: its product *i, first column *j0 and width *cols. */
 static void b_panel(const int64_t *first, const ml_k_group_t *g, int64_t q, int *i, int64_t *j0,
                     int64_t *cols)
@@ -659,6 +651,14 @@ static void b_panel(const int64_t *first, const ml_k_group_t *g, int64_t q, int 
     *cols = g[p].n - *j0 < uk.mr ? g[p].n - *j0 : uk.mr;
 }
 
+/* ml_k_gemm_at on nt threads sharing one layout of each k-block: the threads lay out a share
+ * of a's panels (summing their columns) and of b's, wait for each other, then compute a share
+ * of the tiles of every product. Split by rows of the products instead, every thread would lay
+ * out all of b: with a layer's few gate rows (the RNN's 128) that doubles the copying. The
+ * layouts alternate between two buffers, so one wait per k-block suffices: a thread past the
+ * wait of block i has finished its tiles of block i-1, the last readers of the buffer block
+ * i+1 goes into. pas[] hold a's panels (m rounded up to NR, by the k-block), pbs[] all of the
+ * products' b panels. Each tile of c belongs to one thread, and its k-blocks come in order. */
 static void gemm_at_shared(const float *a, int64_t lda, int64_t k, int64_t m,
                            const ml_k_group_t *g, int ng, float beta, float *sums,
                            float *const pas[2], float *const pbs[2], int64_t nt)

@@ -94,10 +94,10 @@ void ml_batcher_start(ml_batcher_t *b, int64_t epoch)
     }
 }
 
-/* Copy the rows named by order[0..m) of src into the front of buf (contiguous). */
 /* Floats of a batch below which its rows are copied on one thread. */
 #define GATHER_PAR_MIN (1 << 16)
 
+/* Copy the rows named by order[0..m) of src into the front of buf (contiguous). */
 static int gather(ml_tensor_t *buf, ml_tensor_t *out, const ml_tensor_t *src,
                   const int64_t *order, int64_t m)
 {

@@ -139,6 +139,13 @@ static int64_t pack_half(int64_t K, int64_t GH)
     return (f > b ? f : b) + 1;
 }
 
+/* Whether sub-layer l reads ids (the first layer's directions with ML_RNN_IDS): then it keeps
+ * no (T, B, D) blocks, gathers its input projection, and has no input products or gradient. */
+static int reads_ids(const ml_rnn_t *r, int l)
+{
+    return r->ids && l < r->dirs;
+}
+
 /* Buffers for a forward/backward of T steps over B sequences. */
 static int ensure_buffers(ml_rnn_t *r, int64_t T, int64_t B)
 {
@@ -148,7 +155,7 @@ static int ensure_buffers(ml_rnn_t *r, int64_t T, int64_t B)
     int64_t kmax = GH > H ? GH : H; /* the longest sum of a per-step product */
     for (int k = 0; k < S && !rc; k++) {
         ml_rnn_layer_t *L = &r->layers[k];
-        const int dense = !(r->ids && k < r->dirs); /* ids input keeps no (T,B,D) blocks */
+        const int dense = !reads_ids(r, k);
         rc = (dense && ensure3(&L->x, T, B, L->in)) || ensure3(&L->gates, T, B, GH) ||
              ensure3(&L->dgates, T, B, GH) || ensure3(&L->h, T + 1, B, H) ||
              ensure2(&L->wpack, 2, pack_half(H, GH)) ||
@@ -325,14 +332,13 @@ static void gather_columns(float *gates, const float *w_ih, const int64_t *tok, 
  * for waking a thread, nor for waiting on one that another job keeps off its core. */
 #define WORK_PER_THREAD (1 << 20)
 
-/* What a block of rows needs: the layer, the sizes, whether its input is dense (not ids: then
- * the input products run at each step), (forward) whether the initial hidden state is zeros,
- * and (backward) the gradients coming in and whether the input's is wanted. */
+/* What a block of rows needs: the layer, the sizes, (forward) the input when its rows are still
+ * to be loaded and whether the initial hidden state is zeros, and (backward) the gradients
+ * coming in and whether the input's is wanted. */
 typedef struct {
     ml_rnn_t *r;
     int l;
     int64_t T, B;
-    int dense;
     const ml_tensor_t *in; /* the input, when its rows are still to be loaded (input_rows) */
     int zero_h0;
     const float *dh;      /* (T, B, H), or with dy_last set, */
@@ -442,13 +448,14 @@ static void forward_rows(const steps_t *s, int64_t b0, int64_t b1)
     float *gates = L->gates.data, *h = L->h.data, *c = L->c.data, *tmp = r->tmp.data + b0 * GH;
     float *rows = thread_rows(r);
     const float *restrict b_ih = L->b_ih, *restrict b_hh = L->b_hh;
+    const int dense = !reads_ids(r, s->l);
     for (int64_t t = 0; t < T; t++) {
         float *restrict g = gates + t * B * GH;
         const float *restrict hp = h + t * B * H;
         float *restrict hc = h + (t + 1) * B * H;
         if (s->in)
             input_rows(r, s->in, t, b0, b1, B);
-        if (s->dense)
+        if (dense)
             ml_k_gemm_packed(g + b0 * GH, GH, L->x.data + (t * B + b0) * L->in, L->in, &L->i_fwd,
                              nb, 0.0f, rows);
         /* all gates' recurrent terms in one product, beside the input projection in g: the
@@ -500,7 +507,7 @@ static void layer_forward(ml_rnn_t *r, int l, const ml_tensor_t *in, int64_t T, 
 {
     ml_rnn_layer_t *L = &r->layers[l];
     const int64_t H = r->hidden, GH = ml_rnn_gates(r->cell) * H, D = L->in;
-    const int dense = !(r->ids && l < r->dirs);
+    const int dense = !reads_ids(r, l);
     /* ids: the input projection of every step at once is a gather of W_ih's columns; dense
      * input: at each step (forward_rows) on W_ihᵀ (D, GH) laid out here */
     if (dense)
@@ -511,7 +518,7 @@ static void layer_forward(ml_rnn_t *r, int l, const ml_tensor_t *in, int64_t T, 
     initial_state(L->h.data, &r->h0, r->has_h0, r->learn_state ? r->h0p : NULL, l, B, H);
     if (r->cell == ML_CELL_LSTM)
         initial_state(L->c.data, &r->c0, r->has_c0, r->learn_state ? r->c0p : NULL, l, B, H);
-    const steps_t s = {.r = r, .l = l, .T = T, .B = B, .dense = dense, .in = in,
+    const steps_t s = {.r = r, .l = l, .T = T, .B = B, .in = in,
                        .zero_h0 = !r->has_h0 && !r->learn_state};
     over_rows(forward_rows, &s);
 }
@@ -805,7 +812,7 @@ static void layer_backward(ml_rnn_t *r, int l, const float *dh, const float *dy_
         memset(L->db_ih, 0, (size_t)GH * sizeof(float));
         memset(L->db_hh, 0, (size_t)GH * sizeof(float));
     }
-    const int onehot = r->ids && l < r->dirs;
+    const int onehot = reads_ids(r, l);
     if (onehot) { /* X one-hot: each row's gradient lands in column id */
         if (overwrite)
             memset(L->dw_ih, 0, (size_t)(GH * D) * sizeof(float));
