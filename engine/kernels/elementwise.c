@@ -28,6 +28,12 @@ static void sum_columns(float *restrict db, const float *restrict dy, int64_t ld
     }
 }
 
+void ml_k_sum_rows1(float *restrict db, const float *restrict dy, int64_t lddy, int64_t m,
+                    int64_t n)
+{
+    sum_columns(db, dy, lddy, m, 0, n);
+}
+
 void ml_k_sum_rows(float *restrict db, const float *restrict dy, int64_t lddy, int64_t m,
                    int64_t n)
 {

@@ -706,15 +706,97 @@ static void gemm_at_shared(const float *a, int64_t lda, int64_t k, int64_t m,
     }
 }
 
+/* Products of at most this many elements in all (m times the groups' columns) take
+ * gemm_at_split on two threads: below it, a k-block's tiles are too few for gemm_at_shared's
+ * wait at every k-block to pay (a vanilla RNN's 128 gate rows, a GRU's 384 by 28 or 128
+ * columns); above it, adding the buffered k-blocks costs more than the waits. */
+#define SPLIT_MOST ((int64_t)64 * 1024)
+
+/* Where gemm_at_split splits a sum over k: the start of the k-block nearest the middle, or 0
+ * when the sum is one k-block. */
+static int64_t split_point(int64_t k)
+{
+    int64_t best = 0;
+    for (int64_t k0 = 0; k0 < k; k0 += k_block(k0, k))
+        if (k0 > 0 && (best == 0 || llabs(2 * k0 - k) < llabs(2 * best - k)))
+            best = k0;
+    return best;
+}
+
+/* Floats of gemm_at_split's buffers: each thread's scratch for own_groups, then the products
+ * of each k-block past the split point (m times n_sum floats each, group after group). */
+static int64_t split_floats(int64_t k, int64_t m, int64_t n_sum, int64_t n_most)
+{
+    int64_t blocks = 0;
+    for (int64_t k0 = split_point(k); k0 < k; k0 += k_block(k0, k))
+        blocks++;
+    return 2 * own_scratch(m, k, n_most) + blocks * m * n_sum;
+}
+
+/* ml_k_gemm_at on two threads splitting the sum over k (k at least two k-blocks). The first
+ * thread takes the k-blocks before split_point straight into c. The second takes a's column
+ * sums over all its rows in order, then each later k-block into a buffer of its own (beta 0:
+ * that block's sum alone). Then each of the two adds the buffered blocks, in order, to its half
+ * of c's rows. Each element comes out (((beta*c + s_0) + s_1) + ...), s_i the chain of
+ * multiply-adds over k-block i: the one-thread order, and so the same bits, with no wait
+ * between k-blocks and no laid-out panel read by the other thread. buf: split_floats floats. */
+static void gemm_at_split(const float *a, int64_t lda, int64_t k, int64_t m, const group_t *gs,
+                          int ng, float beta, float *sums, float *buf)
+{
+    int64_t n_sum = 0, n_most = 0;
+    for (int i = 0; i < ng; i++) {
+        n_sum += gs[i].n;
+        n_most = gs[i].n > n_most ? gs[i].n : n_most;
+    }
+    const int64_t k1 = split_point(k), scratch = own_scratch(m, k, n_most);
+    float *const parts = buf + 2 * scratch;
+    _Pragma("omp parallel num_threads(2)")
+    {
+        const int t = omp_get_thread_num();
+        if (t == 0) {
+            own_groups(a, 1, lda, m, k1, gs, ng, beta, NULL, buf);
+        } else {
+            if (sums)
+                ml_k_sum_rows1(sums, a, lda, k, m);
+            float *part = parts;
+            for (int64_t k0 = k1, kb; k0 < k; k0 += kb) {
+                kb = k_block(k0, k);
+                group_t ps[4];
+                for (int i = 0; i < ng; i++) {
+                    ps[i] = (group_t){.c = part, .rsc = gs[i].n, .csc = 1,
+                                      .b = gs[i].b + k0 * gs[i].rsb, .rsb = gs[i].rsb,
+                                      .csb = gs[i].csb, .n = gs[i].n};
+                    part += m * gs[i].n;
+                }
+                own_groups(a + k0 * lda, 1, lda, m, kb, ps, ng, 0.0f, NULL, buf + scratch);
+            }
+        }
+        _Pragma("omp barrier")
+        const int64_t r0 = m * t / 2, r1 = m * (t + 1) / 2;
+        const float *part = parts;
+        for (int64_t k0 = k1; k0 < k; k0 += k_block(k0, k))
+            for (int i = 0; i < ng; i++) {
+                for (int64_t r = r0; r < r1; r++) {
+                    float *restrict cr = gs[i].c + r * gs[i].rsc;
+                    const float *restrict pr = part + r * gs[i].n;
+                    for (int64_t j = 0; j < gs[i].n; j++)
+                        cr[j] += pr[j];
+                }
+                part += m * gs[i].n;
+            }
+    }
+}
+
 void ml_k_gemm_at(const float *a, int64_t lda, int64_t k, int64_t m, const ml_k_group_t *g,
                   int ng, float beta, float *sums)
 {
     BLIS_READY();
     int fused = uk.ukr != NULL && ng >= 1 && ng <= 4 && m > 0 && k > 0;
-    int64_t n_most = 0, n_panels = 0;
+    int64_t n_most = 0, n_panels = 0, n_sum = 0;
     for (int i = 0; fused && i < ng; i++) {
         fused = g[i].n > 0 && m * g[i].n * k >= THREADED_GEMM;
         n_most = g[i].n > n_most ? g[i].n : n_most;
+        n_sum += g[i].n;
         n_panels += (g[i].n + uk.mr - 1) / uk.mr;
     }
     int64_t nt = ml_k_get_threads();
@@ -724,14 +806,18 @@ void ml_k_gemm_at(const float *a, int64_t lda, int64_t k, int64_t m, const ml_k_
     const int64_t kbm = k < uk.kc_max ? k : uk.kc_max;
     const int64_t sa = fused ? round_up(m, uk.nr) * kbm : 0, sb = n_panels * uk.mr * kbm;
     float *buf = NULL;
+    group_t gs[4];
+    for (int i = 0; fused && i < ng; i++)
+        gs[i] = (group_t){.c = g[i].c, .rsc = g[i].ldc, .csc = 1, .b = g[i].b, .rsb = g[i].ldb,
+                          .csb = 1, .n = g[i].n};
     if (fused && nt == 1) { /* blocked: bounded scratch, whatever the sizes */
-        group_t gs[4];
-        for (int i = 0; i < ng; i++)
-            gs[i] = (group_t){.c = g[i].c, .rsc = g[i].ldc, .csc = 1, .b = g[i].b,
-                              .rsb = g[i].ldb, .csb = 1, .n = g[i].n};
         buf = malloc((size_t)own_scratch(m, k, n_most) * sizeof(float));
         if (buf)
             own_groups(a, 1, lda, m, k, gs, ng, beta, sums, buf);
+    } else if (fused && nt == 2 && m * n_sum <= SPLIT_MOST && split_point(k) > 0) {
+        buf = malloc((size_t)split_floats(k, m, n_sum, n_most) * sizeof(float));
+        if (buf)
+            gemm_at_split(a, lda, k, m, gs, ng, beta, sums, buf);
     } else if (fused && 2 * (sa + sb) <= OWN_SHARED_FLOATS) {
         buf = malloc((size_t)(2 * (sa + sb) + (int64_t)4 * ALIGN_FLOATS) * sizeof(float));
         if (buf) {

@@ -421,6 +421,7 @@ static void test_gemm_at(void)
             const float beta = bi ? 1.0f : 0.0f;
             at_case(2800, 512, 28, 128, beta, threads); /* an LSTM's first layer, batch 100 */
             at_case(2800, 512, 128, 128, beta, threads);
+            at_case(2800, 128, 28, 128, beta, threads); /* a vanilla RNN layer: 128 gate rows */
             at_case(1000, 100, 45, 0, beta, threads);   /* one product, odd sizes */
             at_case(850, 37, 300, 70, beta, threads);   /* k-blocks 384 and 466 */
             at_case(64, 40, 20, 30, beta, threads);     /* small: ml_k_gemm's own path */

@@ -76,8 +76,10 @@ const char *ml_k_blis_version(void);
 
 /* y (M,N) += bias (N) broadcast over rows; y rows contiguous with row stride ldy. */
 void ml_k_add_bias(float *y, int64_t ldy, const float *bias, int64_t m, int64_t n);
-/* db (N) += sum over rows of dy (M,N). */
+/* db (N) += sum over rows of dy (M,N), each column's sum over the rows in order (the same bits
+ * at every thread count). ml_k_sum_rows1 runs on the calling thread. */
 void ml_k_sum_rows(float *db, const float *dy, int64_t lddy, int64_t m, int64_t n);
+void ml_k_sum_rows1(float *db, const float *dy, int64_t lddy, int64_t m, int64_t n);
 
 /* Elementwise activations over n contiguous floats. Forward: y = f(x). Backward accumulates
  * dx += dy * f'(.) using the saved forward output y (relu, sigmoid, tanh). */
