@@ -752,10 +752,10 @@ static void gemm_at_split(const float *a, int64_t lda, int64_t k, int64_t m, con
     float *const parts = buf + 2 * scratch;
     _Pragma("omp parallel num_threads(2)")
     {
-        const int t = omp_get_thread_num();
-        if (t == 0) {
+        const int t = omp_get_thread_num(), nt = omp_get_num_threads(); /* 1: both parts */
+        if (t == 0)
             own_groups(a, 1, lda, m, k1, gs, ng, beta, NULL, buf);
-        } else {
+        if (t == nt - 1) {
             if (sums)
                 ml_k_sum_rows1(sums, a, lda, k, m);
             float *part = parts;
@@ -772,7 +772,7 @@ static void gemm_at_split(const float *a, int64_t lda, int64_t k, int64_t m, con
             }
         }
         _Pragma("omp barrier")
-        const int64_t r0 = m * t / 2, r1 = m * (t + 1) / 2;
+        const int64_t r0 = m * t / nt, r1 = m * (t + 1) / nt;
         const float *part = parts;
         for (int64_t k0 = k1; k0 < k; k0 += k_block(k0, k))
             for (int i = 0; i < ng; i++) {
