@@ -743,11 +743,9 @@ static int64_t split_floats(int64_t k, int64_t m, int64_t n_sum, int64_t n_most)
 static void gemm_at_split(const float *a, int64_t lda, int64_t k, int64_t m, const group_t *gs,
                           int ng, float beta, float *sums, float *buf)
 {
-    int64_t n_sum = 0, n_most = 0;
-    for (int i = 0; i < ng; i++) {
-        n_sum += gs[i].n;
+    int64_t n_most = 0;
+    for (int i = 0; i < ng; i++)
         n_most = gs[i].n > n_most ? gs[i].n : n_most;
-    }
     const int64_t k1 = split_point(k), scratch = own_scratch(m, k, n_most);
     float *const parts = buf + 2 * scratch;
     _Pragma("omp parallel num_threads(2)")
