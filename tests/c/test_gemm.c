@@ -364,7 +364,8 @@ static void test_own_same_bits(void)
 
 /* ml_k_gemm_at (a layer's weight and bias gradients in one pass over a) against ml_k_gemm and
  * ml_k_sum_rows one by one: the same bits, for one and two products, beta 0 and 1, on 1 and 2
- * threads, and products small enough to take ml_k_gemm's small-product path. */
+ * threads (on 2, products of at most 64K elements split the sum over k, larger ones share each
+ * k-block's layout), and products small enough to take ml_k_gemm's small-product path. */
 static void at_case(int64_t k, int64_t m, int64_t n1, int64_t n2, float beta, int threads)
 {
     ml_rng_t r;
