@@ -531,7 +531,7 @@ static void gemm_packed_body(float *c, int64_t rsc, const float *a, int64_t rsa,
 /* Floats of b's block that own_groups keeps laid out at once (in the level-2 cache), and of a's. */
 #define OWN_B_FLOATS ((int64_t)64 * 1024)
 #define OWN_A_FLOATS ((int64_t)384 * 1024)
-/* Floats of the layout ml_k_gemm_at's threads share at most (16 MB). */
+/* Floats of scratch ml_k_gemm_at takes at most on several threads (16 MB). */
 #define OWN_SHARED_FLOATS ((int64_t)4 * 1024 * 1024)
 
 /* One product of own_groups: c (M, N) += a @ b, c with any strides. */
@@ -709,7 +709,9 @@ static void gemm_at_shared(const float *a, int64_t lda, int64_t k, int64_t m,
 /* Products of at most this many elements in all (m times the groups' columns) take
  * gemm_at_split on two threads: below it, a k-block's tiles are too few for gemm_at_shared's
  * wait at every k-block to pay (a vanilla RNN's 128 gate rows, a GRU's 384 by 28 or 128
- * columns); above it, adding the buffered k-blocks costs more than the waits. */
+ * columns); above it, adding the buffered k-blocks costs more than the waits. Its buffers grow
+ * with k: past OWN_SHARED_FLOATS (an RNN layer of 128 on 28 inputs: about 150 000 rows) the
+ * shared layout, whose memory does not, takes over. */
 #define SPLIT_MOST ((int64_t)64 * 1024)
 
 /* Where gemm_at_split splits a sum over k: the start of the k-block nearest the middle, or 0
@@ -812,7 +814,8 @@ void ml_k_gemm_at(const float *a, int64_t lda, int64_t k, int64_t m, const ml_k_
         buf = malloc((size_t)own_scratch(m, k, n_most) * sizeof(float));
         if (buf)
             own_groups(a, 1, lda, m, k, gs, ng, beta, sums, buf);
-    } else if (fused && nt == 2 && m * n_sum <= SPLIT_MOST && split_point(k) > 0) {
+    } else if (fused && nt == 2 && m * n_sum <= SPLIT_MOST && split_point(k) > 0 &&
+               split_floats(k, m, n_sum, n_most) <= OWN_SHARED_FLOATS) {
         buf = malloc((size_t)split_floats(k, m, n_sum, n_most) * sizeof(float));
         if (buf)
             gemm_at_split(a, lda, k, m, gs, ng, beta, sums, buf);
