@@ -726,13 +726,15 @@ static int64_t split_point(int64_t k)
 }
 
 /* Floats of gemm_at_split's buffers: each thread's scratch for own_groups, then the products
- * of each k-block past the split point (m times n_sum floats each, group after group). */
+ * of each k-block past the split point (m times n_sum floats each, group after group); 0 when
+ * the sum is one k-block and does not split. */
 static int64_t split_floats(int64_t k, int64_t m, int64_t n_sum, int64_t n_most)
 {
+    const int64_t k1 = split_point(k);
     int64_t blocks = 0;
-    for (int64_t k0 = split_point(k); k0 < k; k0 += k_block(k0, k))
+    for (int64_t k0 = k1; k1 > 0 && k0 < k; k0 += k_block(k0, k))
         blocks++;
-    return 2 * own_scratch(m, k, n_most) + blocks * m * n_sum;
+    return blocks ? 2 * own_scratch(m, k, n_most) + blocks * m * n_sum : 0;
 }
 
 /* ml_k_gemm_at on two threads splitting the sum over k (k at least two k-blocks). The first
@@ -741,13 +743,11 @@ static int64_t split_floats(int64_t k, int64_t m, int64_t n_sum, int64_t n_most)
  * that block's sum alone). Then each of the two adds the buffered blocks, in order, to its half
  * of c's rows. Each element comes out (((beta*c + s_0) + s_1) + ...), s_i the chain of
  * multiply-adds over k-block i: the one-thread order, and so the same bits, with no wait
- * between k-blocks and no laid-out panel read by the other thread. buf: split_floats floats. */
+ * between k-blocks and no laid-out panel read by the other thread. n_most: the widest group's
+ * columns; buf: split_floats floats. */
 static void gemm_at_split(const float *a, int64_t lda, int64_t k, int64_t m, const group_t *gs,
-                          int ng, float beta, float *sums, float *buf)
+                          int ng, int64_t n_most, float beta, float *sums, float *buf)
 {
-    int64_t n_most = 0;
-    for (int i = 0; i < ng; i++)
-        n_most = gs[i].n > n_most ? gs[i].n : n_most;
     const int64_t k1 = split_point(k), scratch = own_scratch(m, k, n_most);
     float *const parts = buf + 2 * scratch;
     _Pragma("omp parallel num_threads(2)")
@@ -776,12 +776,8 @@ static void gemm_at_split(const float *a, int64_t lda, int64_t k, int64_t m, con
         const float *part = parts;
         for (int64_t k0 = k1; k0 < k; k0 += k_block(k0, k))
             for (int i = 0; i < ng; i++) {
-                for (int64_t r = r0; r < r1; r++) {
-                    float *restrict cr = gs[i].c + r * gs[i].rsc;
-                    const float *restrict pr = part + r * gs[i].n;
-                    for (int64_t j = 0; j < gs[i].n; j++)
-                        cr[j] += pr[j];
-                }
+                for (int64_t r = r0; r < r1; r++) /* c + s_i, as the kernel adds a block */
+                    ml_k_axpy(gs[i].c + r * gs[i].rsc, part + r * gs[i].n, 1.0f, gs[i].n);
                 part += m * gs[i].n;
             }
     }
@@ -806,6 +802,9 @@ void ml_k_gemm_at(const float *a, int64_t lda, int64_t k, int64_t m, const ml_k_
     const int64_t kbm = k < uk.kc_max ? k : uk.kc_max;
     const int64_t sa = fused ? round_up(m, uk.nr) * kbm : 0, sb = n_panels * uk.mr * kbm;
     float *buf = NULL;
+    /* gemm_at_split's buffers, when two threads may take it and it would be quicker */
+    const int64_t split = fused && nt == 2 && m * n_sum <= SPLIT_MOST
+                              ? split_floats(k, m, n_sum, n_most) : 0;
     group_t gs[4];
     for (int i = 0; fused && i < ng; i++)
         gs[i] = (group_t){.c = g[i].c, .rsc = g[i].ldc, .csc = 1, .b = g[i].b, .rsb = g[i].ldb,
@@ -814,11 +813,10 @@ void ml_k_gemm_at(const float *a, int64_t lda, int64_t k, int64_t m, const ml_k_
         buf = malloc((size_t)own_scratch(m, k, n_most) * sizeof(float));
         if (buf)
             own_groups(a, 1, lda, m, k, gs, ng, beta, sums, buf);
-    } else if (fused && nt == 2 && m * n_sum <= SPLIT_MOST && split_point(k) > 0 &&
-               split_floats(k, m, n_sum, n_most) <= OWN_SHARED_FLOATS) {
-        buf = malloc((size_t)split_floats(k, m, n_sum, n_most) * sizeof(float));
+    } else if (split > 0 && split <= OWN_SHARED_FLOATS) {
+        buf = malloc((size_t)split * sizeof(float));
         if (buf)
-            gemm_at_split(a, lda, k, m, gs, ng, beta, sums, buf);
+            gemm_at_split(a, lda, k, m, gs, ng, n_most, beta, sums, buf);
     } else if (fused && 2 * (sa + sb) <= OWN_SHARED_FLOATS) {
         buf = malloc((size_t)(2 * (sa + sb) + (int64_t)4 * ALIGN_FLOATS) * sizeof(float));
         if (buf) {

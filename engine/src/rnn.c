@@ -146,6 +146,14 @@ static int reads_ids(const ml_rnn_t *r, int l)
     return r->ids && l < r->dirs;
 }
 
+/* Whether layer 0's dense input rows are loaded inside its time loop (input_rows from
+ * forward_rows, each thread its own rows) rather than before it by load_input: with one
+ * direction, whose time loop reads them in order. */
+static int loads_in_steps(const ml_rnn_t *r)
+{
+    return !r->ids && r->dirs == 1;
+}
+
 /* Buffers for a forward/backward of T steps over B sequences. */
 static int ensure_buffers(ml_rnn_t *r, int64_t T, int64_t B)
 {
@@ -605,7 +613,7 @@ static void load_input(ml_rnn_t *r, const ml_tensor_t *x, int64_t T, int64_t B)
             }
         return;
     }
-    for (int64_t t = 0; r->dirs == 2 && t < T; t++)
+    for (int64_t t = 0; !loads_in_steps(r) && t < T; t++)
         input_rows(r, x, t, 0, B, B);
 }
 
@@ -669,7 +677,7 @@ int ml_rnn_forward(ml_rnn_t *r, const ml_tensor_t *x, const int64_t *lengths,
         for (int d = 0; d < dirs; d++) {
             int k = l * dirs + d;
             ml_rnn_layer_t *L = &r->layers[k];
-            layer_forward(r, k, k == 0 && dirs == 1 && !r->ids ? x : NULL, T, B);
+            layer_forward(r, k, k == 0 && loads_in_steps(r) ? x : NULL, T, B);
             memcpy(r->hn.data + k * B * H, L->h.data + T * B * H, (size_t)(B * H) * sizeof(float));
             if (r->cell == ML_CELL_LSTM)
                 memcpy(r->cn.data + k * B * H, L->c.data + T * B * H, (size_t)(B * H) * sizeof(float));
